@@ -1,0 +1,206 @@
+import { createPublicKey } from 'node:crypto';
+import { z } from 'zod';
+
+/** Stand-ins that make `npm start` work out of the box; production refuses them. */
+export const DEV_SECRETS = {
+  JWT_SECRET: 'switchboard-dev-access-secret-change-me',
+  RTC_TOKEN_SECRET: 'switchboard-dev-rtc-token-secret-change-me',
+} as const;
+
+const MIN_SECRET_BYTES = 32;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const flag = z
+  .enum(['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no'])
+  .transform((value) => ['1', 'true', 'on', 'yes'].includes(value));
+const list = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  );
+const optionalText = z
+  .string()
+  .transform((value) => value.trim())
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+/**
+ * Every environment variable the gateway reads. Deploy files are checked against
+ * these keys, so a variable set in compose or k8s that is not here is a bug.
+ */
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PORT: integer(0, 65535).default(3000),
+  /** Serve `/metrics` on this port instead of the public one (0 = public port). */
+  METRICS_PORT: integer(0, 65535).default(0),
+  REDIS_URL: optionalText.pipe(
+    z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .optional(),
+  ),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{0,64}$/, 'must be at most 64 characters of A-Z a-z 0-9 _ . : -')
+    .default(''),
+  JWT_SECRET: optionalText,
+  JWT_PUBLIC_KEY: optionalText,
+  JWT_ISSUER: optionalText,
+  JWT_AUDIENCE: optionalText,
+  RTC_TOKEN_SECRET: optionalText,
+  RTC_TOKEN_TTL_SECONDS: integer(1, 3600).default(60),
+  CORS_ORIGINS: optionalText.pipe(list.optional()),
+  DEV_LOGIN: flag.optional(),
+  SOCKETIO_ADAPTER: z.enum(['redis', 'redis-sharded']).default('redis'),
+  REPLICA_ID: optionalText.pipe(z.string().max(64).optional()),
+  STUN_URLS: optionalText.pipe(list.optional()),
+  TURN_URLS: optionalText.pipe(list.optional()),
+  TURN_SECRET: optionalText,
+  TURN_TTL_SECONDS: integer(60, 86_400).default(3600),
+  SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(10_000),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** RTC token mints allowed per user per minute. */
+  MINT_RATE_PER_MINUTE: integer(1, 100_000).default(60),
+  /** Concurrent sockets one user may hold on one replica. */
+  MAX_CONNECTIONS_PER_USER: integer(1, 10_000).default(20),
+  /** Client → server events one socket may send per second (burst = 2x). */
+  SOCKET_EVENTS_PER_SECOND: integer(1, 100_000).default(50),
+  /** Room events published within this window reach each socket as one frame (0 = off). */
+  EVENT_COALESCE_MS: integer(0, 1000).default(5),
+  /** Most tokens the in-memory fallback holds at once. */
+  MEMORY_TOKEN_CAP: integer(100, 10_000_000).default(100_000),
+  /** Seconds before a silent replica's peers are announced as left. */
+  PRESENCE_TTL_SECONDS: integer(3, 300).default(10),
+});
+
+export const KNOWN_ENV_VARS: readonly string[] = Object.keys(envSchema.shape);
+
+export type AccessKey =
+  | { kind: 'secret'; algorithms: ['HS256']; key: string }
+  | { kind: 'public'; algorithms: ['RS256'] | ['ES256']; key: string };
+
+export interface Config {
+  env: 'development' | 'test' | 'production';
+  port: number;
+  metricsPort: number;
+  redis: { url: string | undefined; keyPrefix: string };
+  adapter: 'redis' | 'redis-sharded';
+  accessJwt: { key: AccessKey; issuer: string | undefined; audience: string | undefined };
+  rtcToken: { secret: string; ttlSeconds: number };
+  corsOrigins: '*' | string[];
+  devLogin: boolean;
+  replicaId: string;
+  ice: { stunUrls: string[]; turnUrls: string[]; turnSecret: string | undefined; turnTtlSeconds: number };
+  shutdownTimeoutMs: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+  limits: {
+    mintPerMinute: number;
+    connectionsPerUser: number;
+    socketEventsPerSecond: number;
+    memoryTokenCap: number;
+  };
+  coalesceMs: number;
+  presenceTtlSeconds: number;
+  /** Insecure choices that are allowed here but deserve a loud warning at start. */
+  warnings: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function accessKey(pem: string | undefined, secret: string | undefined, problems: string[]): AccessKey | undefined {
+  if (pem) {
+    try {
+      // Deploy tools often flatten PEM newlines into literal "\n".
+      const key = pem.includes('\\n') ? pem.replace(/\\n/g, '\n') : pem;
+      const type = createPublicKey(key).asymmetricKeyType;
+      if (type === 'rsa') return { kind: 'public', algorithms: ['RS256'], key };
+      if (type === 'ec') return { kind: 'public', algorithms: ['ES256'], key };
+      problems.push(`JWT_PUBLIC_KEY: must be an RSA or EC public key, got ${type ?? 'unknown'}`);
+    } catch {
+      problems.push('JWT_PUBLIC_KEY: is not a PEM public key');
+    }
+    return undefined;
+  }
+  return secret ? { kind: 'secret', algorithms: ['HS256'], key: secret } : undefined;
+}
+
+/** Parses the environment once; throws `ConfigError` naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>, hostname: string): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  const problems: string[] = [];
+  const warnings: string[] = [];
+
+  const secretProblem = (name: 'JWT_SECRET' | 'RTC_TOKEN_SECRET', value: string | undefined): void => {
+    if (value === undefined) problems.push(`${name}: is required in production`);
+    else if (value === DEV_SECRETS[name]) problems.push(`${name}: is the development default; set a real secret`);
+    else if (Buffer.byteLength(value) < MIN_SECRET_BYTES)
+      problems.push(`${name}: must be at least ${MIN_SECRET_BYTES} bytes in production`);
+  };
+
+  if (e.JWT_SECRET && e.JWT_PUBLIC_KEY) problems.push('JWT_PUBLIC_KEY: set either JWT_SECRET or JWT_PUBLIC_KEY, not both');
+  if (production) {
+    secretProblem('RTC_TOKEN_SECRET', e.RTC_TOKEN_SECRET);
+    if (!e.JWT_PUBLIC_KEY) secretProblem('JWT_SECRET', e.JWT_SECRET);
+    if (e.TURN_URLS?.length && !e.TURN_SECRET) problems.push('TURN_SECRET: is required when TURN_URLS is set');
+  }
+  const key = accessKey(e.JWT_PUBLIC_KEY, e.JWT_SECRET ?? (production ? undefined : DEV_SECRETS.JWT_SECRET), problems);
+  if (problems.length > 0 || !key) throw new ConfigError(problems);
+
+  if (!production && !e.JWT_SECRET && !e.JWT_PUBLIC_KEY) warnings.push('JWT_SECRET is unset: using the development secret');
+  if (!production && !e.RTC_TOKEN_SECRET) warnings.push('RTC_TOKEN_SECRET is unset: using the development secret');
+  const devLogin = e.DEV_LOGIN ?? !production;
+  if (devLogin && production) warnings.push('DEV_LOGIN is on in production: anyone can sign in as anyone');
+  if (devLogin && key.kind === 'public') warnings.push('DEV_LOGIN needs JWT_SECRET; it is off with JWT_PUBLIC_KEY');
+  const corsOrigins = e.CORS_ORIGINS?.length ? e.CORS_ORIGINS : production ? [] : '*';
+  if (production && corsOrigins !== '*' && corsOrigins.includes('*')) warnings.push('CORS_ORIGINS allows every origin');
+  if (!e.REDIS_URL) warnings.push('REDIS_URL is unset: memory mode, one replica only');
+  if (e.TURN_URLS?.length && !e.TURN_SECRET) warnings.push('TURN_URLS is set without TURN_SECRET: TURN is not offered');
+
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    metricsPort: e.METRICS_PORT,
+    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    adapter: e.SOCKETIO_ADAPTER,
+    accessJwt: { key, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE },
+    rtcToken: { secret: e.RTC_TOKEN_SECRET ?? DEV_SECRETS.RTC_TOKEN_SECRET, ttlSeconds: e.RTC_TOKEN_TTL_SECONDS },
+    corsOrigins: corsOrigins.includes('*') ? '*' : corsOrigins,
+    devLogin: devLogin && key.kind === 'secret',
+    replicaId: e.REPLICA_ID ?? hostname,
+    ice: {
+      stunUrls: e.STUN_URLS ?? [],
+      turnUrls: e.TURN_URLS ?? [],
+      turnSecret: e.TURN_SECRET,
+      turnTtlSeconds: e.TURN_TTL_SECONDS,
+    },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+    limits: {
+      mintPerMinute: e.MINT_RATE_PER_MINUTE,
+      connectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
+      socketEventsPerSecond: e.SOCKET_EVENTS_PER_SECOND,
+      memoryTokenCap: e.MEMORY_TOKEN_CAP,
+    },
+    coalesceMs: e.EVENT_COALESCE_MS,
+    presenceTtlSeconds: e.PRESENCE_TTL_SECONDS,
+    warnings,
+  };
+}
+
+/** Secrets production refuses to start without (one of the access-key pair suffices). */
+export const PRODUCTION_SECRETS = { required: ['RTC_TOKEN_SECRET'], oneOf: ['JWT_SECRET', 'JWT_PUBLIC_KEY'] } as const;

@@ -1,0 +1,338 @@
+/**
+ * The Switchboard wire contract (see DESIGN.md): HTTP shapes, Socket.IO events,
+ * payload schemas and error codes. The gateway and the browser SDK both import
+ * this module, so a change here is a change to the protocol.
+ */
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------
+// Error codes
+// ---------------------------------------------------------------------------
+
+/** Codes a Socket.IO handshake can be refused with; they arrive as `connect_error.message`. */
+export const HANDSHAKE_ERROR_CODES = [
+  'token_missing',
+  'token_invalid',
+  'token_expired',
+  'token_used',
+  'origin_forbidden',
+  'rate_limited',
+  'server_draining',
+] as const;
+export type HandshakeErrorCode = (typeof HANDSHAKE_ERROR_CODES)[number];
+
+export const ERROR_CODES = [
+  ...HANDSHAKE_ERROR_CODES,
+  'invalid_request',
+  'invalid_payload',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'not_in_room',
+  'payload_too_large',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}
+
+/** Every HTTP error response: `{ error: { code, message } }`. */
+export interface HttpErrorResponse {
+  error: ErrorBody;
+}
+
+export function isHandshakeErrorCode(value: unknown): value is HandshakeErrorCode {
+  return (HANDSHAKE_ERROR_CODES as readonly unknown[]).includes(value);
+}
+
+// ---------------------------------------------------------------------------
+// Shared limits and primitives
+// ---------------------------------------------------------------------------
+
+export const LIMITS = {
+  /** JSON bodies over this get 413 `payload_too_large`. */
+  httpBodyBytes: 64 * 1024,
+  /** Largest Socket.IO packet; an SDP offer with many candidates is ~10 KiB. */
+  socketPacketBytes: 64 * 1024,
+  /** Deepest nesting accepted in `data` (deeper payloads get `invalid_payload`). */
+  dataDepth: 16,
+  /** Most keys and items accepted across all of `data`. */
+  dataNodes: 2_000,
+  roomName: 128,
+  eventType: 64,
+  userId: 128,
+  displayName: 64,
+} as const;
+
+export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+const EVENT_TYPE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+const USER_ID_PATTERN = /^[A-Za-z0-9_.:@-]{1,128}$/;
+
+export const CAPABILITIES = ['publish'] as const;
+export type Capability = (typeof CAPABILITIES)[number];
+
+export const SIGNAL_KINDS = ['offer', 'answer', 'candidate', 'bye'] as const;
+export type SignalKind = (typeof SIGNAL_KINDS)[number];
+
+/** JSON-compatible value, as carried in `signal.data` and `room:event.data`. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * Whether `value` is plain JSON within the depth and size limits. Iterative, so a
+ * hostile payload nested thousands deep cannot overflow the stack, and it refuses
+ * what JSON cannot carry (binary attachments, functions, non-finite numbers).
+ */
+export function isBoundedJson(value: unknown, maxDepth: number = LIMITS.dataDepth, maxNodes: number = LIMITS.dataNodes): value is JsonValue {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  let nodes = 0;
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() as [unknown, number];
+    if (++nodes > maxNodes) return false;
+    if (current === null || typeof current === 'string' || typeof current === 'boolean') continue;
+    if (typeof current === 'number') {
+      if (!Number.isFinite(current)) return false;
+      continue;
+    }
+    if (typeof current !== 'object' || depth >= maxDepth) return false;
+    if (Array.isArray(current)) {
+      for (const item of current) stack.push([item, depth + 1]);
+      continue;
+    }
+    const proto: unknown = Object.getPrototypeOf(current);
+    if (proto !== Object.prototype && proto !== null) return false;
+    for (const key of Object.keys(current)) stack.push([(current as Record<string, unknown>)[key], depth + 1]);
+  }
+  return true;
+}
+
+const jsonData = z.custom<JsonValue>((value) => isBoundedJson(value), {
+  message: `must be JSON, at most ${LIMITS.dataDepth} levels deep and ${LIMITS.dataNodes} values`,
+});
+
+export const roomNameSchema = z
+  .string()
+  .regex(ROOM_NAME_PATTERN, 'room must be 1-128 characters of A-Z a-z 0-9 _ . : -');
+export const eventTypeSchema = z.string().regex(EVENT_TYPE_PATTERN, 'type must be 1-64 characters of A-Z a-z 0-9 _ . : -');
+
+// ---------------------------------------------------------------------------
+// HTTP API
+// ---------------------------------------------------------------------------
+
+export const HTTP_PATHS = {
+  healthz: '/healthz',
+  readyz: '/readyz',
+  metrics: '/metrics',
+  devLogin: '/api/dev/login',
+  rtcTokens: '/api/rtc/tokens',
+  roomEvents: (room: string) => `/api/rooms/${encodeURIComponent(room)}/events`,
+  roomPeers: (room: string) => `/api/rooms/${encodeURIComponent(room)}/peers`,
+} as const;
+
+export const devLoginRequestSchema = z.strictObject({
+  userId: z.string().regex(USER_ID_PATTERN, 'userId must be 1-128 characters of A-Z a-z 0-9 _ . : @ -'),
+  name: z.string().trim().min(1).max(LIMITS.displayName).optional(),
+});
+export type DevLoginRequest = z.infer<typeof devLoginRequestSchema>;
+
+export interface DevLoginResponse {
+  accessToken: string;
+  /** Seconds until the access token expires. */
+  expiresIn: number;
+}
+
+export const mintTokenRequestSchema = z.strictObject({
+  room: roomNameSchema,
+  caps: z
+    .array(z.enum(CAPABILITIES))
+    .max(CAPABILITIES.length)
+    .refine((caps) => new Set(caps).size === caps.length, 'caps must not repeat')
+    .optional(),
+});
+export type MintTokenRequest = z.infer<typeof mintTokenRequestSchema>;
+
+/** One entry of `RTCConfiguration.iceServers`. */
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
+export interface MintTokenResponse {
+  token: string;
+  room: string;
+  /** Epoch milliseconds at which the RTC token stops being redeemable. */
+  expiresAt: number;
+  ttlSeconds: number;
+  iceServers: IceServer[];
+}
+
+export const publishEventRequestSchema = z.strictObject({
+  type: eventTypeSchema,
+  data: jsonData.optional(),
+});
+export type PublishEventRequest = z.infer<typeof publishEventRequestSchema>;
+
+export interface PublishEventResponse {
+  id: string;
+}
+
+export type ReadyStatus = 'ready' | 'degraded' | 'draining';
+export type RedisStatus = 'connected' | 'disconnected' | 'disabled';
+
+export interface ReadyResponse {
+  status: ReadyStatus;
+  redis: RedisStatus;
+  tokenStore: 'redis' | 'memory';
+  replica: string;
+  connections: number;
+}
+
+export interface PeerInfo {
+  peerId: string;
+  userId: string;
+  name: string;
+  replica: string;
+  /** Epoch milliseconds. */
+  joinedAt: number;
+}
+
+export interface PeersResponse {
+  peers: PeerInfo[];
+}
+
+// ---------------------------------------------------------------------------
+// Socket.IO (namespace "/")
+// ---------------------------------------------------------------------------
+
+export interface HandshakeAuth {
+  token: string;
+}
+
+export interface SessionPayload {
+  peerId: string;
+  userId: string;
+  name: string;
+  room: string;
+  replica: string;
+  /** Other peers in the room, across replicas, at the time of joining. */
+  peers: PeerInfo[];
+  /** Epoch milliseconds; the server disconnects the socket then unless it is refreshed. */
+  expiresAt: number;
+  caps: Capability[];
+}
+
+export type PeerLeftReason = 'disconnect' | 'session_expired' | 'replica_lost' | 'server_shutdown';
+
+export interface PeerLeftPayload {
+  peerId: string;
+  reason: PeerLeftReason;
+}
+
+export interface SignalMessage {
+  /** Server-stamped peer id of the sender. */
+  from: string;
+  kind: SignalKind;
+  data: JsonValue;
+}
+
+export interface RoomEvent {
+  id: string;
+  type: string;
+  data: JsonValue;
+  /** Peer id of the sender, or `service:<sub>` for events published over HTTP. */
+  from: string;
+  /** Epoch milliseconds at which the gateway accepted the event. */
+  ts: number;
+}
+
+export interface ServerShutdownPayload {
+  reconnectAfterMs: number;
+}
+
+/** Why the server ended a session; sent as `session:ended` just before it disconnects. */
+export interface SessionEndedPayload {
+  reason: 'session_expired' | 'server_shutdown';
+}
+
+export const signalRequestSchema = z.strictObject({
+  to: z.string().min(1).max(64),
+  kind: z.enum(SIGNAL_KINDS),
+  data: jsonData,
+});
+export type SignalRequest = z.infer<typeof signalRequestSchema>;
+
+export const publishRequestSchema = publishEventRequestSchema;
+export type PublishRequest = PublishEventRequest;
+
+export const sessionRefreshRequestSchema = z.strictObject({
+  token: z.string().min(1).max(4096),
+});
+export type SessionRefreshRequest = z.infer<typeof sessionRefreshRequestSchema>;
+
+export const peersRequestSchema = z.union([z.strictObject({}), z.undefined(), z.null()]);
+
+export type AckOk<T extends object = object> = { ok: true } & T;
+export interface AckError {
+  ok: false;
+  error: ErrorBody;
+}
+export type Ack<T extends object = object> = AckOk<T> | AckError;
+
+export const SERVER_EVENTS = {
+  session: 'session',
+  peerJoined: 'peer:joined',
+  peerLeft: 'peer:left',
+  signal: 'signal',
+  roomEvent: 'room:event',
+  /** Several room events coalesced into one frame, oldest first. */
+  roomEvents: 'room:events',
+  serverShutdown: 'server:shutdown',
+  sessionEnded: 'session:ended',
+} as const;
+
+export const CLIENT_EVENTS = {
+  signal: 'signal',
+  publish: 'publish',
+  sessionRefresh: 'session:refresh',
+  peers: 'peers',
+} as const;
+
+export interface ServerToClientEvents {
+  session: (payload: SessionPayload) => void;
+  'peer:joined': (payload: PeerInfo) => void;
+  'peer:left': (payload: PeerLeftPayload) => void;
+  signal: (payload: SignalMessage) => void;
+  'room:event': (payload: RoomEvent) => void;
+  'room:events': (payload: RoomEvent[]) => void;
+  'server:shutdown': (payload: ServerShutdownPayload) => void;
+  'session:ended': (payload: SessionEndedPayload) => void;
+}
+
+export interface ClientToServerEvents {
+  signal: (payload: SignalRequest, ack: (result: Ack) => void) => void;
+  publish: (payload: PublishRequest, ack: (result: Ack<{ id: string }>) => void) => void;
+  'session:refresh': (payload: SessionRefreshRequest, ack: (result: Ack<{ expiresAt: number }>) => void) => void;
+  peers: (payload: Record<string, never>, ack: (result: Ack<{ peers: PeerInfo[] }>) => void) => void;
+}
+
+/** Human text for each code, for clients that show errors to people. */
+export const ERROR_MESSAGES: Record<ErrorCode, string> = {
+  token_missing: 'No RTC token was sent with the connection.',
+  token_invalid: 'The RTC token is not valid.',
+  token_expired: 'The RTC token has expired.',
+  token_used: 'The RTC token was already used.',
+  origin_forbidden: 'This site is not allowed to connect.',
+  rate_limited: 'Too many requests; slow down and try again shortly.',
+  server_draining: 'The server is restarting; reconnecting elsewhere.',
+  invalid_request: 'The request is not valid.',
+  invalid_payload: 'The message is not valid.',
+  unauthorized: 'You are not signed in, or your sign-in has expired.',
+  forbidden: 'You are not allowed to do that.',
+  not_found: 'Not found.',
+  not_in_room: 'That peer is not in this room.',
+  payload_too_large: 'The message is too large.',
+  internal: 'Something went wrong on the server.',
+};
