@@ -29,6 +29,8 @@ export interface GatewayProcessOptions {
   port?: number;
   /** Wait until `/readyz` answers (default true). */
   waitReady?: boolean;
+  /** Called with each chunk the process writes to stdout or stderr, e.g. to stream its logs. */
+  onOutput?: (text: string) => void;
 }
 
 /** Starts `backend/dist/main.js` as a real process on a free port (run `npm run build` first). */
@@ -49,8 +51,13 @@ export async function startGatewayProcess(options: GatewayProcessOptions = {}): 
   }
   const child: ChildProcess = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const collect = (chunk: Buffer) => {
+    const text = chunk.toString();
+    output += text;
+    options.onOutput?.(text);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
   });

@@ -1,0 +1,149 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ReadyResponse } from '@switchboard/contract';
+import { createAccessTokenVerifier, createDevAccessTokenSigner } from './auth/access-token.js';
+import type { Config } from './config/index.js';
+import { createHttpApp } from './http/app.js';
+import type { Logger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createRealtime, type Realtime } from './realtime/server.js';
+import { createRedisConnection } from './redis/connection.js';
+import { createRtcTokenCodec } from './tokens/rtc-token.js';
+import { createTokenService } from './tokens/service.js';
+
+export interface GatewayOptions {
+  config: Config;
+  logger: Logger;
+  /** The built demo app, served at `/` when it exists. */
+  staticDir?: string;
+}
+
+export interface Gateway {
+  readonly port: number;
+  readonly metricsPort: number | undefined;
+  readonly metrics: Metrics;
+  readonly realtime: Realtime;
+  readiness(): ReadyResponse;
+  /** Drains sockets, then closes servers and Redis; idempotent. */
+  close(): Promise<void>;
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/**
+ * The composition root below main.ts: builds every part from config, in order,
+ * and owns what it opens. Never blocks on Redis: a down Redis means degraded mode.
+ */
+export async function startGateway({ config, logger, staticDir }: GatewayOptions): Promise<Gateway> {
+  const metrics = createMetrics();
+  const redis = config.redis.url
+    ? createRedisConnection({ url: config.redis.url, logger, metrics })
+    : undefined;
+  const keyPrefix = config.redis.keyPrefix && !config.redis.keyPrefix.endsWith(':') ? `${config.redis.keyPrefix}:` : config.redis.keyPrefix;
+  const tokens = createTokenService({
+    codec: createRtcTokenCodec(config.rtcToken),
+    redis,
+    keyPrefix,
+    mintPerMinute: config.limits.mintPerMinute,
+    memoryCap: config.limits.memoryTokenCap,
+    logger,
+    metrics,
+  });
+  let draining = false;
+  let realtime: Realtime | undefined;
+
+  const readiness = (): ReadyResponse => {
+    const redisStatus = !redis ? 'disabled' : redis.isReady() ? 'connected' : 'disconnected';
+    return {
+      status: draining ? 'draining' : redisStatus === 'disconnected' ? 'degraded' : 'ready',
+      redis: redisStatus,
+      tokenStore: tokens.currentStore(),
+      replica: config.replicaId,
+      connections: realtime?.connections() ?? 0,
+    };
+  };
+
+  const app = createHttpApp({
+    logger,
+    metrics,
+    tokens,
+    access: createAccessTokenVerifier(config.accessJwt),
+    devLogin: config.devLogin ? createDevAccessTokenSigner(config.accessJwt) : undefined,
+    corsOrigins: config.corsOrigins,
+    ice: config.ice,
+    readiness,
+    // Realtime attaches to the server the app runs on, so it is reached lazily.
+    rooms: {
+      publish: (room, event, from) => (realtime as Realtime).rooms.publish(room, event, from),
+      peers: (room) => (realtime as Realtime).rooms.peers(room),
+    },
+    serveMetrics: config.metricsPort === 0,
+    staticDir,
+  });
+  const server = createServer(app);
+  realtime = createRealtime({
+    httpServer: server,
+    tokens,
+    redis,
+    adapter: config.adapter,
+    keyPrefix,
+    replica: config.replicaId,
+    corsOrigins: config.corsOrigins,
+    limits: config.limits,
+    coalesceMs: config.coalesceMs,
+    presenceTtlSeconds: config.presenceTtlSeconds,
+    logger,
+    metrics,
+  });
+  const rt = realtime;
+
+  let metricsServer: Server | undefined;
+  if (config.metricsPort !== 0) {
+    metricsServer = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    });
+  }
+
+  const port = await listen(server, config.port);
+  const metricsPort = metricsServer ? await listen(metricsServer, config.metricsPort) : undefined;
+  logger.info({ port, metricsPort, redis: redis ? 'configured' : 'disabled', adapter: config.adapter }, 'gateway listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    metricsPort,
+    metrics,
+    realtime: rt,
+    readiness,
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        await rt.close();
+        server.closeAllConnections();
+        if (metricsServer) {
+          metricsServer.closeAllConnections();
+          await new Promise((resolve) => metricsServer?.close(resolve));
+        }
+        tokens.close();
+        await redis?.close();
+        logger.info('gateway closed');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,108 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Every metric the gateway exports, on a registry of its own so that several
+ * gateways in one process (tests) never share counters. Labels are bounded sets:
+ * no room, user or token ever becomes a label value.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  const registers = [registry];
+  return {
+    registry,
+    connectedSockets: new Gauge({
+      name: 'switchboard_connected_sockets',
+      help: 'Authenticated sockets connected to this replica',
+      registers,
+    }),
+    rooms: new Gauge({ name: 'switchboard_rooms', help: 'Rooms with members on this replica', registers }),
+    handshakes: new Counter({
+      name: 'switchboard_handshakes_total',
+      help: 'Socket.IO handshakes by outcome: ok, or the refusal code',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    handshakeSeconds: new Histogram({
+      name: 'switchboard_handshake_duration_seconds',
+      help: 'Time to authenticate and admit a socket',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
+    tokensMinted: new Counter({
+      name: 'switchboard_tokens_minted_total',
+      help: 'RTC tokens minted, by the store that recorded them',
+      labelNames: ['store'] as const,
+      registers,
+    }),
+    tokensRedeemed: new Counter({
+      name: 'switchboard_tokens_redeemed_total',
+      help: 'RTC tokens redeemed, by the store that enforced single use',
+      labelNames: ['store'] as const,
+      registers,
+    }),
+    tokensExpired: new Counter({
+      name: 'switchboard_tokens_expired_total',
+      help: 'RTC tokens refused as expired, or evicted from the fallback map unredeemed',
+      registers,
+    }),
+    tokensRevoked: new Counter({ name: 'switchboard_tokens_revoked_total', help: 'RTC tokens revoked', registers }),
+    tokensSynced: new Counter({
+      name: 'switchboard_tokens_synced_total',
+      help: 'Fallback-map tokens written to Redis after it returned',
+      registers,
+    }),
+    fallbackEntries: new Gauge({
+      name: 'switchboard_token_fallback_entries',
+      help: 'Entries held by the in-memory token map',
+      registers,
+    }),
+    mintSeconds: new Histogram({
+      name: 'switchboard_mint_duration_seconds',
+      help: 'Time to mint an RTC token, from request to response',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
+    redisUp: new Gauge({ name: 'switchboard_redis_up', help: '1 when the Redis command connection is ready', registers }),
+    redisCommandFailures: new Counter({
+      name: 'switchboard_redis_command_failures_total',
+      help: 'Redis commands that failed or timed out, by operation',
+      labelNames: ['operation'] as const,
+      registers,
+    }),
+    adapterPublishFailures: new Counter({
+      name: 'switchboard_adapter_publish_failures_total',
+      help: 'Socket.IO adapter publishes to Redis that failed (delivery stayed local)',
+      registers,
+    }),
+    eventsIn: new Counter({
+      name: 'switchboard_events_in_total',
+      help: 'Client and HTTP events received, by event and result',
+      labelNames: ['event', 'result'] as const,
+      registers,
+    }),
+    eventsOut: new Counter({
+      name: 'switchboard_events_out_total',
+      help: 'Room events and signals emitted to local sockets, by kind',
+      labelNames: ['event'] as const,
+      registers,
+    }),
+    deliveries: new Counter({
+      name: 'switchboard_deliveries_total',
+      help: 'Messages delivered to local sockets (one event to one socket is one delivery)',
+      registers,
+    }),
+    frames: new Counter({
+      name: 'switchboard_room_frames_total',
+      help: 'Room-event frames written to local sockets; deliveries / frames is the coalescing factor',
+      registers,
+    }),
+    presenceReaped: new Counter({
+      name: 'switchboard_presence_reaped_peers_total',
+      help: 'Peers announced as left because their replica stopped heartbeating',
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

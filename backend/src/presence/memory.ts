@@ -1,0 +1,26 @@
+import type { PeerInfo, PeerLeftReason } from '@switchboard/contract';
+import { RoomView } from './room-view.js';
+import type { Presence, PresenceListener } from './types.js';
+
+/** Presence for a single replica (memory mode): the local view is the whole truth. */
+export function createMemoryPresence(listener: PresenceListener, replica: string): Presence & { view: RoomView } {
+  const view = new RoomView(listener, replica);
+  return {
+    kind: 'memory',
+    view,
+    join(room: string, peer: PeerInfo) {
+      const others = view.peers(room);
+      view.addLocal(room, peer);
+      return Promise.resolve(others);
+    },
+    leave(room: string, peerId: string, reason: PeerLeftReason) {
+      view.removeLocal(room, peerId, reason);
+    },
+    has: (room, peerId) => view.has(room, peerId),
+    list: (room) => Promise.resolve(view.peers(room)),
+    close(reason) {
+      for (const { room, peer } of view.localPeers()) view.removeLocal(room, peer.peerId, reason);
+      return Promise.resolve();
+    },
+  };
+}

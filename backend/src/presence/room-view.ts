@@ -1,0 +1,95 @@
+import type { PeerInfo, PeerLeftReason } from '@switchboard/contract';
+import type { PresenceListener } from './types.js';
+
+/**
+ * This replica's view of the rooms it has members in: every peer of those rooms,
+ * local or remote. Both presence drivers keep one; the Redis driver also feeds it
+ * from other replicas.
+ */
+export class RoomView {
+  private readonly rooms = new Map<string, Map<string, PeerInfo>>();
+  private readonly localCounts = new Map<string, number>();
+
+  constructor(
+    private readonly listener: PresenceListener,
+    private readonly replica: string,
+  ) {}
+
+  get roomCount(): number {
+    return this.localCounts.size;
+  }
+
+  tracks(room: string): boolean {
+    return this.rooms.has(room);
+  }
+
+  has(room: string, peerId: string): boolean {
+    return this.rooms.get(room)?.has(peerId) ?? false;
+  }
+
+  peers(room: string): PeerInfo[] {
+    const peers = this.rooms.get(room);
+    return peers ? [...peers.values()] : [];
+  }
+
+  localPeers(): Array<{ room: string; peer: PeerInfo }> {
+    const out: Array<{ room: string; peer: PeerInfo }> = [];
+    for (const [room, peers] of this.rooms) {
+      for (const peer of peers.values()) if (peer.replica === this.replica) out.push({ room, peer });
+    }
+    return out;
+  }
+
+  addLocal(room: string, peer: PeerInfo): void {
+    this.localCounts.set(room, (this.localCounts.get(room) ?? 0) + 1);
+    this.add(room, peer);
+  }
+
+  removeLocal(room: string, peerId: string, reason: PeerLeftReason): void {
+    if (!this.rooms.get(room)?.has(peerId)) return;
+    this.remove(room, peerId, reason);
+    const count = (this.localCounts.get(room) ?? 1) - 1;
+    if (count > 0) this.localCounts.set(room, count);
+    else {
+      // No local member left: stop following the room.
+      this.localCounts.delete(room);
+      this.rooms.delete(room);
+    }
+  }
+
+  /** Adds a peer (announcing it) if this replica follows the room. */
+  add(room: string, peer: PeerInfo): void {
+    let peers = this.rooms.get(room);
+    if (!peers) {
+      if (peer.replica !== this.replica) return;
+      peers = new Map();
+      this.rooms.set(room, peers);
+    }
+    const known = peers.has(peer.peerId);
+    peers.set(peer.peerId, peer);
+    if (!known) this.listener.joined(room, peer);
+  }
+
+  /** Adds peers learned from Redis without announcing them (they were there before us). */
+  merge(room: string, peers: PeerInfo[]): void {
+    const current = this.rooms.get(room);
+    if (!current) return;
+    for (const peer of peers) if (!current.has(peer.peerId)) current.set(peer.peerId, peer);
+  }
+
+  remove(room: string, peerId: string, reason: PeerLeftReason): void {
+    const peers = this.rooms.get(room);
+    if (peers?.delete(peerId)) this.listener.left(room, peerId, reason);
+  }
+
+  /** Replaces what this view holds for `replica` with `peers`, announcing the difference. */
+  resync(replica: string, peers: Array<{ room: string; peer: PeerInfo }>): void {
+    const incoming = new Set(peers.map(({ peer }) => peer.peerId));
+    for (const [room, members] of this.rooms) {
+      for (const peer of [...members.values()]) {
+        if (peer.replica === replica && !incoming.has(peer.peerId)) this.remove(room, peer.peerId, 'disconnect');
+      }
+    }
+    for (const { room, peer } of peers) if (this.rooms.has(room)) this.add(room, peer);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * `npm run stack`: the docker-compose.yml topology without Docker. A password-protected
+ * redis-server, N gateway replicas in production mode, and nginx running
+ * deploy/nginx/nginx.conf as the load balancer, all on loopback.
+ *
+ *   npm run stack                      # 2 replicas, load balancer on :8080
+ *   npm run stack -- --replicas 3 --port 9000
+ *
+ * Tests use `startStack()` instead; the command line below runs only when this file
+ * is the entry point.
+ */
+import { randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { startNginx, type NginxHandle } from '../support/nginx.js';
+import { freePort } from '../support/ports.js';
+import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
+
+export interface StackOptions {
+  /** Gateway replicas behind the load balancer (default 2, like docker-compose.yml). */
+  replicas?: number;
+  /** Load balancer port on 127.0.0.1 (default: a free one). */
+  port?: number;
+  /** Extra gateway environment, over the defaults below; `undefined` removes a variable. */
+  env?: Record<string, string | undefined>;
+  /** Streams every process's output, tagged with where it came from. */
+  onOutput?: (source: string, text: string) => void;
+}
+
+export interface Stack {
+  /** The load balancer: the one address clients use. */
+  readonly url: string;
+  readonly replicas: readonly GatewayProcess[];
+  readonly redis: RedisServerHandle;
+  readonly nginx: NginxHandle;
+  /** Stops nginx, then the replicas (they drain), then Redis; idempotent. */
+  close(): Promise<void>;
+}
+
+/** Past this a replica that is still draining is killed, so `close()` always ends. */
+const STOP_TIMEOUT_MS = 10_000;
+
+async function stopGateway(gateway: GatewayProcess): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => {
+      resolve('timeout');
+    }, STOP_TIMEOUT_MS);
+  });
+  try {
+    const result = await Promise.race([gateway.stop('SIGTERM'), timedOut]);
+    if (result === 'timeout') await gateway.stop('SIGKILL');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const replicaCount = options.replicas ?? 2;
+  if (!Number.isInteger(replicaCount) || replicaCount < 1) {
+    throw new Error(`replicas must be a positive integer, got ${replicaCount}`);
+  }
+  const port = options.port ?? (await freePort());
+  const url = `http://127.0.0.1:${port}`;
+  const tag = (source: string) => (text: string) => options.onOutput?.(source, text);
+
+  let redis: RedisServerHandle | undefined;
+  const replicas: GatewayProcess[] = [];
+  let nginx: NginxHandle | undefined;
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      // Load balancer first, so no new work reaches replicas that are about to drain.
+      await nginx?.stop();
+      await Promise.all(replicas.map(stopGateway));
+      await redis?.stop();
+    })();
+    return closing;
+  };
+
+  try {
+    // Like docker-compose.yml: Redis requires a password, and the gateways run in
+    // production mode with real (random, per-stack) secrets.
+    redis = await startRedisServer({ password: randomBytes(16).toString('hex') });
+    const env: Record<string, string | undefined> = {
+      NODE_ENV: 'production',
+      REDIS_URL: redis.url,
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      RTC_TOKEN_SECRET: randomBytes(32).toString('hex'),
+      CORS_ORIGINS: url,
+      // The demo app and the e2e test sign in through the dev login.
+      DEV_LOGIN: 'true',
+      LOG_LEVEL: 'warn',
+      SHUTDOWN_TIMEOUT_MS: '3000',
+      ...options.env,
+    };
+    const started = await Promise.allSettled(
+      Array.from({ length: replicaCount }, (_, index) => {
+        const replica = `gateway-${index + 1}`;
+        return startGatewayProcess({ replica, env: { ...env, REPLICA_ID: replica }, onOutput: tag(replica) });
+      }),
+    );
+    for (const result of started) if (result.status === 'fulfilled') replicas.push(result.value);
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    nginx = await startNginx({
+      port,
+      upstreams: replicas.map((replica) => `127.0.0.1:${replica.port}`),
+      onOutput: tag('nginx'),
+    });
+  } catch (error) {
+    await close();
+    throw error;
+  }
+
+  return { url, replicas, redis, nginx, close };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      replicas: { type: 'string', default: '2' },
+      port: { type: 'string', default: '8080' },
+    },
+  });
+  const replicas = Number(values.replicas);
+  const port = Number(values.port);
+  // Let a developer point their own app's tokens at the stack.
+  const env: Record<string, string> = {};
+  for (const name of ['JWT_SECRET', 'RTC_TOKEN_SECRET', 'LOG_LEVEL', 'CORS_ORIGINS', 'STUN_URLS']) {
+    const value = process.env[name];
+    if (value) env[name] = value;
+  }
+  env.LOG_LEVEL ??= 'info';
+
+  const stack = await startStack({
+    replicas,
+    port,
+    env,
+    onOutput: (source, text) => {
+      for (const line of text.split('\n')) if (line.trim()) process.stdout.write(`[${source}] ${line}\n`);
+    },
+  });
+
+  const lines = [
+    '',
+    'switchboard stack is up',
+    `  load balancer  ${stack.url}   (nginx, deploy/nginx/nginx.conf)`,
+    ...stack.replicas.map((replica) => `  ${replica.replica.padEnd(13)}  ${replica.url}`),
+    `  redis          redis://127.0.0.1:${stack.redis.port}   (password protected)`,
+    '',
+    `Open ${stack.url} for the demo app. Ctrl+C stops everything.`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stdout.write(`${signal} again: not waiting for the replicas to drain\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    process.stdout.write(`${signal}: stopping the stack\n`);
+    stack.close().then(
+      () => {
+        process.stdout.write('stack stopped\n');
+      },
+      (error: unknown) => {
+        process.stderr.write(`stopping the stack failed: ${String(error)}\n`);
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+const entry = process.argv[1];
+if (entry && import.meta.url === pathToFileURL(realpathSync(entry)).href) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  });
+}
