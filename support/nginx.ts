@@ -99,7 +99,7 @@ export function renderLoopbackNginxConfig(template: string, config: LoopbackNgin
 }
 
 function globalDirectives(prefix: string): string {
-  return `daemon off; master_process on; pid ${join(prefix, 'nginx.pid')}; lock_file ${join(prefix, 'nginx.lock')}; error_log stderr notice;`;
+  return `daemon off; master_process on; pid ${join(prefix, 'nginx.pid')}; lock_file ${join(prefix, 'nginx.lock')}; error_log stderr warn;`;
 }
 
 /** Unprivileged group for workers: Debian calls it nogroup, others nobody. */
@@ -135,7 +135,10 @@ export async function testNginxConfig(template: string): Promise<{ ok: boolean; 
     const confPath = join(prefix, 'nginx.conf');
     const user = workerUser();
     const upstreams = ['127.0.0.1:1', '127.0.0.1:2'];
-    await writeFile(confPath, renderLoopbackNginxConfig(template, { port: 1, upstreams, prefix, ...(user && { user }) }));
+    await writeFile(
+      confPath,
+      renderLoopbackNginxConfig(template, { port: 1, upstreams, prefix, ...(user && { user }) }),
+    );
     const result = spawnSync(nginx, ['-t', '-p', prefix, '-c', confPath, '-g', globalDirectives(prefix)], {
       encoding: 'utf8',
     });

@@ -44,10 +44,11 @@ function listen(server: Server, port: number): Promise<number> {
  */
 export async function startGateway({ config, logger, staticDir }: GatewayOptions): Promise<Gateway> {
   const metrics = createMetrics();
-  const redis = config.redis.url
-    ? createRedisConnection({ url: config.redis.url, logger, metrics })
-    : undefined;
-  const keyPrefix = config.redis.keyPrefix && !config.redis.keyPrefix.endsWith(':') ? `${config.redis.keyPrefix}:` : config.redis.keyPrefix;
+  const redis = config.redis.url ? createRedisConnection({ url: config.redis.url, logger, metrics }) : undefined;
+  const keyPrefix =
+    config.redis.keyPrefix && !config.redis.keyPrefix.endsWith(':')
+      ? `${config.redis.keyPrefix}:`
+      : config.redis.keyPrefix;
   const tokens = createTokenService({
     codec: createRtcTokenCodec(config.rtcToken),
     redis,
@@ -58,7 +59,8 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     metrics,
   });
   let draining = false;
-  let realtime: Realtime | undefined;
+  // Realtime attaches to the server the app runs on, so the app reaches it lazily.
+  let realtime: Realtime | undefined = undefined;
 
   const readiness = (): ReadyResponse => {
     const redisStatus = !redis ? 'disabled' : redis.isReady() ? 'connected' : 'disconnected';
@@ -121,7 +123,10 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
 
   const port = await listen(server, config.port);
   const metricsPort = metricsServer ? await listen(metricsServer, config.metricsPort) : undefined;
-  logger.info({ port, metricsPort, redis: redis ? 'configured' : 'disabled', adapter: config.adapter }, 'gateway listening');
+  logger.info(
+    { port, metricsPort, redis: redis ? 'configured' : 'disabled', adapter: config.adapter },
+    'gateway listening',
+  );
 
   let closing: Promise<void> | undefined;
   return {

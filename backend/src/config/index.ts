@@ -15,14 +15,12 @@ const integer = (min: number, max: number) => z.coerce.number().int().min(min).m
 const flag = z
   .enum(['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no'])
   .transform((value) => ['1', 'true', 'on', 'yes'].includes(value));
-const list = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((item) => item.trim())
-      .filter(Boolean),
-  );
+const list = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
 const optionalText = z
   .string()
   .transform((value) => value.trim())
@@ -152,7 +150,8 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
       problems.push(`${name}: must be at least ${MIN_SECRET_BYTES} bytes in production`);
   };
 
-  if (e.JWT_SECRET && e.JWT_PUBLIC_KEY) problems.push('JWT_PUBLIC_KEY: set either JWT_SECRET or JWT_PUBLIC_KEY, not both');
+  if (e.JWT_SECRET && e.JWT_PUBLIC_KEY)
+    problems.push('JWT_PUBLIC_KEY: set either JWT_SECRET or JWT_PUBLIC_KEY, not both');
   if (production) {
     secretProblem('RTC_TOKEN_SECRET', e.RTC_TOKEN_SECRET);
     if (!e.JWT_PUBLIC_KEY) secretProblem('JWT_SECRET', e.JWT_SECRET);
@@ -161,7 +160,8 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
   const key = accessKey(e.JWT_PUBLIC_KEY, e.JWT_SECRET ?? (production ? undefined : DEV_SECRETS.JWT_SECRET), problems);
   if (problems.length > 0 || !key) throw new ConfigError(problems);
 
-  if (!production && !e.JWT_SECRET && !e.JWT_PUBLIC_KEY) warnings.push('JWT_SECRET is unset: using the development secret');
+  if (!production && !e.JWT_SECRET && !e.JWT_PUBLIC_KEY)
+    warnings.push('JWT_SECRET is unset: using the development secret');
   if (!production && !e.RTC_TOKEN_SECRET) warnings.push('RTC_TOKEN_SECRET is unset: using the development secret');
   const devLogin = e.DEV_LOGIN ?? !production;
   if (devLogin && production) warnings.push('DEV_LOGIN is on in production: anyone can sign in as anyone');

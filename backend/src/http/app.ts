@@ -173,7 +173,8 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
 
   app.post('/api/rooms/:room/events', authenticate, json, (req, res) => {
     const who = principal(req);
-    if (!who.scopes.includes('publish')) throw new ApiError('forbidden', 'a service token with scope "publish" is required');
+    if (!who.scopes.includes('publish'))
+      throw new ApiError('forbidden', 'a service token with scope "publish" is required');
     const room = roomParam(req);
     const body = parse(publishEventRequestSchema, req.body);
     const id = rooms.publish(room, { type: body.type, data: body.data ?? null }, `service:${who.userId}`);

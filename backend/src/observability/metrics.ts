@@ -63,7 +63,11 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     }),
-    redisUp: new Gauge({ name: 'switchboard_redis_up', help: '1 when the Redis command connection is ready', registers }),
+    redisUp: new Gauge({
+      name: 'switchboard_redis_up',
+      help: '1 when the Redis command connection is ready',
+      registers,
+    }),
     redisCommandFailures: new Counter({
       name: 'switchboard_redis_command_failures_total',
       help: 'Redis commands that failed or timed out, by operation',

@@ -1,4 +1,4 @@
-import type { PeerInfo, PeerLeftReason } from '@switchboard/contract';
+import type { PeerInfo } from '@switchboard/contract';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
@@ -120,7 +120,9 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
   async function heartbeat(): Promise<void> {
     if (!redis.isReady()) return;
     try {
-      const added = await redis.run('presence-heartbeat', (c) => c.zAdd(replicasKey, { score: Date.now(), value: replica }));
+      const added = await redis.run('presence-heartbeat', (c) =>
+        c.zAdd(replicasKey, { score: Date.now(), value: replica }),
+      );
       // Re-added means another replica reaped us (we were cut off): tell everyone we are back.
       if (dirty || (added === 1 && view.localPeers().length > 0)) await resync();
       await reap();

@@ -7,7 +7,6 @@ import {
   publishRequestSchema,
   sessionRefreshRequestSchema,
   signalRequestSchema,
-  type Ack,
   type AckError,
   type Capability,
   type ClientToServerEvents,
@@ -90,7 +89,10 @@ class HandshakeError extends Error {
 
 type Reply = (result: { ok: true; [key: string]: unknown } | AckError) => void;
 
-const fail = (code: ErrorCode, message: string = ERROR_MESSAGES[code]): AckError => ({ ok: false, error: { code, message } });
+const fail = (code: ErrorCode, message: string = ERROR_MESSAGES[code]): AckError => ({
+  ok: false,
+  error: { code, message },
+});
 
 function validationMessage(error: z.ZodError): string {
   const issue = error.issues[0];
@@ -115,7 +117,9 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     connectTimeout: 10_000,
   });
   if (redis) {
-    io.adapter(createRedisAdapter({ redis, kind: options.adapter, keyPrefix: options.keyPrefix, logger: log, metrics }));
+    io.adapter(
+      createRedisAdapter({ redis, kind: options.adapter, keyPrefix: options.keyPrefix, logger: log, metrics }),
+    );
   }
 
   let draining = false;
@@ -352,14 +356,18 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     }
     const accepted = accept(this, 'publish', publishRequestSchema, payload, ack);
     if (!accepted) return;
-    const id = bus.publish(this.data.room, { type: accepted.payload.type, data: accepted.payload.data ?? null }, this.id);
+    const id = bus.publish(
+      this.data.room,
+      { type: accepted.payload.type, data: accepted.payload.data ?? null },
+      this.id,
+    );
     accepted.reply({ ok: true, id });
   }
 
   function onRefresh(this: GatewaySocket, payload: unknown, ack: unknown): void {
     const accepted = accept(this, 'session:refresh', sessionRefreshRequestSchema, payload, ack);
     if (!accepted) return;
-    const socket = this;
+    const socket: GatewaySocket = this; // eslint-disable-line @typescript-eslint/no-this-alias -- used in callbacks
     tokens.redeem(accepted.payload.token).then(
       (claims) => {
         if (claims.room !== socket.data.room || claims.sub !== socket.data.userId) {
@@ -401,14 +409,15 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     }
     bus.close();
     // Let the notices reach the wire before the transports close.
-    if (sockets.length > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    if (sockets.length > 0) await new Promise((resolve) => setTimeout(resolve, 200));
     for (const socket of sockets) socket.disconnect(true);
   };
 
   return {
     io,
     rooms: {
-      publish: (room, event, from) => bus.publish(room, { type: event.type, data: event.data as RoomEvent['data'] }, from),
+      publish: (room, event, from) =>
+        bus.publish(room, { type: event.type, data: event.data as RoomEvent['data'] }, from),
       peers: (room) => presence.list(room),
     },
     connections: () => io.of('/').sockets.size,

@@ -42,8 +42,8 @@ export interface RedisConnection {
   run<T>(operation: string, command: (client: RedisClient) => Promise<T>): Promise<T>;
   /** Fires on every transition to ready (first connect and each reconnect). */
   onReady(listener: () => void): () => void;
-  /** A dedicated client (for pub/sub), closed with this connection. */
-  duplicate(name: string, options?: { offlineQueue: boolean }): RedisClient;
+  /** A dedicated client that fails fast while down (for pub/sub), closed with this connection. */
+  duplicate(name: string, options?: { subscriber: boolean }): RedisClient;
   close(): Promise<void>;
 }
 
@@ -66,19 +66,20 @@ export function createRedisConnection({
   let state: RedisState = 'connecting';
   let closing: Promise<void> | undefined;
 
-  const clientOptions = (name: string, offlineQueue: boolean) => ({
+  const clientOptions = (name: string, subscriber: boolean) => ({
     url,
     name: `switchboard-${name}`,
-    disableOfflineQueue: !offlineQueue,
-    pingInterval: 5_000,
+    disableOfflineQueue: true,
+    // Detects half-open connections; a subscriber's PING reply is a pub/sub frame, so not there.
+    ...(subscriber ? {} : { pingInterval: 5_000 }),
     socket: {
       connectTimeout: 2_000,
       reconnectStrategy: (retries: number) => reconnectDelay(retries, maxBackoffMs),
     },
   });
 
-  const open = (name: string, offlineQueue: boolean): RedisClient => {
-    const client = createClient(clientOptions(name, offlineQueue));
+  const open = (name: string, subscriber: boolean): RedisClient => {
+    const client = createClient(clientOptions(name, subscriber));
     // Listeners go on before connect(): node-redis emits 'error' on every failed
     // attempt and an EventEmitter without one would crash the process.
     let lastError = '';
@@ -143,7 +144,7 @@ export function createRedisConnection({
       events.on('ready', listener);
       return () => events.off('ready', listener);
     },
-    duplicate: (name, options = { offlineQueue: true }) => open(name, options.offlineQueue),
+    duplicate: (name, options = { subscriber: false }) => open(name, options.subscriber),
     close() {
       closing ??= (async () => {
         state = 'closed';

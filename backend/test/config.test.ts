@@ -1,0 +1,96 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEV_SECRETS, KNOWN_ENV_VARS, loadConfig } from '../src/config/index.js';
+
+const STRONG = 'x'.repeat(40);
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env, 'host');
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('config', () => {
+  it('starts with defaults outside production, in memory mode, with loud warnings', () => {
+    const config = loadConfig({}, 'pod-7');
+    expect(config.port).toBe(3000);
+    expect(config.replicaId).toBe('pod-7');
+    expect(config.rtcToken.ttlSeconds).toBe(60);
+    expect(config.redis.url).toBeUndefined();
+    expect(config.corsOrigins).toBe('*');
+    expect(config.devLogin).toBe(true);
+    expect(config.warnings.join('\n')).toMatch(/development secret/);
+  });
+
+  it('names the variable in every error', () => {
+    expect(problems({ PORT: 'eighty' })[0]).toMatch(/^PORT: /);
+    expect(problems({ REDIS_URL: 'http://nope' })[0]).toMatch(/^REDIS_URL: .*redis:\/\//);
+    expect(problems({ SOCKETIO_ADAPTER: 'kafka' })[0]).toMatch(/^SOCKETIO_ADAPTER: /);
+    expect(problems({ RTC_TOKEN_TTL_SECONDS: '0' })[0]).toMatch(/^RTC_TOKEN_TTL_SECONDS: /);
+    expect(problems({ JWT_PUBLIC_KEY: 'not a key' })[0]).toMatch(/^JWT_PUBLIC_KEY: /);
+  });
+
+  it('refuses to start in production with missing, default or short secrets, and says which', () => {
+    expect(problems({ NODE_ENV: 'production' })).toEqual([
+      'RTC_TOKEN_SECRET: is required in production',
+      'JWT_SECRET: is required in production',
+    ]);
+    expect(problems({ NODE_ENV: 'production', ...DEV_SECRETS })).toEqual([
+      'RTC_TOKEN_SECRET: is the development default; set a real secret',
+      'JWT_SECRET: is the development default; set a real secret',
+    ]);
+    expect(problems({ NODE_ENV: 'production', JWT_SECRET: 'short', RTC_TOKEN_SECRET: STRONG })).toEqual([
+      'JWT_SECRET: must be at least 32 bytes in production',
+    ]);
+  });
+
+  it('never echoes a secret in its errors', () => {
+    const message = problems({ NODE_ENV: 'production', JWT_SECRET: 'hunter2-secret', RTC_TOKEN_SECRET: STRONG }).join();
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('runs in production with real secrets: dev login off, same-origin CORS only', () => {
+    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG, RTC_TOKEN_SECRET: STRONG }, 'h');
+    expect(config.devLogin).toBe(false);
+    expect(config.corsOrigins).toEqual([]);
+  });
+
+  it('picks RS256 or ES256 from a PEM public key, with flattened newlines accepted', () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' });
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' });
+    expect(loadConfig({ JWT_PUBLIC_KEY: rsa.toString() }, 'h').accessJwt.key.algorithms).toEqual(['RS256']);
+    expect(loadConfig({ JWT_PUBLIC_KEY: ec.toString().replace(/\n/g, '\\n') }, 'h').accessJwt.key.algorithms).toEqual([
+      'ES256',
+    ]);
+    expect(problems({ JWT_PUBLIC_KEY: rsa.toString(), JWT_SECRET: STRONG })[0]).toMatch(/^JWT_PUBLIC_KEY: /);
+  });
+
+  it('knows every variable DESIGN.md lists', () => {
+    for (const name of [
+      'PORT',
+      'REDIS_URL',
+      'JWT_SECRET',
+      'JWT_PUBLIC_KEY',
+      'JWT_ISSUER',
+      'JWT_AUDIENCE',
+      'RTC_TOKEN_SECRET',
+      'RTC_TOKEN_TTL_SECONDS',
+      'CORS_ORIGINS',
+      'DEV_LOGIN',
+      'SOCKETIO_ADAPTER',
+      'REPLICA_ID',
+      'STUN_URLS',
+      'TURN_URLS',
+      'TURN_SECRET',
+      'SHUTDOWN_TIMEOUT_MS',
+      'LOG_LEVEL',
+      'REDIS_KEY_PREFIX',
+    ]) {
+      expect(KNOWN_ENV_VARS).toContain(name);
+    }
+  });
+});

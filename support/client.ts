@@ -1,0 +1,135 @@
+import jwt from 'jsonwebtoken';
+import { io, type Socket } from 'socket.io-client';
+import type {
+  ClientToServerEvents,
+  DevLoginResponse,
+  MintTokenResponse,
+  RoomEvent,
+  ServerToClientEvents,
+  SessionPayload,
+} from '@switchboard/contract';
+import { TEST_SECRETS } from './gateway-process.js';
+
+export type TestSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: unknown; headers: Headers }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Not JSON; the test decides whether that is a failure.
+  }
+  return { status: response.status, body: parsed, headers: response.headers };
+}
+
+export async function devLogin(baseUrl: string, userId: string, name?: string): Promise<string> {
+  const { status, body } = await postJson(`${baseUrl}/api/dev/login`, { userId, ...(name ? { name } : {}) });
+  if (status !== 200) throw new Error(`dev login failed: ${status} ${JSON.stringify(body)}`);
+  return (body as DevLoginResponse).accessToken;
+}
+
+/** An access JWT signed like the app's own login would, e.g. a service token with scopes. */
+export function accessToken(
+  claims: { sub: string; scope?: string; name?: string },
+  options: { expiresInSeconds?: number; secret?: string } = {},
+): string {
+  return jwt.sign(claims, options.secret ?? TEST_SECRETS.JWT_SECRET, {
+    algorithm: 'HS256',
+    expiresIn: options.expiresInSeconds ?? 300,
+  });
+}
+
+export async function mintToken(baseUrl: string, access: string, room: string): Promise<MintTokenResponse> {
+  const { status, body } = await postJson(`${baseUrl}/api/rtc/tokens`, { room }, { authorization: `Bearer ${access}` });
+  if (status !== 201) throw new Error(`mint failed: ${status} ${JSON.stringify(body)}`);
+  return body as MintTokenResponse;
+}
+
+export interface ConnectedClient {
+  socket: TestSocket;
+  session: SessionPayload;
+  /** Every room event received, batches unpacked, in arrival order. */
+  events: RoomEvent[];
+  close(): void;
+}
+
+/** Opens a socket with `token` and resolves on `session`, or rejects with the connect_error code. */
+export function connectWithToken(
+  baseUrl: string,
+  token: string,
+  transports: Array<'websocket' | 'polling'> = ['websocket'],
+): Promise<ConnectedClient> {
+  const socket: TestSocket = io(baseUrl, { auth: { token }, transports, reconnection: false, forceNew: true });
+  const events: RoomEvent[] = [];
+  socket.on('room:event', (event) => events.push(event));
+  socket.on('room:events', (batch) => events.push(...batch));
+  return new Promise((resolve, reject) => {
+    socket.once('session', (session) => {
+      resolve({ socket, session, events, close: () => socket.close() });
+    });
+    socket.once('connect_error', (error) => {
+      socket.close();
+      reject(error);
+    });
+  });
+}
+
+/** Logs in as `userId`, mints a token for `room` and connects. */
+export async function joinRoom(
+  baseUrl: string,
+  userId: string,
+  room: string,
+  transports?: Array<'websocket' | 'polling'>,
+): Promise<ConnectedClient> {
+  const minted = await mintToken(baseUrl, await devLogin(baseUrl, userId), room);
+  return connectWithToken(baseUrl, minted.token, transports);
+}
+
+export function nextEvent<E extends keyof ServerToClientEvents>(
+  socket: TestSocket,
+  event: E,
+  predicate: (...args: Parameters<ServerToClientEvents[E]>) => boolean = () => true,
+  timeoutMs = 10_000,
+): Promise<Parameters<ServerToClientEvents[E]>[0]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, handler as never);
+      reject(new Error(`no ${String(event)} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const handler = (...args: Parameters<ServerToClientEvents[E]>): void => {
+      if (!predicate(...args)) return;
+      clearTimeout(timer);
+      socket.off(event, handler as never);
+      resolve(args[0]);
+    };
+    socket.on(event, handler as never);
+  });
+}
+
+export async function scrapeMetric(
+  baseUrl: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const [series, value] = line.split(' ');
+    if (!series || value === undefined) continue;
+    const bare = series.split('{')[0];
+    if (bare !== name) continue;
+    if (wanted.every((pair) => series.includes(pair))) return Number(value);
+  }
+  return 0;
+}
