@@ -1,0 +1,111 @@
+import { EventEmitter } from 'node:events';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PeerInfo } from '@switchboard/contract';
+import { createMetrics } from '../src/observability/metrics.js';
+import { createMemoryPresence } from '../src/presence/memory.js';
+import { createRedisPresence } from '../src/presence/redis.js';
+import type { Presence, PresenceMessage } from '../src/presence/types.js';
+import { createRedisConnection, type RedisConnection } from '../src/redis/connection.js';
+import { waitFor } from '../../support/ports.js';
+import { startRedisServer, type RedisServerHandle } from '../../support/redis-server.js';
+
+let redisServer: RedisServerHandle;
+let redis: RedisConnection;
+beforeAll(async () => {
+  redisServer = await startRedisServer();
+  redis = createRedisConnection({ url: redisServer.url, logger: pino({ level: 'silent' }), metrics: createMetrics() });
+  await waitFor('redis ready', () => redis.isReady() || undefined);
+});
+afterAll(async () => {
+  await redis.close();
+  await redisServer.stop();
+});
+
+interface Heard {
+  joined: string[];
+  left: string[];
+}
+
+let prefix = 0;
+type Factory = (heard: Heard) => Presence;
+const listenerFor = (heard: Heard) => ({
+  joined: (room: string, peer: PeerInfo) => heard.joined.push(`${room}/${peer.peerId}`),
+  left: (room: string, peerId: string, reason: string) => heard.left.push(`${room}/${peerId}/${reason}`),
+});
+const peer = (peerId: string): PeerInfo => ({ peerId, userId: `u-${peerId}`, name: peerId, replica: 'r1', joinedAt: 1 });
+
+// One suite, every driver.
+describe.each<[string, () => Factory]>([
+  ['memory', () => (heard) => createMemoryPresence(listenerFor(heard), 'r1')],
+  [
+    'redis',
+    () => {
+      const keyPrefix = `p${prefix++}:`;
+      return (heard) =>
+        createRedisPresence({
+          redis,
+          bus: { publish: () => undefined, subscribe: () => undefined },
+          listener: listenerFor(heard),
+          replica: 'r1',
+          keyPrefix,
+          ttlSeconds: 10,
+          logger: pino({ level: 'silent' }),
+          metrics: createMetrics(),
+        });
+    },
+  ],
+])('%s presence', (_kind, makeFactory) => {
+  it('tracks joins and leaves, answering lookups and lists', async () => {
+    const heard: Heard = { joined: [], left: [] };
+    const presence = makeFactory()(heard);
+    expect(await presence.join('room', peer('a'))).toEqual([]);
+    expect(await presence.join('room', peer('b'))).toEqual([peer('a')]);
+    expect(presence.has('room', 'a')).toBe(true);
+    expect(presence.has('other', 'a')).toBe(false);
+    expect((await presence.list('room')).map((p) => p.peerId).sort()).toEqual(['a', 'b']);
+    presence.leave('room', 'a', 'disconnect');
+    expect(presence.has('room', 'a')).toBe(false);
+    expect((await presence.list('room')).map((p) => p.peerId)).toEqual(['b']);
+    expect(heard.joined).toEqual(['room/a', 'room/b']);
+    expect(heard.left).toEqual(['room/a/disconnect']);
+    await presence.close('server_shutdown');
+    expect(heard.left).toEqual(['room/a/disconnect', 'room/b/server_shutdown']);
+    await presence.close('server_shutdown');
+  });
+});
+
+describe('redis presence across replicas', () => {
+  it('shares rooms between replicas and reaps a replica that stops heartbeating', async () => {
+    const bus = new EventEmitter();
+    const replica = (id: string, heard: Heard, ttlSeconds = 10) =>
+      createRedisPresence({
+        redis,
+        bus: {
+          publish: (message) => bus.emit('message', id, message),
+          subscribe: (handler) => bus.on('message', (from: string, message: PresenceMessage) => from !== id && handler(message)),
+        },
+        listener: listenerFor(heard),
+        replica: id,
+        keyPrefix: 'cluster:',
+        ttlSeconds,
+        logger: pino({ level: 'silent' }),
+        metrics: createMetrics(),
+      });
+    const heardOne: Heard = { joined: [], left: [] };
+    const one = replica('one', heardOne, 1);
+    // Two heartbeats every 20 s, so to one (TTL 1 s) it looks dead right after joining.
+    const two = replica('two', { joined: [], left: [] }, 60);
+    await one.join('shared', { ...peer('p1'), replica: 'one' });
+    const others = await two.join('shared', { ...peer('p2'), replica: 'two' });
+    expect(others.map((p) => p.peerId)).toEqual(['p1']);
+    expect(one.has('shared', 'p2')).toBe(true);
+    expect(heardOne.joined).toEqual(['shared/p1', 'shared/p2']);
+
+    await waitFor('reaped', () => (heardOne.left.includes('shared/p2/replica_lost') ? true : undefined), { timeoutMs: 5_000 });
+    expect(one.has('shared', 'p2')).toBe(false);
+    expect((await one.list('shared')).map((p) => p.peerId)).toEqual(['p1']);
+    await one.close('server_shutdown');
+    await two.close('server_shutdown');
+  });
+});
