@@ -218,6 +218,12 @@ export function composeEnvironment(service: Record<string, unknown>): Record<str
   }
   if (!isRecord(environment)) throw new Error('environment must be a list or a mapping');
   return Object.fromEntries(
-    Object.entries(environment).map(([key, value]) => [key, value === null ? '' : String(value as string)]),
+    Object.entries(environment).map(([key, value]) => {
+      if (value === null) return [key, ''];
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+        return [key, String(value)];
+      }
+      throw new Error(`environment.${key} must be a scalar`);
+    }),
   );
 }

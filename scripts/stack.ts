@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startNginx, type NginxHandle } from '../support/nginx.js';
-import { freePort } from '../support/ports.js';
+import { freePort, waitFor } from '../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
 export interface StackOptions {
@@ -90,7 +90,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       REDIS_URL: redis.url,
       JWT_SECRET: randomBytes(32).toString('hex'),
       RTC_TOKEN_SECRET: randomBytes(32).toString('hex'),
-      CORS_ORIGINS: url,
+      CORS_ORIGINS: `${url},http://localhost:${port}`,
       // The demo app and the e2e test sign in through the dev login.
       DEV_LOGIN: 'true',
       LOG_LEVEL: 'warn',
@@ -106,6 +106,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     for (const result of started) if (result.status === 'fulfilled') replicas.push(result.value);
     const failed = started.find((result) => result.status === 'rejected');
     if (failed) throw failed.reason;
+    // /readyz is 200 while Redis is still connecting ("degraded"); until every replica
+    // is on Redis, events would not cross between them.
+    await Promise.all(
+      (env.REDIS_URL ? replicas : []).map((replica) =>
+        waitFor(`${replica.replica} connected to Redis`, async () => {
+          const response = await fetch(`${replica.url}/readyz`);
+          const body = (await response.json()) as { redis?: unknown };
+          return body.redis === 'connected' || undefined;
+        }),
+      ),
+    );
 
     nginx = await startNginx({
       port,

@@ -31,7 +31,7 @@ export function requireNginx(): string {
   if (!nginx) {
     throw new Error(
       'nginx is not installed (looked in PATH and /usr/sbin). The local stack uses it as the load balancer; ' +
-        'on Debian/Ubuntu: apt-get install nginx-light',
+        'on Debian/Ubuntu: apt-get install nginx',
     );
   }
   return nginx;

@@ -1,0 +1,199 @@
+/**
+ * The compose topology on loopback (scripts/stack.ts): Redis, two gateway replicas and
+ * nginx running deploy/nginx/nginx.conf. One client on WebSocket and one on
+ * long-polling meet in a room through the load balancer while held by different
+ * replicas, which is what a browser behind the deployed balancer goes through.
+ *
+ * nginx hashes the client's full address, so each client connects from its own
+ * loopback address (127.0.0.0/8 is all local) and the test picks two that land on
+ * different replicas.
+ */
+import { Agent, request } from 'node:http';
+import type {
+  Ack,
+  ClientToServerEvents,
+  DevLoginResponse,
+  MintTokenResponse,
+  ReadyResponse,
+  RoomEvent,
+  ServerToClientEvents,
+  SessionPayload,
+} from '@switchboard/contract';
+import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from '../scripts/stack.js';
+
+type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+// socket.io-client cannot infer the ack type through `timeout()`; this is the contract's.
+type PublishAck = Ack<{ id: string }>;
+
+interface Client {
+  socket: ClientSocket;
+  session: SessionPayload;
+  /** Room events in arrival order, coalesced batches unpacked. */
+  events: RoomEvent[];
+}
+
+let stack: Stack | undefined;
+const agents: Agent[] = [];
+const sockets: ClientSocket[] = [];
+
+beforeAll(async () => {
+  stack = await startStack({ replicas: 2 });
+});
+
+afterAll(async () => {
+  for (const socket of sockets) socket.close();
+  for (const agent of agents) agent.destroy();
+  await stack?.close();
+});
+
+function running(): Stack {
+  if (!stack) throw new Error('the stack did not start');
+  return stack;
+}
+
+/** An HTTP agent whose connections leave from `localAddress`, so nginx sees that client address. */
+function agentFrom(localAddress: string): Agent {
+  const agent = new Agent({ localAddress });
+  agents.push(agent);
+  return agent;
+}
+
+/** GET `path` from `localAddress`, as a client on that address would. */
+function getJson(url: string, agent: Agent): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown });
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The first loopback address nginx routes to each replica, probing through `/readyz`. */
+async function addressPerReplica(url: string, replicas: number): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (let host = 2; host < 255 && found.size < replicas; host++) {
+    const address = `127.0.0.${host}`;
+    const { status, body } = await getJson(`${url}/readyz`, agentFrom(address));
+    expect(status).toBe(200);
+    const ready = body as ReadyResponse;
+    // Every replica shares Redis, or room events could not cross between them.
+    expect(ready).toMatchObject({ status: 'ready', redis: 'connected', tokenStore: 'redis' });
+    if (!found.has(ready.replica)) found.set(ready.replica, address);
+  }
+  return found;
+}
+
+async function postJson<T>(url: string, body: unknown, token?: string): Promise<T> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`POST ${url}: ${response.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+async function join(
+  url: string,
+  userId: string,
+  room: string,
+  transport: 'websocket' | 'polling',
+  localAddress: string,
+): Promise<Client> {
+  const { accessToken } = await postJson<DevLoginResponse>(`${url}/api/dev/login`, { userId });
+  const { token } = await postJson<MintTokenResponse>(`${url}/api/rtc/tokens`, { room }, accessToken);
+  // engine.io-client hands `agent` to Node's http and ws clients; its types only
+  // describe the browser, where an agent is a user-agent string.
+  const nodeOnly = { agent: agentFrom(localAddress) } as unknown as Partial<SocketOptions>;
+  const options: Partial<ManagerOptions & SocketOptions> = {
+    ...nodeOnly,
+    auth: { token },
+    transports: [transport],
+    reconnection: false,
+    forceNew: true,
+    // What a browser on the demo page would send.
+    extraHeaders: { origin: url },
+  };
+  const socket: ClientSocket = io(url, options);
+  sockets.push(socket);
+  const events: RoomEvent[] = [];
+  socket.on('room:event', (event) => events.push(event));
+  socket.on('room:events', (batch) => events.push(...batch));
+  const session = await new Promise<SessionPayload>((resolve, reject) => {
+    socket.once('session', resolve);
+    socket.once('connect_error', (error) => {
+      reject(new Error(`${userId} could not connect over ${transport} from ${localAddress}: ${error.message}`));
+    });
+  });
+  return { socket, session, events };
+}
+
+async function eventOfType(client: Client, type: string, timeoutMs = 5_000): Promise<RoomEvent> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const event = client.events.find((candidate) => candidate.type === type);
+    if (event) return event;
+    if (Date.now() > deadline) {
+      throw new Error(`no ${type} event reached ${client.session.userId} within ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('npm run stack: Redis, two replicas and nginx on loopback', () => {
+  it('lets a WebSocket client and a long-polling client on different replicas talk in one room', async () => {
+    const { url } = running();
+    const addresses = await addressPerReplica(url, 2);
+    expect(addresses.size, 'nginx spreads clients over both replicas').toBe(2);
+    const [[replicaA, addressA], [replicaB, addressB]] = [...addresses] as [[string, string], [string, string]];
+
+    const room = `deploy-e2e-${Date.now()}`;
+    const alice = await join(url, 'alice', room, 'websocket', addressA);
+    const bob = await join(url, 'bob', room, 'polling', addressB);
+
+    expect(alice.session).toMatchObject({ room, userId: 'alice', replica: replicaA });
+    expect(bob.session).toMatchObject({ room, userId: 'bob', replica: replicaB });
+    expect(alice.socket.io.engine.transport.name).toBe('websocket');
+    expect(bob.socket.io.engine.transport.name).toBe('polling');
+
+    // Polling -> WebSocket: bob's POSTs and alice's frames cross replicas through Redis.
+    const fromBob = (await bob.socket
+      .timeout(5_000)
+      .emitWithAck('publish', { type: 'chat', data: { text: 'hello over long-polling' } })) as PublishAck;
+    expect(fromBob.ok).toBe(true);
+    const atAlice = await eventOfType(alice, 'chat');
+    expect(atAlice).toMatchObject({ data: { text: 'hello over long-polling' }, from: bob.session.peerId });
+
+    // WebSocket -> polling: delivered on bob's held long-poll, which must reach the
+    // replica holding his session on every request.
+    const fromAlice = (await alice.socket
+      .timeout(5_000)
+      .emitWithAck('publish', { type: 'chat.reply', data: { text: 'hello over WebSocket' } })) as PublishAck;
+    expect(fromAlice.ok).toBe(true);
+    const atBob = await eventOfType(bob, 'chat.reply');
+    expect(atBob).toMatchObject({ data: { text: 'hello over WebSocket' }, from: alice.session.peerId });
+
+    // Still the same sessions: nothing was dropped and re-established on the way.
+    expect(bob.socket.connected && alice.socket.connected).toBe(true);
+    expect(bob.socket.io.engine.transport.name).toBe('polling');
+  });
+
+  it('keeps metrics off the load balancer', async () => {
+    const response = await fetch(`${running().url}/metrics`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ error: { code: 'not_found' } });
+  });
+});
