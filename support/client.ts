@@ -104,7 +104,7 @@ export function nextEvent<E extends keyof ServerToClientEvents>(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.off(event, handler as never);
-      reject(new Error(`no ${String(event)} within ${timeoutMs} ms`));
+      reject(new Error(`no ${event} within ${timeoutMs} ms`));
     }, timeoutMs);
     const handler = (...args: Parameters<ServerToClientEvents[E]>): void => {
       if (!predicate(...args)) return;

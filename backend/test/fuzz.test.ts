@@ -24,7 +24,9 @@ function nested(depth: number): unknown {
 function hostilePayloads(random: () => number): unknown[] {
   const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)] as T;
   const huge = 'x'.repeat(60_000);
-  const pollution = JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}') as object;
+  const pollution = JSON.parse(
+    '{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}',
+  ) as object;
   return [
     undefined,
     null,
@@ -81,7 +83,12 @@ describe('fuzzing the socket protocol', () => {
       // Fresh socket per event: a socket that keeps offending is cut off, by design.
       const client = await joinRoom(gateway.url, `fuzzer-${seed}-${event}`, 'fuzz');
       for (const payload of hostilePayloads(random)) {
-        if (event === 'peers' && (payload === undefined || payload === null || (typeof payload === 'object' && Object.keys(payload).length === 0))) {
+        if (
+          event === 'peers' &&
+          (payload === undefined ||
+            payload === null ||
+            (typeof payload === 'object' && Object.keys(payload).length === 0))
+        ) {
           continue;
         }
         const ack = (await client.socket.timeout(5_000).emitWithAck(event as 'peers', payload as never)) as Ack;

@@ -1,13 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ack } from '@switchboard/contract';
-import {
-  accessToken,
-  connectWithToken,
-  devLogin,
-  joinRoom,
-  mintToken,
-  nextEvent,
-} from '../../support/client.js';
+import { accessToken, connectWithToken, devLogin, joinRoom, mintToken, nextEvent } from '../../support/client.js';
 import { startTestGateway, type TestGateway } from '../../support/gateway.js';
 import { startGatewayProcess } from '../../support/gateway-process.js';
 import { startRedisServer } from '../../support/redis-server.js';
@@ -60,7 +53,8 @@ describe('session lifetime', () => {
     try {
       const access = await devLogin(capped.url, 'greedy');
       const open = [];
-      for (let i = 0; i < 2; i++) open.push(await connectWithToken(capped.url, (await mintToken(capped.url, access, 'r')).token));
+      for (let i = 0; i < 2; i++)
+        open.push(await connectWithToken(capped.url, (await mintToken(capped.url, access, 'r')).token));
       await expect(connectWithToken(capped.url, (await mintToken(capped.url, access, 'r')).token)).rejects.toThrow(
         'rate_limited',
       );
@@ -134,7 +128,7 @@ describe('graceful shutdown on SIGTERM', () => {
           c.close();
           return 'connected';
         },
-        (error: Error) => error.message,
+        (error: unknown) => (error as Error).message,
       );
       expect(late).toBe('server_draining');
       expect(await exited).toBe(0);

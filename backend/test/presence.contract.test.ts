@@ -33,7 +33,13 @@ const listenerFor = (heard: Heard) => ({
   joined: (room: string, peer: PeerInfo) => heard.joined.push(`${room}/${peer.peerId}`),
   left: (room: string, peerId: string, reason: string) => heard.left.push(`${room}/${peerId}/${reason}`),
 });
-const peer = (peerId: string): PeerInfo => ({ peerId, userId: `u-${peerId}`, name: peerId, replica: 'r1', joinedAt: 1 });
+const peer = (peerId: string): PeerInfo => ({
+  peerId,
+  userId: `u-${peerId}`,
+  name: peerId,
+  replica: 'r1',
+  joinedAt: 1,
+});
 
 // One suite, every driver.
 describe.each<[string, () => Factory]>([
@@ -83,7 +89,8 @@ describe('redis presence across replicas', () => {
         redis,
         bus: {
           publish: (message) => bus.emit('message', id, message),
-          subscribe: (handler) => bus.on('message', (from: string, message: PresenceMessage) => from !== id && handler(message)),
+          subscribe: (handler) =>
+            bus.on('message', (from: string, message: PresenceMessage) => from !== id && handler(message)),
         },
         listener: listenerFor(heard),
         replica: id,
@@ -102,7 +109,9 @@ describe('redis presence across replicas', () => {
     expect(one.has('shared', 'p2')).toBe(true);
     expect(heardOne.joined).toEqual(['shared/p1', 'shared/p2']);
 
-    await waitFor('reaped', () => (heardOne.left.includes('shared/p2/replica_lost') ? true : undefined), { timeoutMs: 5_000 });
+    await waitFor('reaped', () => (heardOne.left.includes('shared/p2/replica_lost') ? true : undefined), {
+      timeoutMs: 5_000,
+    });
     expect(one.has('shared', 'p2')).toBe(false);
     expect((await one.list('shared')).map((p) => p.peerId)).toEqual(['p1']);
     await one.close('server_shutdown');

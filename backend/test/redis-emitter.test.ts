@@ -28,7 +28,13 @@ describe('@socket.io/redis-emitter', () => {
     await client.connect();
     try {
       const emitter = new Emitter(client, { key: 'app1:socket.io' });
-      const event: RoomEvent = { id: 'ext-1', type: 'billing', data: { paid: true }, from: 'service:billing', ts: Date.now() };
+      const event: RoomEvent = {
+        id: 'ext-1',
+        type: 'billing',
+        data: { paid: true },
+        from: 'service:billing',
+        ts: Date.now(),
+      };
       await waitFor('event through the emitter', () => {
         emitter.to('emitted').emit('room:event', event);
         return member.events.some((e) => e.id === 'ext-1') || undefined;
