@@ -6,6 +6,7 @@ import type { Config } from './config/index.js';
 import { createHttpApp } from './http/app.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { nativeWsAddons } from './realtime/native-addons.js';
 import { createRealtime, type Realtime } from './realtime/server.js';
 import { createRedisConnection } from './redis/connection.js';
 import { createRtcTokenCodec } from './tokens/rtc-token.js';
@@ -123,10 +124,12 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
 
   const port = await listen(server, config.port);
   const metricsPort = metricsServer ? await listen(metricsServer, config.metricsPort) : undefined;
+  const addons = nativeWsAddons();
   logger.info(
-    { port, metricsPort, redis: redis ? 'configured' : 'disabled', adapter: config.adapter },
+    { port, metricsPort, redis: redis ? 'configured' : 'disabled', adapter: config.adapter, wsNative: addons },
     'gateway listening',
   );
+  if (!addons.bufferutil) logger.warn('bufferutil did not load: WebSocket masking falls back to JavaScript');
 
   let closing: Promise<void> | undefined;
   return {

@@ -56,6 +56,25 @@ describe('tokens on a real Redis', () => {
   });
 });
 
+describe('Redis with a password', () => {
+  it('authenticates with the password in REDIS_URL, and never logs it', async () => {
+    const redis = await startRedisServer({ password: 'p@ss word/with:odd chars' });
+    const gateway = await startGatewayProcess({ env: { REDIS_URL: redis.url, LOG_LEVEL: 'debug' } });
+    try {
+      await waitFor('redis connected', async () => (await readyz(gateway.url)).redis === 'connected' || undefined);
+      const minted = await mintToken(gateway.url, await devLogin(gateway.url, 'secure'), 'vault');
+      expect(await withRedis(redis.url, (c) => c.exists(`rtc:token:${jtiOf(minted.token)}`))).toBe(1);
+      expect(gateway.output()).not.toContain('p@ss');
+      expect(gateway.output()).not.toContain(encodeURIComponent('p@ss word/with:odd chars'));
+      // The ws add-ons loaded from their prebuilt binaries (npm 11 runs no install scripts).
+      expect(gateway.output()).toContain('"wsNative":{"bufferutil":true,"utf8Validate":true}');
+    } finally {
+      await gateway.stop('SIGKILL');
+      await redis.stop();
+    }
+  });
+});
+
 describe('Redis outages', () => {
   let redis: RedisServerHandle | undefined;
   let gateway: GatewayProcess | undefined;

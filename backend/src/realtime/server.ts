@@ -367,22 +367,25 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   function onRefresh(this: GatewaySocket, payload: unknown, ack: unknown): void {
     const accepted = accept(this, 'session:refresh', sessionRefreshRequestSchema, payload, ack);
     if (!accepted) return;
-    const socket: GatewaySocket = this; // eslint-disable-line @typescript-eslint/no-this-alias -- used in callbacks
-    tokens.redeem(accepted.payload.token).then(
-      (claims) => {
-        if (claims.room !== socket.data.room || claims.sub !== socket.data.userId) {
-          accepted.reply(fail('forbidden', 'the token is for another room or user'));
-          return;
-        }
-        socket.data.expiresAt = claims.sexp * 1000;
-        socket.data.caps = claims.caps;
-        expiry.schedule(socket, socket.data.expiresAt);
-        accepted.reply({ ok: true, expiresAt: socket.data.expiresAt });
-      },
-      (error: unknown) => {
-        accepted.reply(error instanceof RedeemError ? fail(error.code) : fail('internal'));
-      },
-    );
+    refresh(this, accepted.payload.token).then(accepted.reply, () => {
+      accepted.reply(fail('internal'));
+    });
+  }
+
+  async function refresh(socket: GatewaySocket, token: string): Promise<Parameters<Reply>[0]> {
+    let claims;
+    try {
+      claims = await tokens.redeem(token);
+    } catch (error) {
+      return error instanceof RedeemError ? fail(error.code) : fail('internal');
+    }
+    if (claims.room !== socket.data.room || claims.sub !== socket.data.userId) {
+      return fail('forbidden', 'the token is for another room or user');
+    }
+    socket.data.expiresAt = claims.sexp * 1000;
+    socket.data.caps = claims.caps;
+    expiry.schedule(socket, socket.data.expiresAt);
+    return { ok: true, expiresAt: socket.data.expiresAt };
   }
 
   function onPeers(this: GatewaySocket, payload: unknown, ack: unknown): void {
