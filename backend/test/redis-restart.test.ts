@@ -54,25 +54,18 @@ describe.each(['redis', 'redis-sharded'] as const)('Redis killed and restarted (
       { timeoutMs: 15_000 },
     );
     // Subscriptions come back asynchronously after the command connection; retry until one crosses.
-    await waitFor(
-      'cross-replica after',
-      async () => {
-        await publish(a1, 'after');
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        return texts(b1).includes('after') || undefined;
-      },
-      { timeoutMs: 15_000, intervalMs: 200 },
-    );
-    // And the other way round.
-    await waitFor(
-      'cross-replica back',
-      async () => {
-        await publish(b1, 'back');
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        return texts(a1).includes('back') || undefined;
-      },
-      { timeoutMs: 15_000, intervalMs: 200 },
-    );
+    const crosses = (from: ConnectedClient, to: ConnectedClient, text: string) =>
+      waitFor(
+        `"${text}" across replicas`,
+        async () => {
+          await publish(from, text);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          return texts(to).includes(text) || undefined;
+        },
+        { timeoutMs: 15_000, intervalMs: 200 },
+      );
+    await crosses(a1, b1, 'after');
+    await crosses(b1, a1, 'back');
     expect(a1.socket.connected && a2.socket.connected && b1.socket.connected).toBe(true);
     for (const replica of replicas) {
       expect(replica.output()).not.toMatch(/unhandled|TypeError/i);
