@@ -85,7 +85,11 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
  * hostile payload nested thousands deep cannot overflow the stack, and it refuses
  * what JSON cannot carry (binary attachments, functions, non-finite numbers).
  */
-export function isBoundedJson(value: unknown, maxDepth: number = LIMITS.dataDepth, maxNodes: number = LIMITS.dataNodes): value is JsonValue {
+export function isBoundedJson(
+  value: unknown,
+  maxDepth: number = LIMITS.dataDepth,
+  maxNodes: number = LIMITS.dataNodes,
+): value is JsonValue {
   const stack: Array<[unknown, number]> = [[value, 0]];
   let nodes = 0;
   while (stack.length > 0) {
@@ -115,7 +119,9 @@ const jsonData = z.custom<JsonValue>((value) => isBoundedJson(value), {
 export const roomNameSchema = z
   .string()
   .regex(ROOM_NAME_PATTERN, 'room must be 1-128 characters of A-Z a-z 0-9 _ . : -');
-export const eventTypeSchema = z.string().regex(EVENT_TYPE_PATTERN, 'type must be 1-64 characters of A-Z a-z 0-9 _ . : -');
+export const eventTypeSchema = z
+  .string()
+  .regex(EVENT_TYPE_PATTERN, 'type must be 1-64 characters of A-Z a-z 0-9 _ . : -');
 
 // ---------------------------------------------------------------------------
 // HTTP API
