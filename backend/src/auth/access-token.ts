@@ -1,3 +1,4 @@
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { AccessKey } from '../config/index.js';
 
@@ -28,7 +29,16 @@ export interface AccessTokenOptions {
   audience: string | undefined;
 }
 
+/**
+ * Keys are imported once. Given a string, jsonwebtoken 9 first tries it as a PEM
+ * private and public key on every call, which costs ~0.5 ms under OpenSSL 3.
+ */
+function importKey(key: AccessKey): KeyObject {
+  return key.kind === 'secret' ? createSecretKey(Buffer.from(key.key)) : createPublicKey(key.key);
+}
+
 export function createAccessTokenVerifier({ key, issuer, audience }: AccessTokenOptions): AccessTokenVerifier {
+  const keyObject = importKey(key);
   const options: jwt.VerifyOptions = {
     // Pinned: never trust the token's own `alg`, so `none` and HS/RS confusion fail.
     algorithms: key.algorithms,
@@ -39,7 +49,7 @@ export function createAccessTokenVerifier({ key, issuer, audience }: AccessToken
     verify(token) {
       let payload: string | jwt.JwtPayload;
       try {
-        payload = jwt.verify(token, key.key, options);
+        payload = jwt.verify(token, keyObject, options);
       } catch (error) {
         throw new UnauthorizedError(
           error instanceof jwt.TokenExpiredError ? 'access token expired' : 'access token is not valid',
@@ -64,11 +74,12 @@ export function createAccessTokenVerifier({ key, issuer, audience }: AccessToken
 /** Signs access JWTs for `POST /api/dev/login`; only possible with an HS256 secret. */
 export function createDevAccessTokenSigner({ key, issuer, audience }: AccessTokenOptions) {
   const expiresIn = 3600;
+  const keyObject = importKey(key);
   return {
     expiresIn,
     sign(userId: string, name: string | undefined): string {
       if (key.kind !== 'secret') throw new Error('dev login needs JWT_SECRET');
-      return jwt.sign({ sub: userId, ...(name ? { name } : {}) }, key.key, {
+      return jwt.sign({ sub: userId, ...(name ? { name } : {}) }, keyObject, {
         algorithm: 'HS256',
         expiresIn,
         ...(issuer ? { issuer } : {}),
