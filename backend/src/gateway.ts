@@ -90,6 +90,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     },
     serveMetrics: config.metricsPort === 0,
     staticDir,
+    allowInsecureConnect: config.env !== 'production',
   });
   const server = createServer(app);
   realtime = createRealtime({

@@ -141,9 +141,8 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
     view,
     async join(room, peer) {
       const firstHere = !view.tracks(room);
-      view.addLocal(room, peer);
+      view.addLocal(room, peer, false);
       pendingLeaves.delete(peer.peerId);
-      bus.publish({ t: 'join', room, peer });
       try {
         const [, , all] = await redis.run('presence-join', (c) =>
           c
@@ -156,6 +155,12 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
         if (firstHere) view.merge(room, peersOf(all));
       } catch (error) {
         warn('join', error);
+      }
+      // Announced only now, when the caller can send `session` in the same tick: no
+      // peer can signal this one before it knows who it is. Skipped if it already left.
+      if (view.has(room, peer.peerId)) {
+        view.announce(room, peer);
+        bus.publish({ t: 'join', room, peer });
       }
       return view.peers(room).filter((other) => other.peerId !== peer.peerId);
     },

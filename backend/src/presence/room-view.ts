@@ -40,9 +40,14 @@ export class RoomView {
     return out;
   }
 
-  addLocal(room: string, peer: PeerInfo): void {
+  /** Adds a peer of this replica; `announce: false` leaves telling the room to `announce()`. */
+  addLocal(room: string, peer: PeerInfo, announce = true): void {
     this.localCounts.set(room, (this.localCounts.get(room) ?? 0) + 1);
-    this.add(room, peer);
+    this.add(room, peer, announce);
+  }
+
+  announce(room: string, peer: PeerInfo): void {
+    if (this.has(room, peer.peerId)) this.listener.joined(room, peer);
   }
 
   removeLocal(room: string, peerId: string, reason: PeerLeftReason): void {
@@ -58,7 +63,7 @@ export class RoomView {
   }
 
   /** Adds a peer (announcing it) if this replica follows the room. */
-  add(room: string, peer: PeerInfo): void {
+  add(room: string, peer: PeerInfo, announce = true): void {
     let peers = this.rooms.get(room);
     if (!peers) {
       if (peer.replica !== this.replica) return;
@@ -67,7 +72,7 @@ export class RoomView {
     }
     const known = peers.has(peer.peerId);
     peers.set(peer.peerId, peer);
-    if (!known) this.listener.joined(room, peer);
+    if (!known && announce) this.listener.joined(room, peer);
   }
 
   /** Adds peers learned from Redis without announcing them (they were there before us). */

@@ -1,0 +1,218 @@
+/**
+ * The demo call app in real headless Chromium, across two gateway replicas sharing a
+ * real Redis: two people on different replicas call each other, chat over the data
+ * channel, see events published over HTTP, and survive the loss of a replica.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import jwt from 'jsonwebtoken';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_SECRETS, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
+
+const DIST_INDEX = fileURLToPath(new URL('../frontend/dist/index.html', import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
+const ROOM = `e2e-call-${Date.now().toString(36)}`;
+const WAIT_MS = 20_000;
+
+interface Person {
+  name: string;
+  page: Page;
+  /** What the page logged, shown when a wait times out. */
+  log: string[];
+}
+
+interface PeerView {
+  peerId: string | undefined;
+  name: string | undefined;
+  connection: string | undefined;
+  chat: string | undefined;
+}
+
+let redis: RedisServerHandle | undefined;
+let replicaA: GatewayProcess | undefined;
+let replicaB: GatewayProcess | undefined;
+let browser: Browser | undefined;
+let alice: Person;
+let bob: Person;
+
+function gateways(): [GatewayProcess, GatewayProcess] {
+  if (!replicaA || !replicaB) throw new Error('gateways did not start');
+  return [replicaA, replicaB];
+}
+
+async function open(name: string, first: GatewayProcess, second: GatewayProcess): Promise<Person> {
+  if (!browser) throw new Error('browser did not start');
+  // One context per person: separate storage, as two people on two machines would have.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const log: string[] = [];
+  page.on('console', (message) => log.push(`[${message.type()}] ${message.text()}`));
+  page.on('pageerror', (error) => log.push(`[pageerror] ${error.message}`));
+  const query = new URLSearchParams({ gateways: `${first.url},${second.url}`, room: ROOM, name, autojoin: '1' });
+  await page.goto(`${first.url}/?${query.toString()}`);
+  return { name, page, log };
+}
+
+/** What a person sees: the badge, and each peer in the list with its call state. */
+async function view(person: Person) {
+  return person.page.evaluate(() => {
+    const badge = document.querySelector<HTMLElement>('[data-testid="connection-badge"]');
+    const peers = [...document.querySelectorAll<HTMLElement>('[data-testid="peer-item"]')].map((item): PeerView => ({
+      peerId: item.dataset.peerId,
+      name: item.dataset.name,
+      connection: item.dataset.connection,
+      chat: item.dataset.chat,
+    }));
+    return {
+      status: badge?.dataset.status,
+      replica: badge?.dataset.replica,
+      badgeText: badge?.textContent.trim(),
+      peerId: badge?.dataset.peerId,
+      peers,
+    };
+  });
+}
+
+/** Polls what the person sees until `check` holds; on timeout says what was seen instead. */
+async function waitUntil(
+  person: Person,
+  what: string,
+  check: (seen: Awaited<ReturnType<typeof view>>) => boolean,
+): Promise<Awaited<ReturnType<typeof view>>> {
+  const deadline = Date.now() + WAIT_MS;
+  let seen = await view(person);
+  while (!check(seen)) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${person.name}: timed out after ${WAIT_MS} ms waiting for ${what}\nsaw: ${JSON.stringify(seen)}\n` +
+          `page log:\n${person.log.slice(-40).join('\n')}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    seen = await view(person);
+  }
+  return seen;
+}
+
+const inCallWith = (name: string) => (seen: Awaited<ReturnType<typeof view>>) =>
+  seen.peers.some((peer) => peer.name === name && peer.connection === 'connected' && peer.chat === 'open');
+
+async function sendChat(person: Person, text: string): Promise<void> {
+  await person.page.getByTestId('chat-input').fill(text);
+  await person.page.getByTestId('chat-input').press('Enter');
+}
+
+async function expectInLog(person: Person, log: 'chat-log' | 'event-log', text: string): Promise<void> {
+  await person.page.getByTestId(log).getByText(text).waitFor({ state: 'visible', timeout: WAIT_MS });
+}
+
+beforeAll(async () => {
+  if (!existsSync(DIST_INDEX)) throw new Error('frontend/dist is missing: run `npm run build` first');
+  redis = await startRedisServer();
+  // A short presence TTL: the surviving replica announces a killed replica's peers as gone sooner.
+  const env = { REDIS_URL: redis.url, PRESENCE_TTL_SECONDS: '3' };
+  [replicaA, replicaB] = await Promise.all([
+    startGatewayProcess({ env, replica: 'replica-a' }),
+    startGatewayProcess({ env, replica: 'replica-b' }),
+  ]);
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const [a, b] = gateways();
+  [alice, bob] = await Promise.all([open('Alice', a, b), open('Bob', b, a)]);
+}, 30_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all([replicaA?.stop(), replicaB?.stop()]);
+  await redis?.stop();
+}, 30_000);
+
+describe('demo call app in Chromium across two replicas', () => {
+  it('connects two people on different replicas into a call, with chat both ways', async () => {
+    const [a, b] = gateways();
+    const aliceSees = await waitUntil(alice, 'a call with Bob', inCallWith('Bob'));
+    const bobSees = await waitUntil(bob, 'a call with Alice', inCallWith('Alice'));
+    expect(aliceSees.replica).toBe(a.replica);
+    expect(aliceSees.badgeText).toContain(a.replica);
+    expect(bobSees.replica).toBe(b.replica);
+    expect(bobSees.peers.map((peer) => peer.peerId)).toEqual([aliceSees.peerId]);
+    await expect(alice.page.getByTestId('call-state').textContent()).resolves.toContain('In call with Bob');
+
+    await sendChat(alice, 'Hi Bob, can you hear me?');
+    await expectInLog(bob, 'chat-log', 'Hi Bob, can you hear me?');
+    await sendChat(bob, 'Loud and clear, Alice!');
+    await expectInLog(alice, 'chat-log', 'Loud and clear, Alice!');
+  });
+
+  it('shows an event published over the HTTP API in both event logs', async () => {
+    const [a] = gateways();
+    const service = jwt.sign({ sub: 'standup-bot', scope: 'publish' }, TEST_SECRETS.JWT_SECRET, {
+      algorithm: 'HS256',
+      expiresIn: 60,
+    });
+    const response = await fetch(`${a.url}/api/rooms/${ROOM}/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${service}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'announcement', data: { text: 'Standup starts in one minute' } }),
+    });
+    expect(response.status).toBe(202);
+    await expectInLog(alice, 'event-log', 'Standup starts in one minute');
+    await expectInLog(bob, 'event-log', 'Standup starts in one minute');
+
+    // Posted from the page, through the socket, to everyone in the room.
+    await bob.page.getByTestId('event-input').fill('Running two minutes late');
+    await bob.page.getByTestId('event-input').press('Enter');
+    await expectInLog(alice, 'event-log', 'Running two minutes late');
+  });
+
+  it('writes a screenshot of the call in progress', async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const bobInList = alice.page.getByTestId('peer-item').filter({ hasText: 'Bob' });
+    await bobInList.waitFor({ state: 'visible', timeout: WAIT_MS });
+    await expect(bobInList.textContent()).resolves.toContain('In call');
+    await alice.page.screenshot({ path: `${ARTIFACTS}demo-call.png` });
+    expect(existsSync(`${ARTIFACTS}demo-call.png`)).toBe(true);
+  });
+
+  it('reconnects the call through the other replica when Alice’s replica is killed', async () => {
+    const [a, b] = gateways();
+    const before = await view(alice);
+    await a.stop('SIGKILL');
+
+    const after = await waitUntil(
+      alice,
+      `a new session on ${b.replica} and a call with Bob`,
+      (seen) => seen.status === 'connected' && seen.replica === b.replica && inCallWith('Bob')(seen),
+    );
+    expect(after.peerId).not.toBe(before.peerId);
+    const bobSees = await waitUntil(
+      bob,
+      'a call with Alice under her new peer id, and her old one gone',
+      (seen) =>
+        seen.peers.length === 1 &&
+        seen.peers[0]?.peerId === after.peerId &&
+        seen.peers[0]?.connection === 'connected' &&
+        seen.peers[0]?.chat === 'open',
+    );
+    expect(bobSees.peers[0]?.name).toBe('Alice');
+
+    await sendChat(alice, 'Back again after the blip');
+    await expectInLog(bob, 'chat-log', 'Back again after the blip');
+    await sendChat(bob, 'Welcome back');
+    await expectInLog(alice, 'chat-log', 'Welcome back');
+  }, 45_000);
+});

@@ -1,0 +1,43 @@
+import { SwitchboardError, devLogin, type AccessTokenContext } from '../sdk/index.js';
+
+/** Tokens this close to expiry are replaced before use. */
+const EXPIRY_MARGIN_MS = 60_000;
+
+/**
+ * Access tokens for the demo from `POST /api/dev/login`, standing in for a real app's
+ * login. Tries each gateway in turn, so signing in survives the loss of one replica.
+ */
+export function createDevAuth(gateways: readonly string[], userId: string, name: string) {
+  let cached: { token: string; expiresAt: number } | undefined;
+  return async ({ forceRefresh }: AccessTokenContext): Promise<string> => {
+    if (!forceRefresh && cached && cached.expiresAt - Date.now() > EXPIRY_MARGIN_MS) return cached.token;
+    let lastError: unknown = new SwitchboardError('unreachable');
+    for (const gateway of gateways) {
+      try {
+        const login = await devLogin(gateway, userId, name);
+        cached = { token: login.accessToken, expiresAt: Date.now() + login.expiresIn * 1000 };
+        return login.accessToken;
+      } catch (error) {
+        lastError = error;
+        if (!(error instanceof SwitchboardError)) continue;
+        if (error.code === 'not_found') {
+          throw new SwitchboardError('unauthorized', 'This server has demo sign-in turned off (DEV_LOGIN).');
+        }
+        if (error.code !== 'unreachable' && error.code !== 'timeout') throw error;
+      }
+    }
+    throw lastError;
+  };
+}
+
+/** A user id for a display name: readable, valid for the gateway, and unique per tab. */
+export function userIdFor(name: string): string {
+  const slug = name
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
+  const suffix = Math.random().toString(36).slice(2, 8);
+  return `${slug || 'guest'}-${suffix}`;
+}

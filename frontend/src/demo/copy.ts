@@ -1,0 +1,57 @@
+import { ERROR_MESSAGES } from '@switchboard/contract';
+import { describeError, type ClientErrorCode, type ConnectionState, type ConnectionStatus } from '../sdk/index.js';
+
+const TOKEN_TROUBLE = 'Could not confirm your access to this room. Trying again…';
+
+/** What a person should read for each failure; the contract's text where it already reads well. */
+const FRIENDLY: Partial<Record<ClientErrorCode, string>> = {
+  unreachable: 'Lost contact with the server. Reconnecting…',
+  timeout: 'The server is slow to answer. Reconnecting…',
+  token_missing: TOKEN_TROUBLE,
+  token_invalid: TOKEN_TROUBLE,
+  token_expired: TOKEN_TROUBLE,
+  token_used: TOKEN_TROUBLE,
+  rate_limited: 'Too many attempts in a short time. Waiting a moment before trying again…',
+  server_draining: ERROR_MESSAGES.server_draining,
+  origin_forbidden: `${ERROR_MESSAGES.origin_forbidden} Ask whoever runs this server to allow this address.`,
+  unauthorized: 'Your sign-in was refused or has expired. Please join again.',
+  invalid_request: 'That room name is not valid.',
+  internal: 'The server hit a problem. Reconnecting…',
+};
+
+export function friendlyError(code: ClientErrorCode, detail?: string, status?: ConnectionStatus): string {
+  // Nothing was lost if we never got in.
+  if (code === 'unreachable' && status === 'connecting') return 'Cannot reach the server. Retrying…';
+  return FRIENDLY[code] ?? detail ?? describeError(code);
+}
+
+export function badgeText(state: ConnectionState): string {
+  switch (state.status) {
+    case 'connecting':
+      return 'Connecting…';
+    case 'connected':
+      return state.replica ? `Connected · ${state.replica}` : 'Connected';
+    case 'reconnecting':
+      return 'Reconnecting…';
+    case 'disconnected':
+      return 'Not connected';
+    case 'failed':
+      return 'Cannot connect';
+  }
+}
+
+export function peerStatusText(state: string): string {
+  switch (state) {
+    case 'connected':
+      return 'In call';
+    case 'new':
+    case 'connecting':
+      return 'Connecting…';
+    case 'disconnected':
+      return 'Reconnecting…';
+    case 'failed':
+      return 'Connection failed';
+    default:
+      return 'Not connected';
+  }
+}

@@ -1,0 +1,486 @@
+import './styles.css';
+import { ROOM_NAME_PATTERN, type JsonValue, type RoomEvent } from '@switchboard/contract';
+import {
+  Call,
+  SwitchboardError,
+  createSwitchboard,
+  type CallPeer,
+  type ChatMessage,
+  type ConnectionState,
+  type Room,
+  type Switchboard,
+} from '../sdk/index.js';
+import { createDevAuth, userIdFor } from './auth.js';
+import { badgeText, friendlyError, peerStatusText } from './copy.js';
+import { appendToLog, byId, clockTime, h, hueFor, initials } from './dom.js';
+import { getLocalMedia } from './media.js';
+
+/** What end-to-end tests (and curious developers) can read from the console. */
+interface DebugHandle {
+  room: Room;
+  call: Call;
+  snapshot(): {
+    status: ConnectionState['status'];
+    replica: string | undefined;
+    peerId: string | undefined;
+    peers: Array<Pick<CallPeer, 'peerId' | 'name' | 'connectionState' | 'chatOpen'>>;
+  };
+}
+
+declare global {
+  interface Window {
+    __switchboard?: DebugHandle;
+  }
+}
+
+interface Params {
+  gateways: string[];
+  room: string | undefined;
+  name: string | undefined;
+  autojoin: boolean;
+}
+
+interface Active {
+  switchboard: Switchboard;
+  room: Room;
+  call: Call;
+  name: string;
+  localStream: MediaStream | undefined;
+}
+
+interface Tile {
+  element: HTMLElement;
+  video: HTMLVideoElement;
+  label: HTMLElement;
+  status: HTMLElement;
+  avatar: HTMLElement;
+}
+
+const NAME_KEY = 'switchboard.name';
+
+const ui = {
+  joinView: byId('join-view', HTMLElement),
+  joinForm: byId('join-form', HTMLFormElement),
+  nameInput: byId('name-input', HTMLInputElement),
+  roomInput: byId('room-input', HTMLInputElement),
+  joinError: byId('join-error', HTMLElement),
+  joinButton: byId('join-button', HTMLButtonElement),
+  callView: byId('call-view', HTMLElement),
+  roomName: byId('room-name', HTMLElement),
+  badge: byId('badge', HTMLElement),
+  badgeText: byId('badge-text', HTMLElement),
+  notice: byId('notice', HTMLElement),
+  noticeText: byId('notice-text', HTMLElement),
+  tiles: byId('tiles', HTMLElement),
+  callState: byId('call-state', HTMLElement),
+  micButton: byId('mic-button', HTMLButtonElement),
+  cameraButton: byId('camera-button', HTMLButtonElement),
+  leaveButton: byId('leave-button', HTMLButtonElement),
+  peerList: byId('peer-list', HTMLElement),
+  peerCount: byId('peer-count', HTMLElement),
+  chatLog: byId('chat-log', HTMLElement),
+  chatForm: byId('chat-form', HTMLFormElement),
+  chatInput: byId('chat-input', HTMLInputElement),
+  eventLog: byId('event-log', HTMLElement),
+  eventForm: byId('event-form', HTMLFormElement),
+  eventInput: byId('event-input', HTMLInputElement),
+};
+
+const params = readParams();
+const tiles = new Map<string, Tile>();
+let active: Active | undefined;
+
+function readParams(): Params {
+  const query = new URLSearchParams(location.search);
+  const gateways = (query.get('gateways') ?? '')
+    .split(',')
+    .map((url) => url.trim())
+    .filter(Boolean);
+  return {
+    gateways: gateways.length > 0 ? gateways : [location.origin],
+    room: query.get('room') ?? undefined,
+    name: query.get('name') ?? undefined,
+    autojoin: query.get('autojoin') === '1',
+  };
+}
+
+// ---- joining and leaving -----------------------------------------------------
+
+function join(name: string, roomName: string): void {
+  localStorage.setItem(NAME_KEY, name);
+  const switchboard = createSwitchboard({
+    urls: params.gateways,
+    getAccessToken: createDevAuth(params.gateways, userIdFor(name), name),
+  });
+  const room = switchboard.join(roomName);
+  const call = new Call({ room });
+  const session: Active = { switchboard, room, call, name, localStream: undefined };
+  active = session;
+
+  ui.joinView.hidden = true;
+  ui.callView.hidden = false;
+  ui.roomName.hidden = false;
+  ui.roomName.textContent = roomName;
+  ui.chatLog.replaceChildren();
+  ui.eventLog.replaceChildren();
+  renderTiles([]);
+  renderPeers([]);
+
+  room.on('state', (state) => {
+    if (active === session) renderState(state);
+  });
+  room.on('room:event', (event) => {
+    if (active === session) appendEvent(event);
+  });
+  call.on('peers', (peers) => {
+    if (active === session) renderPeers(peers);
+  });
+  call.on('chat', (message) => {
+    if (active === session) appendChat(message);
+  });
+  renderState(room.state);
+
+  window.__switchboard = {
+    room,
+    call,
+    snapshot: () => ({
+      status: room.state.status,
+      replica: room.state.replica,
+      peerId: room.peerId,
+      peers: call.peers().map(({ peerId, name: peerName, connectionState, chatOpen }) => ({
+        peerId,
+        name: peerName,
+        connectionState,
+        chatOpen,
+      })),
+    }),
+  };
+
+  // Media is asked for after joining, so chat works while the person decides.
+  void getLocalMedia().then((stream) => {
+    if (!stream) return;
+    if (active !== session) {
+      for (const track of stream.getTracks()) track.stop();
+      return;
+    }
+    session.localStream = stream;
+    call.setLocalStream(stream);
+    renderTiles(call.peers());
+    renderMediaButtons();
+  });
+}
+
+function leave(reason?: string): void {
+  const session = active;
+  if (!session) return;
+  active = undefined;
+  session.call.close();
+  session.switchboard.close();
+  for (const track of session.localStream?.getTracks() ?? []) track.stop();
+  for (const tile of tiles.values()) tile.video.srcObject = null;
+  tiles.clear();
+  ui.tiles.replaceChildren();
+  ui.callView.hidden = true;
+  ui.roomName.hidden = true;
+  ui.joinView.hidden = false;
+  ui.joinError.hidden = reason === undefined;
+  ui.joinError.textContent = reason ?? '';
+  renderBadge(undefined);
+  renderMediaButtons();
+  delete window.__switchboard;
+}
+
+// ---- rendering ----------------------------------------------------------------
+
+function renderBadge(state: ConnectionState | undefined): void {
+  ui.badge.dataset.status = state?.status ?? 'idle';
+  ui.badge.dataset.replica = state?.replica ?? '';
+  ui.badge.dataset.peerId = state?.peerId ?? '';
+  ui.badgeText.textContent = state ? badgeText(state) : 'Not connected';
+  ui.badge.title = state?.url ? `Gateway: ${state.url}` : '';
+}
+
+function renderState(state: ConnectionState): void {
+  renderBadge(state);
+  if (state.status === 'failed') {
+    leave(state.error ? friendlyError(state.error.code, state.error.message) : 'Could not join the room.');
+    return;
+  }
+  const problem = state.status === 'connected' ? undefined : state.error;
+  ui.notice.hidden = problem === undefined;
+  ui.noticeText.textContent = problem ? friendlyError(problem.code, problem.message, state.status) : '';
+  ui.notice.dataset.code = problem?.code ?? '';
+  if (active) renderPeers(active.call.peers());
+}
+
+function avatar(name: string, size: 'small' | 'large'): HTMLElement {
+  return h('span', { class: `avatar ${size}`, style: `--hue: ${hueFor(name)}`, 'aria-hidden': 'true' }, initials(name));
+}
+
+function renderPeers(peers: CallPeer[]): void {
+  const self = active;
+  const items: HTMLElement[] = [];
+  if (self) {
+    const { status, replica } = self.room.state;
+    items.push(
+      h(
+        'li',
+        { class: 'person self', 'data-testid': 'peer-self' },
+        avatar(self.name, 'small'),
+        h(
+          'span',
+          { class: 'person-body' },
+          h('span', { class: 'person-name' }, `${self.name} (you)`),
+          h('span', { class: 'person-meta' }, status === 'connected' && replica ? `via ${replica}` : `${status}…`),
+        ),
+      ),
+    );
+  }
+  for (const peer of peers) {
+    items.push(
+      h(
+        'li',
+        {
+          class: 'person',
+          'data-testid': 'peer-item',
+          'data-peer-id': peer.peerId,
+          'data-name': peer.name,
+          'data-connection': peer.connectionState,
+          'data-chat': peer.chatOpen ? 'open' : 'closed',
+        },
+        avatar(peer.name, 'small'),
+        h(
+          'span',
+          { class: 'person-body' },
+          h('span', { class: 'person-name' }, peer.name),
+          h('span', { class: 'person-meta' }, peer.replica ? `via ${peer.replica}` : ''),
+        ),
+        h('span', { class: `chip ${chipClass(peer.connectionState)}` }, peerStatusText(peer.connectionState)),
+      ),
+    );
+  }
+  ui.peerList.replaceChildren(...items);
+  ui.peerCount.textContent = String(peers.length + (self ? 1 : 0));
+  renderTiles(peers);
+  if (self) renderCallState(peers, self.room.state);
+}
+
+function chipClass(state: string): string {
+  if (state === 'connected') return 'ok';
+  if (state === 'failed' || state === 'closed' || state === 'none') return 'off';
+  return 'pending';
+}
+
+function listNames(names: string[]): string {
+  if (names.length <= 2) return names.join(' and ');
+  return `${names.length} people`;
+}
+
+function renderCallState(peers: CallPeer[], state: ConnectionState): void {
+  const connected = peers.filter((peer) => peer.connectionState === 'connected');
+  let key: string;
+  let text: string;
+  if (state.status !== 'connected' && connected.length === 0) {
+    key = state.status;
+    text = state.status === 'connecting' ? 'Joining the room…' : 'Reconnecting to the room…';
+  } else if (connected.length > 0) {
+    key = 'connected';
+    text = `In call with ${listNames(connected.map((peer) => peer.name))}`;
+  } else if (peers.length > 0) {
+    key = 'connecting';
+    text = `Connecting to ${listNames(peers.map((peer) => peer.name))}…`;
+  } else {
+    key = 'waiting';
+    text = 'Waiting for others to join';
+  }
+  ui.callState.dataset.state = key;
+  ui.callState.dataset.connectedPeers = String(connected.length);
+  ui.callState.textContent = text;
+}
+
+function createTile(key: string, self: boolean): Tile {
+  const video = h('video', { autoplay: true, playsinline: true, 'data-testid': self ? 'local-video' : 'remote-video' });
+  video.muted = self;
+  const label = h('span', { class: 'tile-label' });
+  const status = h('span', { class: 'tile-status' });
+  const avatarSlot = h('span', { class: 'tile-avatar' });
+  const element = h(
+    'figure',
+    { class: self ? 'tile self' : 'tile', 'data-testid': self ? 'tile-self' : 'tile-peer', 'data-key': key },
+    video,
+    avatarSlot,
+    h('figcaption', {}, label, status),
+  );
+  ui.tiles.append(element);
+  const tile = { element, video, label, status, avatar: avatarSlot };
+  tiles.set(key, tile);
+  return tile;
+}
+
+function attach(tile: Tile, stream: MediaStream | undefined): void {
+  const hasVideo = (stream?.getVideoTracks().length ?? 0) > 0;
+  tile.element.classList.toggle('has-video', hasVideo);
+  if (tile.video.srcObject === (stream ?? null)) return;
+  tile.video.srcObject = stream ?? null;
+  if (!stream) return;
+  tile.video.play().catch(() => {
+    // Autoplay with sound needs a gesture; start muted rather than show a frozen tile.
+    tile.video.muted = true;
+    tile.video.play().catch(() => undefined);
+  });
+}
+
+function renderTiles(peers: CallPeer[]): void {
+  const session = active;
+  if (!session) return;
+  const self = tiles.get('self') ?? createTile('self', true);
+  self.label.textContent = `${session.name} (you)`;
+  self.avatar.replaceChildren(avatar(session.name, 'large'));
+  attach(self, session.localStream);
+  const seen = new Set(['self']);
+  for (const peer of peers) {
+    seen.add(peer.peerId);
+    const tile = tiles.get(peer.peerId) ?? createTile(peer.peerId, false);
+    tile.label.textContent = peer.name;
+    tile.status.textContent = peer.connectionState === 'connected' ? '' : peerStatusText(peer.connectionState);
+    tile.element.dataset.connection = peer.connectionState;
+    if (tile.avatar.dataset.name !== peer.name) {
+      tile.avatar.dataset.name = peer.name;
+      tile.avatar.replaceChildren(avatar(peer.name, 'large'));
+    }
+    attach(tile, peer.streams[0]);
+  }
+  for (const [key, tile] of tiles) {
+    if (seen.has(key)) continue;
+    tile.video.srcObject = null;
+    tile.element.remove();
+    tiles.delete(key);
+  }
+  ui.tiles.dataset.count = String(tiles.size);
+}
+
+function renderMediaButtons(): void {
+  const stream = active?.localStream;
+  const setup = (button: HTMLButtonElement, tracks: MediaStreamTrack[], label: string) => {
+    button.disabled = tracks.length === 0;
+    const on = tracks.some((track) => track.enabled);
+    button.setAttribute('aria-pressed', String(on && tracks.length > 0));
+    button.textContent = tracks.length === 0 ? `No ${label.toLowerCase()}` : `${label} ${on ? 'on' : 'off'}`;
+  };
+  setup(ui.micButton, stream?.getAudioTracks() ?? [], 'Mic');
+  setup(ui.cameraButton, stream?.getVideoTracks() ?? [], 'Camera');
+}
+
+function nameOf(peerId: string): string {
+  const session = active;
+  if (!session) return 'Someone';
+  if (peerId === session.room.peerId) return 'You';
+  if (peerId.startsWith('service:')) return peerId.slice('service:'.length);
+  return session.call.peers().find((peer) => peer.peerId === peerId)?.name ?? 'Someone';
+}
+
+function summarize(data: JsonValue): string {
+  if (typeof data === 'string') return data;
+  if (data && typeof data === 'object' && !Array.isArray(data) && typeof data.text === 'string') return data.text;
+  return data === null ? '' : JSON.stringify(data);
+}
+
+function appendEvent(event: RoomEvent): void {
+  const item = h(
+    'li',
+    { class: 'event', 'data-testid': 'event-item', 'data-type': event.type, 'data-id': event.id },
+    h(
+      'div',
+      { class: 'entry-head' },
+      h('span', { class: 'entry-who' }, nameOf(event.from)),
+      h('span', { class: 'tag' }, event.type),
+      h('time', { datetime: new Date(event.ts).toISOString() }, clockTime(event.ts)),
+    ),
+    h('p', { class: 'entry-text' }, summarize(event.data)),
+  );
+  appendToLog(ui.eventLog, item);
+}
+
+function appendChat(message: ChatMessage): void {
+  const item = h(
+    'li',
+    { class: message.self ? 'msg self' : 'msg', 'data-testid': 'chat-item' },
+    h(
+      'div',
+      { class: 'entry-head' },
+      h('span', { class: 'entry-who' }, message.self ? 'You' : message.name),
+      h('time', { datetime: new Date(message.ts).toISOString() }, clockTime(message.ts)),
+    ),
+    h('p', { class: 'entry-text' }, message.text),
+  );
+  appendToLog(ui.chatLog, item);
+}
+
+function appendSystem(log: HTMLElement, text: string): void {
+  appendToLog(log, h('li', { class: 'system', 'data-testid': 'log-notice' }, text));
+}
+
+// ---- wiring ---------------------------------------------------------------------
+
+ui.joinForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const name = ui.nameInput.value.trim();
+  const room = ui.roomInput.value.trim();
+  let problem: string | undefined;
+  if (!name) problem = 'Please enter your name.';
+  else if (name.length > 64) problem = 'Please use a name of at most 64 characters.';
+  else if (!ROOM_NAME_PATTERN.test(room)) problem = 'Room names use letters, digits and _ . : - (up to 128).';
+  ui.joinError.hidden = problem === undefined;
+  ui.joinError.textContent = problem ?? '';
+  if (!problem) join(name, room);
+});
+
+ui.leaveButton.addEventListener('click', () => {
+  leave();
+});
+
+ui.chatForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = ui.chatInput.value.trim();
+  if (!text || !active) return;
+  if (active.call.sendChat(text) === 0) appendSystem(ui.chatLog, 'Nobody is connected to hear that yet.');
+  ui.chatInput.value = '';
+});
+
+ui.eventForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = ui.eventInput.value.trim();
+  const session = active;
+  if (!text || !session) return;
+  ui.eventInput.value = '';
+  session.room.publish('note', { text }).catch((error: unknown) => {
+    const code = error instanceof SwitchboardError ? error.code : 'internal';
+    appendSystem(ui.eventLog, `Not posted: ${friendlyError(code)}`);
+  });
+});
+
+for (const [button, kind] of [
+  [ui.micButton, 'audio'],
+  [ui.cameraButton, 'video'],
+] as const) {
+  button.addEventListener('click', () => {
+    const stream = active?.localStream;
+    if (!stream) return;
+    const tracks = kind === 'audio' ? stream.getAudioTracks() : stream.getVideoTracks();
+    const enable = !tracks.some((track) => track.enabled);
+    for (const track of tracks) track.enabled = enable;
+    renderMediaButtons();
+  });
+}
+
+window.addEventListener('pagehide', () => {
+  // Says goodbye to peers so they drop our tile now, not after the gateway notices.
+  active?.call.close();
+  active?.switchboard.close();
+});
+
+ui.nameInput.value = params.name ?? localStorage.getItem(NAME_KEY) ?? '';
+ui.roomInput.value = params.room ?? 'team-standup';
+renderMediaButtons();
+if (params.autojoin && ui.nameInput.value && ui.roomInput.value) ui.joinForm.requestSubmit();
+else (ui.nameInput.value ? ui.roomInput : ui.nameInput).focus();

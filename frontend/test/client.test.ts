@@ -1,0 +1,232 @@
+import type { RoomEvent } from '@switchboard/contract';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { freePort } from '../../support/ports.js';
+import {
+  SwitchboardError,
+  createSwitchboard,
+  type AccessTokenContext,
+  type ConnectionState,
+  type Room,
+  type Switchboard,
+  type SwitchboardOptions,
+} from '../src/sdk/index.js';
+import { startFakeGateway, type FakeGateway } from './fake-gateway.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function gateway(options: Parameters<typeof startFakeGateway>[0]): Promise<FakeGateway> {
+  const started = await startFakeGateway(options);
+  cleanups.push(() => started.close());
+  return started;
+}
+
+function client(options: Partial<SwitchboardOptions> & Pick<SwitchboardOptions, 'urls'>): Switchboard {
+  const switchboard = createSwitchboard({
+    getAccessToken: () => 'access-token',
+    backoff: { baseMs: 20, maxMs: 200 },
+    ackTimeoutMs: 2_000,
+    ...options,
+  });
+  cleanups.push(() => {
+    switchboard.close();
+  });
+  return switchboard;
+}
+
+/** Records every state the room goes through, and waits for one that matches. */
+function watch(room: Room) {
+  const states: ConnectionState[] = [room.state];
+  room.on('state', (state) => states.push(state));
+  return {
+    states,
+    until(check: (state: ConnectionState) => boolean, what: string): Promise<ConnectionState> {
+      return vi.waitFor(
+        () => {
+          const found = states.find(check);
+          if (!found) throw new Error(`no state yet: ${what}; saw ${JSON.stringify(states.map((s) => s.status))}`);
+          return found;
+        },
+        { timeout: 5_000, interval: 10 },
+      );
+    },
+  };
+}
+
+describe('Switchboard client against a gateway', () => {
+  it('joins a room with a freshly minted token and reports the replica serving it', async () => {
+    const gw = await gateway({ replica: 'replica-1' });
+    const room = client({ urls: [gw.url] }).join('standup');
+    const seen = watch(room);
+
+    const session = await room.ready;
+    expect(session.replica).toBe('replica-1');
+    expect(room.state).toMatchObject({
+      status: 'connected',
+      replica: 'replica-1',
+      peerId: session.peerId,
+      url: gw.url,
+    });
+    expect(seen.states[0]?.status).toBe('connecting');
+    expect(gw.mints).toEqual([{ accessToken: 'access-token', room: 'standup', token: 'replica-1-token-1' }]);
+    expect(gw.handshakes).toEqual(['replica-1-token-1']);
+    expect(room.iceServers).toEqual([{ urls: ['stun:replica-1.test:3478'] }]);
+  });
+
+  it('hands app code coalesced room events one at a time, in order', async () => {
+    const gw = await gateway({ replica: 'replica-1' });
+    const room = client({ urls: [gw.url] }).join('standup');
+    const received: string[] = [];
+    room.on('room:event', (event) => received.push(event.id));
+    await room.ready;
+
+    const event = (id: string): RoomEvent => ({ id, type: 'note', data: null, from: 'peer-x', ts: Date.now() });
+    const [socket] = gw.sockets();
+    socket?.emit('room:events', [event('e1'), event('e2'), event('e3')]);
+    socket?.emit('room:event', event('e4'));
+    socket?.emit('room:events', [event('e5')]);
+
+    await vi.waitFor(() => {
+      expect(received).toEqual(['e1', 'e2', 'e3', 'e4', 'e5']);
+    });
+  });
+
+  it('delivers room traffic that overtook the session after it, in order', async () => {
+    const gw = await gateway({
+      replica: 'replica-1',
+      beforeSession: (socket) => {
+        socket.emit('peer:joined', { peerId: 'p2', userId: 'bob', name: 'Bob', replica: 'replica-2', joinedAt: 1 });
+        socket.emit('signal', { from: 'p2', kind: 'offer', data: { type: 'offer', sdp: 'v=0' } });
+        socket.emit('room:events', [{ id: 'e1', type: 'note', data: null, from: 'p2', ts: 1 }]);
+      },
+    });
+    const room = client({ urls: [gw.url] }).join('standup');
+    const seen: string[] = [];
+    room.on('session', () => seen.push(`session with peer id ${room.peerId ?? '?'}`));
+    room.on('peer:joined', (peer) => seen.push(`joined ${peer.peerId}`));
+    room.on('signal', (message) => seen.push(`${message.kind} from ${message.from}`));
+    room.on('room:event', (event) => seen.push(`event ${event.id}`));
+    const session = await room.ready;
+
+    await vi.waitFor(() => {
+      expect(seen).toEqual([`session with peer id ${session.peerId}`, 'joined p2', 'offer from p2', 'event e1']);
+    });
+  });
+
+  it('resolves acks, and rejects refused ones with the contract code', async () => {
+    const gw = await gateway({ replica: 'replica-1' });
+    const room = client({ urls: [gw.url] }).join('standup');
+    await room.ready;
+
+    await expect(room.publish('note', { text: 'hi' })).resolves.toEqual({ id: 'replica-1-event-1' });
+    await expect(room.signal('peer-2', 'offer', { type: 'offer', sdp: 'v=0' })).resolves.toBeUndefined();
+    await expect(room.peers()).resolves.toEqual([]);
+    const refused = room.signal('nobody', 'bye', null);
+    await expect(refused).rejects.toBeInstanceOf(SwitchboardError);
+    await expect(refused).rejects.toMatchObject({ code: 'not_in_room' });
+
+    room.leave();
+    expect(room.state.status).toBe('disconnected');
+    await expect(room.publish('note')).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  it('fails over to the next gateway when the first cannot be reached', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const gw = await gateway({ replica: 'replica-2' });
+    const room = client({ urls: [dead, gw.url] }).join('standup');
+    const seen = watch(room);
+
+    await expect(room.ready).resolves.toMatchObject({ replica: 'replica-2' });
+    const retry = await seen.until((state) => state.error?.code === 'unreachable', 'an unreachable error');
+    expect(retry).toMatchObject({ status: 'connecting', url: gw.url });
+  });
+
+  it('rejoins another replica after the delay a draining replica asks for', async () => {
+    const first = await gateway({ replica: 'replica-1' });
+    const second = await gateway({ replica: 'replica-2' });
+    const room = client({ urls: [first.url, second.url] }).join('standup');
+    const seen = watch(room);
+    const firstSession = await room.ready;
+
+    const notified = Date.now();
+    for (const socket of first.sockets()) {
+      socket.emit('server:shutdown', { reconnectAfterMs: 300 });
+      socket.disconnect(true);
+    }
+    const rejoined = await seen.until(
+      (state) => state.status === 'connected' && state.replica === 'replica-2',
+      'a session on replica-2',
+    );
+    expect(Date.now() - notified).toBeGreaterThanOrEqual(290);
+    expect(rejoined.peerId).not.toBe(firstSession.peerId);
+    const waiting = seen.states.find((state) => state.status === 'reconnecting');
+    expect(waiting?.error?.code).toBe('server_draining');
+    // Each connection redeemed a token of its own.
+    expect(second.handshakes).toEqual(['replica-2-token-1']);
+  });
+
+  it('retries a used token with a new one', async () => {
+    const gw = await gateway({ replica: 'replica-1', refusals: ['token_used'] });
+    const room = client({ urls: [gw.url] }).join('standup');
+    const seen = watch(room);
+
+    await room.ready;
+    expect(gw.handshakes).toEqual(['replica-1-token-1', 'replica-1-token-2']);
+    expect(seen.states.some((state) => state.error?.code === 'token_used')).toBe(true);
+  });
+
+  it('stops for good when the site is not allowed to connect', async () => {
+    const gw = await gateway({ replica: 'replica-1', refusals: ['origin_forbidden', 'origin_forbidden'] });
+    const room = client({ urls: [gw.url] }).join('standup');
+
+    await expect(room.ready).rejects.toMatchObject({ code: 'origin_forbidden' });
+    expect(room.state).toMatchObject({ status: 'failed', error: { code: 'origin_forbidden' } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(gw.handshakes).toHaveLength(1);
+  });
+
+  it('asks the app for a new access token once when the gateway refuses the cached one', async () => {
+    const gw = await gateway({ replica: 'replica-1', acceptAccessToken: (token) => token === 'fresh' });
+    const getAccessToken = vi.fn(({ forceRefresh }: AccessTokenContext) => (forceRefresh ? 'fresh' : 'stale'));
+    const room = client({ urls: [gw.url], getAccessToken }).join('standup');
+
+    await room.ready;
+    expect(getAccessToken.mock.calls.map(([context]) => context.forceRefresh)).toEqual([false, true]);
+
+    const refused = client({ urls: [gw.url], getAccessToken: () => 'stale' }).join('standup');
+    await expect(refused.ready).rejects.toMatchObject({ code: 'unauthorized' });
+    expect(refused.state.status).toBe('failed');
+  });
+
+  it('waits at least as long as Retry-After when minting is rate limited', async () => {
+    const gw = await gateway({
+      replica: 'replica-1',
+      mintFailures: [{ status: 429, code: 'rate_limited', retryAfter: '2' }],
+    });
+    const room = client({ urls: [gw.url] }).join('standup');
+    const seen = watch(room);
+
+    const limited = await seen.until((state) => state.error?.code === 'rate_limited', 'a rate_limited error');
+    expect((limited.retryAt ?? 0) - Date.now()).toBeGreaterThan(1_500);
+    expect(limited.status).toBe('connecting');
+  });
+
+  it('refreshes the session before it expires, with a new access token', async () => {
+    const gw = await gateway({ replica: 'replica-1', sessionMs: 1_000, refreshedSessionMs: 3_600_000 });
+    const getAccessToken = vi.fn((_context: AccessTokenContext) => 'access-token');
+    const room = client({ urls: [gw.url], getAccessToken }).join('standup');
+    const first = await room.ready;
+
+    await vi.waitFor(() => {
+      expect(gw.refreshes).toEqual(['replica-1-token-2']);
+    });
+    await vi.waitFor(() => {
+      expect(room.session?.expiresAt).toBeGreaterThan(first.expiresAt + 60_000);
+    });
+    expect(getAccessToken).toHaveBeenLastCalledWith({ forceRefresh: true });
+    expect(room.state.status).toBe('connected');
+  });
+});

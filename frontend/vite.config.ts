@@ -1,0 +1,29 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+
+// In development the gateway runs separately (npm run dev); the Vite server proxies
+// to it so the demo talks to one origin, exactly as it does when the gateway serves it.
+const gateway = process.env.GATEWAY_URL ?? 'http://127.0.0.1:3000';
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@switchboard/contract': fileURLToPath(new URL('../contract/src/index.ts', import.meta.url)),
+    },
+  },
+  server: {
+    host: '0.0.0.0',
+    port: 5173,
+    proxy: {
+      '/api': gateway,
+      '/socket.io': { target: gateway, ws: true },
+      '/healthz': gateway,
+      '/readyz': gateway,
+    },
+  },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+  },
+});
