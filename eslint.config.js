@@ -11,7 +11,12 @@ export default tseslint.config(
     extends: [...tseslint.configs.strictTypeChecked],
     languageOptions: {
       parserOptions: {
-        project: ['./tsconfig.tests.json', './contract/tsconfig.json', './backend/tsconfig.json', './frontend/tsconfig.json'],
+        project: [
+          './tsconfig.tests.json',
+          './contract/tsconfig.json',
+          './backend/tsconfig.json',
+          './frontend/tsconfig.json',
+        ],
         tsconfigRootDir: import.meta.dirname,
       },
     },

@@ -1,9 +1,12 @@
 import { existsSync } from 'node:fs';
+import { IncomingMessage, ServerResponse, type RequestListener } from 'node:http';
+import { Socket } from 'node:net';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import {
   CAPABILITIES,
   HTTP_PATHS,
+  LIMITS,
   devLoginRequestSchema,
   mintTokenRequestSchema,
   publishEventRequestSchema,
@@ -22,6 +25,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { iceServersFor, type IceServerOptions } from '../rtc/ice-servers.js';
 import { MintRateLimitedError, type TokenService } from '../tokens/service.js';
 import { ApiError } from './errors.js';
+import { rawJsonRoute } from './raw-json-route.js';
 
 /** What the HTTP API needs from the realtime side. */
 export interface RoomsApi {
@@ -43,6 +47,8 @@ export interface HttpAppOptions {
   serveMetrics: boolean;
   /** The built demo app, served at `/` when present. */
   staticDir: string | undefined;
+  /** Let pages connect to gateways over plain http/ws (never in production). */
+  allowInsecureConnect: boolean;
 }
 
 const BODY_LIMIT = '64kb';
@@ -57,15 +63,17 @@ function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   return result.data;
 }
 
-function cors(origins: '*' | string[]): RequestHandler {
-  const allowed = new Set(origins === '*' ? [] : origins);
+/** The CORS headers an answer to `origin` carries, as a flat `[name, value, ...]` list. */
+function corsHeaders(origins: '*' | string[]): (origin: string | undefined) => string[] {
+  if (origins === '*') return () => ['Access-Control-Allow-Origin', '*'];
+  const allowed = new Set(origins);
+  return (origin) => (origin && allowed.has(origin) ? ['Access-Control-Allow-Origin', origin, 'Vary', 'Origin'] : []);
+}
+
+function cors(headersFor: (origin: string | undefined) => string[]): RequestHandler {
   return (req, res, next) => {
-    const origin = req.headers.origin;
-    if (origins === '*') res.setHeader('Access-Control-Allow-Origin', '*');
-    else if (origin && allowed.has(origin)) {
-      res.setHeader('Access-Control-Allow-Origin', origin);
-      res.vary('Origin');
-    }
+    const headers = headersFor(req.headers.origin);
+    for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i] as string, headers[i + 1] as string);
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
       res.setHeader('Access-Control-Allow-Methods', 'GET, POST, DELETE');
       res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
@@ -77,25 +85,59 @@ function cors(origins: '*' | string[]): RequestHandler {
   };
 }
 
-export function createHttpApp(options: HttpAppOptions): express.Express {
+/** The headers a middleware sets on every response, recorded once on a stand-in response. */
+function headersSetBy(middleware: (req: IncomingMessage, res: ServerResponse, next: () => void) => void): string[] {
+  const req = new IncomingMessage(new Socket());
+  const res = new ServerResponse(req);
+  const headers: string[] = [];
+  const setHeader = res.setHeader.bind(res);
+  res.setHeader = (name, value) => {
+    headers.push(name, Array.isArray(value) ? value.join(', ') : String(value));
+    return setHeader(name, value);
+  };
+  middleware(req, res, () => undefined);
+  return headers;
+}
+
+/**
+ * The HTTP API. Express serves every route; the token mint, the one endpoint every
+ * connection (and reconnection) calls, is also answered by a raw route that skips
+ * Express for plain requests and answers identically (see raw-json-route.ts).
+ */
+export function createHttpApp(options: HttpAppOptions): RequestListener {
   const { tokens, access, metrics, rooms } = options;
   const log = options.logger.child({ component: 'http' });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(helmet());
-  app.use(cors(options.corsOrigins));
+  const security = helmet({
+    contentSecurityPolicy: {
+      directives: {
+        // The SDK fails over to other gateway origins, which only the deployment knows.
+        connectSrc: ["'self'", 'https:', 'wss:', ...(options.allowInsecureConnect ? ['http:', 'ws:'] : [])],
+        // On plain-http deployments (compose on a LAN address) the browser would upgrade
+        // every asset to https and break the page; TLS belongs to the ingress, with HSTS.
+        upgradeInsecureRequests: null,
+      },
+    },
+  });
+  app.use(security);
+  const corsFor = corsHeaders(options.corsOrigins);
+  app.use(cors(corsFor));
 
-  const principals = new WeakMap<Request, Principal>();
-  const authenticate: RequestHandler = (req, _res, next) => {
-    const header = req.headers.authorization;
+  /** The caller an `Authorization: Bearer <jwt>` header names, or an `unauthorized` ApiError. */
+  const principalFrom = (header: string | undefined): Principal => {
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match?.[1]) throw new ApiError('unauthorized', 'send an access token as "Authorization: Bearer <jwt>"');
     try {
-      principals.set(req, access.verify(match[1]));
+      return access.verify(match[1]);
     } catch (error) {
       throw new ApiError('unauthorized', error instanceof UnauthorizedError ? error.message : 'unauthorized');
     }
+  };
+  const principals = new WeakMap<Request, Principal>();
+  const authenticate: RequestHandler = (req, _res, next) => {
+    principals.set(req, principalFrom(req.headers.authorization));
     next();
   };
   const principal = (req: Request): Principal => {
@@ -130,10 +172,9 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     res.json(response);
   });
 
-  app.post(HTTP_PATHS.rtcTokens, authenticate, json, async (req, res) => {
+  const mint = async (who: Principal, requestBody: unknown): Promise<MintTokenResponse> => {
     const started = process.hrtime.bigint();
-    const who = principal(req);
-    const body = parse(mintTokenRequestSchema, req.body);
+    const body = parse(mintTokenRequestSchema, requestBody);
     try {
       const minted = await tokens.mint({
         userId: who.userId,
@@ -149,7 +190,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
         ttlSeconds: tokens.ttlSeconds,
         iceServers: iceServersFor(who.userId, options.ice),
       };
-      res.status(201).json(response);
+      return response;
     } catch (error) {
       if (error instanceof MintRateLimitedError) {
         throw new ApiError('rate_limited', 'too many tokens minted; try again later', {
@@ -160,6 +201,9 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     } finally {
       metrics.mintSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
+  };
+  app.post(HTTP_PATHS.rtcTokens, authenticate, json, async (req, res) => {
+    res.status(201).json(await mint(principal(req), req.body));
   });
 
   app.delete(`${HTTP_PATHS.rtcTokens}/:jti`, authenticate, async (req, res) => {
@@ -203,21 +247,35 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   });
 
   // Every failure leaves as contract JSON: body-parser errors, thrown ApiErrors and bugs alike.
+  const toApiError = (error: unknown, method: string | undefined, path: string): ApiError => {
+    if (error instanceof ApiError) return error;
+    if (isBodyParserError(error) && error.type === 'entity.too.large')
+      return new ApiError('payload_too_large', `request bodies are limited to ${BODY_LIMIT}`);
+    if (isBodyParserError(error)) return new ApiError('invalid_request', 'the body is not valid JSON');
+    log.error({ err: error, method, path }, 'unhandled http error');
+    return new ApiError('internal');
+  };
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    let apiError: ApiError;
-    if (error instanceof ApiError) apiError = error;
-    else if (isBodyParserError(error) && error.type === 'entity.too.large')
-      apiError = new ApiError('payload_too_large', `request bodies are limited to ${BODY_LIMIT}`);
-    else if (isBodyParserError(error)) apiError = new ApiError('invalid_request', 'the body is not valid JSON');
-    else {
-      log.error({ err: error, method: req.method, path: req.path }, 'unhandled http error');
-      apiError = new ApiError('internal');
-    }
+    const apiError = toApiError(error, req.method, req.path);
     if (res.headersSent) return;
     res.status(apiError.status).set(apiError.headers).json(apiError.body());
   });
 
-  return app;
+  const securityHeaders = headersSetBy(security);
+  const mintRoute = rawJsonRoute({
+    method: 'POST',
+    path: HTTP_PATHS.rtcTokens,
+    limitBytes: LIMITS.httpBodyBytes,
+    // What helmet and cors() set on the Express path, in the same order.
+    headers: (req) => [...securityHeaders, ...corsFor(req.headers.origin)],
+    before: (req) => principalFrom(req.headers.authorization),
+    handle: async (who, body) => ({ status: 201, body: await mint(who, body) }),
+    toApiError: (error, req) => toApiError(error, req.method, HTTP_PATHS.rtcTokens),
+  });
+
+  return (req, res) => {
+    if (!mintRoute(req, res)) app(req, res);
+  };
 }
 
 function isBodyParserError(error: unknown): error is { type: string; status: number } {

@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import {
   ERROR_MESSAGES,
@@ -171,7 +171,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     },
   });
   io.on('room:batch', (room, events) => {
-    deliverLocal(room, events);
+    bus.receive(room, events);
   });
 
   // ---- session expiry -------------------------------------------------------
@@ -208,9 +208,10 @@ export function createRealtime(options: RealtimeOptions): Realtime {
         const now = Date.now();
         socket.data = {
           userId: claims.sub,
-          name: claims.name,
+          // Usually the same text: keep one string per socket, not two.
+          name: claims.name === claims.sub ? claims.sub : claims.name,
           room: claims.room,
-          caps: claims.caps,
+          caps: sharedCaps(claims.caps),
           expiresAt: claims.sexp * 1000,
           joinedAt: now,
           allowance: limits.socketEventsPerSecond * 2,
@@ -230,6 +231,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   });
 
   io.on('connection', (socket) => {
+    forgetHandshake(socket);
     void admit(socket).catch((error: unknown) => {
       log.error({ err: error }, 'failed to admit socket');
       socket.disconnect(true);
@@ -241,10 +243,9 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     perUser.set(data.userId, (perUser.get(data.userId) ?? 0) + 1);
     metrics.connectedSockets.inc();
     socket.on('disconnect', onDisconnect);
-    socket.on('signal', onSignal);
-    socket.on('publish', onPublish);
-    socket.on('session:refresh', onRefresh);
-    socket.on('peers', onPeers);
+    // One catch-all instead of one listener per event: each named listener grows the
+    // socket's dictionary-mode `_events` (~150 bytes per socket, net of the catch-all).
+    socket.onAny(onClientEvent);
     if (data.expiresAt <= Date.now()) {
       peerLeftReasons.set(socket, 'session_expired');
       socket.emit('session:ended', { reason: 'session_expired' });
@@ -252,7 +253,6 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       return;
     }
     expiry.schedule(socket, data.expiresAt);
-    await socket.join(data.room);
     const peer: PeerInfo = {
       peerId: socket.id,
       userId: data.userId,
@@ -261,7 +261,6 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       joinedAt: data.joinedAt,
     };
     const peers = await presence.join(data.room, peer);
-    metrics.rooms.set(io.of('/').adapter.rooms.size - io.of('/').sockets.size);
     if (!socket.connected) {
       // Left while presence was being written.
       presence.leave(data.room, socket.id, 'disconnect');
@@ -277,6 +276,20 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       expiresAt: data.expiresAt,
       caps: data.caps,
     });
+    // Joined after `session` is queued, so no room traffic can overtake it.
+    await socket.join(data.room);
+    metrics.rooms.set(io.of('/').adapter.rooms.size - io.of('/').sockets.size);
+  }
+
+  const clientEvents: Record<string, (this: GatewaySocket, payload: unknown, ack: unknown) => void> = {
+    signal: onSignal,
+    publish: onPublish,
+    'session:refresh': onRefresh,
+    peers: onPeers,
+  };
+
+  function onClientEvent(this: GatewaySocket, event: unknown, payload?: unknown, ack?: unknown): void {
+    if (typeof event === 'string' && Object.hasOwn(clientEvents, event)) clientEvents[event]?.call(this, payload, ack);
   }
 
   function onDisconnect(this: GatewaySocket): void {
@@ -383,7 +396,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       return fail('forbidden', 'the token is for another room or user');
     }
     socket.data.expiresAt = claims.sexp * 1000;
-    socket.data.caps = claims.caps;
+    socket.data.caps = sharedCaps(claims.caps);
     expiry.schedule(socket, socket.data.expiresAt);
     return { ok: true, expiresAt: socket.data.expiresAt };
   }
@@ -435,6 +448,35 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       return closing;
     },
   };
+}
+
+const NOTHING = Object.freeze({});
+const CAPS_PUBLISH: Capability[] = ['publish'];
+const CAPS_NONE: Capability[] = [];
+
+/** One shared array per capability set (there are two) rather than one per socket. */
+function sharedCaps(caps: Capability[]): Capability[] {
+  if (caps.length === 0) return CAPS_NONE;
+  return caps.length === 1 && caps[0] === 'publish' ? CAPS_PUBLISH : caps;
+}
+
+/**
+ * Drops what only the handshake needed, once a socket is admitted: its headers, its
+ * token and the upgrade request (raw headers, parser state). Engine.IO keeps that
+ * request reachable for the socket's whole life (socket.io's "memory usage" guide
+ * discards `conn.request`; Engine.IO's upgrade response object holds it as well, so
+ * its headers are emptied too). About 0.7 KB per socket; nothing reads them later.
+ */
+function forgetHandshake(socket: GatewaySocket): void {
+  // Null already when a client opens a second session on the same connection.
+  const request = socket.conn.request as IncomingMessage | null;
+  if (request) {
+    Reflect.set(socket.conn, 'request', null);
+    request.rawHeaders.length = 0;
+    request.headers = NOTHING;
+  }
+  socket.handshake.headers = NOTHING;
+  socket.handshake.auth = NOTHING;
 }
 
 function sameHost(origin: string, host: string | undefined): boolean {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { CAPABILITIES, ROOM_NAME_PATTERN, type Capability } from '@switchboard/contract';
 
@@ -53,19 +53,22 @@ function isRtcClaims(value: unknown): value is RtcClaims {
 }
 
 export function createRtcTokenCodec({ secret, ttlSeconds }: { secret: string; ttlSeconds: number }): RtcTokenCodec {
+  // Imported once: given a string, jsonwebtoken 9 first tries it as a PEM key on every
+  // call, which costs ~0.5 ms per sign or verify under OpenSSL 3 (~10 µs this way).
+  const key = createSecretKey(Buffer.from(secret));
   return {
     ttlSeconds,
     newJti: () => randomBytes(16).toString('base64url'),
     sign(claims, nowMs = Date.now()) {
       const iat = Math.floor(nowMs / 1000);
       const exp = iat + ttlSeconds;
-      const token = jwt.sign({ ...claims, iat, exp, aud: RTC_AUDIENCE }, secret, { algorithm: 'HS256' });
+      const token = jwt.sign({ ...claims, iat, exp, aud: RTC_AUDIENCE }, key, { algorithm: 'HS256' });
       return { token, exp };
     },
     verify(token) {
       let payload: unknown;
       try {
-        payload = jwt.verify(token, secret, { algorithms: ['HS256'], audience: RTC_AUDIENCE });
+        payload = jwt.verify(token, key, { algorithms: ['HS256'], audience: RTC_AUDIENCE });
       } catch (error) {
         throw new RtcTokenError(error instanceof jwt.TokenExpiredError ? 'token_expired' : 'token_invalid');
       }

@@ -1,0 +1,218 @@
+import { createHmac } from 'node:crypto';
+import { connect } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { startRedisServer, type RedisServerHandle } from '../../support/redis-server.js';
+import { TEST_SECRETS } from '../../support/gateway-process.js';
+import { JSON_HEADERS, openPool, runAll, type HttpConnection } from '../loadgen/http-client.js';
+import { SocketClient } from '../loadgen/socket-client.js';
+import { Samples } from '../loadgen/stats.js';
+import { startBaseline, startSwitchboard, track, type ServerProcess } from './processes.js';
+
+export type SystemKind = 'switchboard' | 'baseline';
+export const SYSTEMS: readonly SystemKind[] = ['baseline', 'switchboard'];
+
+/** One HTTP request of the mint benchmark, pre-rendered. */
+export interface HttpCall {
+  path: string;
+  headers: string;
+  body: string;
+  okStatus: number;
+}
+
+/** A Redis of its own for each system, so neither sees the other's traffic. */
+export interface SystemRedis {
+  readonly kind: SystemKind;
+  readonly url: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+export async function startSystemRedis(kind: SystemKind): Promise<SystemRedis> {
+  const server: RedisServerHandle = await startRedisServer();
+  const stop = track(() => server.stop());
+  try {
+    return { kind, url: server.url, pid: await redisPid(server.port), stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Replicas of one system, started together. */
+export interface System {
+  readonly kind: SystemKind;
+  readonly replicas: ServerProcess[];
+  readonly redisPid: number;
+  /** Server event after which a socket is usable (`session` carries the peers), if any. */
+  readonly readyEvent: string | undefined;
+  readonly mintCall: (user: string, room: string) => HttpCall;
+  stop(): Promise<void>;
+}
+
+export async function startSystem(
+  kind: SystemKind,
+  redis: SystemRedis,
+  replicas: number,
+  options: { inspect?: boolean } = {},
+): Promise<System> {
+  const start = kind === 'switchboard' ? startSwitchboard : startBaseline;
+  const settled = await Promise.allSettled(
+    Array.from({ length: replicas }, (_, i) =>
+      start({ redisUrl: redis.url, keyPrefix: 'bench', name: `${kind}-${i}`, inspect: options.inspect ?? false }),
+    ),
+  );
+  const started = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failure = settled.find((result) => result.status === 'rejected');
+  if (failure) {
+    await Promise.all(started.map((process) => process.stop()));
+    throw failure.reason;
+  }
+  return {
+    kind,
+    replicas: started,
+    redisPid: redis.pid,
+    readyEvent: kind === 'switchboard' ? 'session' : undefined,
+    mintCall: kind === 'switchboard' ? switchboardMint : baselineMint,
+    async stop() {
+      await Promise.all(started.map((process) => process.stop()));
+    },
+  };
+}
+
+const accessTokens = new Map<string, string>();
+
+/** An access JWT for `user`, signed as the app's login would (HS256, one hour). */
+export function accessToken(user: string): string {
+  let token = accessTokens.get(user);
+  if (!token) {
+    const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const unsigned = `${encode({ alg: 'HS256', typ: 'JWT' })}.${encode({ sub: user, iat: now, exp: now + 3600 })}`;
+    const signature = createHmac('sha256', TEST_SECRETS.JWT_SECRET).update(unsigned).digest('base64url');
+    token = `${unsigned}.${signature}`;
+    accessTokens.set(user, token);
+  }
+  return token;
+}
+
+function switchboardMint(user: string, room: string): HttpCall {
+  return {
+    path: '/api/rtc/tokens',
+    headers: `Authorization: Bearer ${accessToken(user)}\r\n${JSON_HEADERS}`,
+    body: JSON.stringify({ room }),
+    okStatus: 201,
+  };
+}
+
+function baselineMint(user: string, room: string): HttpCall {
+  return { path: '/token', headers: JSON_HEADERS, body: JSON.stringify({ room, userId: user }), okStatus: 200 };
+}
+
+/** The baseline's no-op JSON endpoint, same body as its mint. */
+export function bareCall(user: string, room: string): HttpCall {
+  return { path: '/bare', headers: JSON_HEADERS, body: JSON.stringify({ room, userId: user }), okStatus: 200 };
+}
+
+export async function mintOne(connection: HttpConnection, call: HttpCall): Promise<string> {
+  const response = await connection.request('POST', call.path, call.headers, call.body);
+  if (response.status !== call.okStatus) {
+    throw new Error(`mint ${call.path} answered ${response.status}: ${response.body.toString()}`);
+  }
+  return (JSON.parse(response.body.toString()) as { token: string }).token;
+}
+
+/** Mints one token per (user, room), through `replica`, `concurrency` at a time. */
+export async function mintMany(
+  system: System,
+  replica: ServerProcess,
+  requests: Array<{ user: string; room: string }>,
+  concurrency = 16,
+): Promise<string[]> {
+  const pool = openPool(replica.host, replica.port, Math.min(concurrency, Math.max(1, requests.length)));
+  try {
+    return await runAll(pool, requests.length, (connection, i) => {
+      const request = requests[i] as { user: string; room: string };
+      return mintOne(connection, system.mintCall(request.user, request.room));
+    });
+  } finally {
+    pool.close();
+  }
+}
+
+export interface ConnectResult {
+  clients: SocketClient[];
+  /** Handshake latencies (connect until usable), ms. */
+  latencies: Samples;
+  failures: number;
+  firstError: string | undefined;
+  elapsedMs: number;
+}
+
+/**
+ * Opens one socket per token, to `targets[i]`, `concurrency` handshakes at a time.
+ * A socket counts as connected once usable: after the CONNECT ack, or after the
+ * system's ready event (Switchboard's `session`, which waits for presence).
+ */
+export async function connectMany(
+  system: System,
+  targets: ServerProcess[],
+  tokens: string[],
+  concurrency: number,
+): Promise<ConnectResult> {
+  const clients = new Array<SocketClient>(tokens.length);
+  const latencies = new Samples();
+  let failures = 0;
+  let firstError: string | undefined;
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, tokens.length) }, async () => {
+      while (next < tokens.length) {
+        const i = next++;
+        const target = targets[i] as ServerProcess;
+        const begun = performance.now();
+        const client = new SocketClient({
+          host: target.host,
+          port: target.port,
+          auth: { token: tokens[i] as string },
+          ...(system.readyEvent ? { readyEvent: system.readyEvent } : {}),
+        });
+        clients[i] = client;
+        try {
+          await client.ready;
+          latencies.push(performance.now() - begun);
+        } catch (error) {
+          failures++;
+          firstError ??= error instanceof Error ? error.message : String(error);
+        }
+      }
+    }),
+  );
+  return { clients, latencies, failures, firstError, elapsedMs: performance.now() - started };
+}
+
+/** The pid of a redis-server, from `INFO server`. */
+function redisPid(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let text = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('redis INFO timed out'));
+    }, 5_000);
+    socket.on('connect', () => socket.write('INFO server\r\n'));
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const match = /process_id:(\d+)\r\n/.exec(text);
+      if (match) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(Number(match[1]));
+      }
+    });
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}

@@ -1,0 +1,155 @@
+import { performance } from 'node:perf_hooks';
+import { encodeFrame, startsWith, type SocketClient } from './socket-client.js';
+import { Samples } from './stats.js';
+
+/** `2["room:event` — a Socket.IO EVENT packet carrying one room event or (`room:events`) a batch. */
+const ROOM_EVENT_PREFIX = Buffer.from('2["room:event');
+const BATCH_MARKER_INDEX = ROOM_EVENT_PREFIX.length;
+const CHAR_S = 's'.charCodeAt(0);
+/** Each serialized room event starts with its id, on both systems. */
+const EVENT_START = Buffer.from('{"id":"');
+
+const TEXT = 'the quick brown fox jumps over the lazy dog, twice';
+
+export interface Member {
+  client: SocketClient;
+  /** Index of the replica the socket is connected to. */
+  replica: number;
+  /** Parse every event this socket receives and record its latency. */
+  sampled: boolean;
+}
+
+interface LatencyData {
+  /** performance.now() of the publisher (same process) when it sent the event. */
+  t: number;
+  /** Replica the publisher was connected to. */
+  r: number;
+}
+
+/**
+ * Drives one room: publishers send `publish` at a fixed rate with a timestamp in
+ * `data`; every member counts deliveries (a batch counts its length), and sampled
+ * members parse events to record end-to-end latency, split by whether the event
+ * crossed replicas.
+ */
+export class RoomLoad {
+  /** Deliveries and frames received while recording. */
+  deliveries = 0;
+  frames = 0;
+  /** Every delivery since the last `resetTotals`, recording or not. */
+  totalDeliveries = 0;
+  published = 0;
+  readonly sameReplica = new Samples();
+  readonly crossReplica = new Samples();
+  private recording = false;
+
+  constructor(
+    readonly members: Member[],
+    private readonly publishers: Member[],
+  ) {
+    for (const member of members) {
+      member.client.onPacket = member.sampled
+        ? (packet) => {
+            this.onSampled(packet, member.replica);
+          }
+        : (packet) => {
+            this.onPacket(packet);
+          };
+    }
+  }
+
+  startRecording(): void {
+    this.deliveries = 0;
+    this.frames = 0;
+    this.sameReplica.clear();
+    this.crossReplica.clear();
+    this.recording = true;
+  }
+
+  stopRecording(): void {
+    this.recording = false;
+  }
+
+  resetTotals(): void {
+    this.totalDeliveries = 0;
+    this.published = 0;
+  }
+
+  /** Publishes `rate` events per second, spread over the publishers, for `durationMs`. */
+  async publish(rate: number, durationMs: number): Promise<void> {
+    const publishers = this.publishers;
+    if (publishers.length === 0) throw new Error('the room has no publishers');
+    const started = performance.now();
+    let sent = 0;
+    let ackId = 0;
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        const elapsed = performance.now() - started;
+        const due = Math.floor((Math.min(elapsed, durationMs) * rate) / 1000);
+        while (sent < due) {
+          const publisher = publishers[sent % publishers.length] as Member;
+          const data: LatencyData & { text: string } = { t: performance.now(), r: publisher.replica, text: TEXT };
+          const payload = JSON.stringify(['publish', { type: 'chat', data }]);
+          publisher.client.send(encodeFrame(`42${ackId++}${payload}`));
+          sent++;
+          this.published++;
+        }
+        if (elapsed >= durationMs) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 1);
+    });
+  }
+
+  /** Waits until `expected` deliveries arrived, or nothing arrived for `quietMs`; returns the shortfall. */
+  async drain(expected: number, quietMs = 1_000, capMs = 60_000): Promise<number> {
+    const deadline = performance.now() + capMs;
+    let last = this.totalDeliveries;
+    let lastChange = performance.now();
+    while (this.totalDeliveries < expected && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (this.totalDeliveries !== last) {
+        last = this.totalDeliveries;
+        lastChange = performance.now();
+      } else if (performance.now() - lastChange > quietMs) break;
+    }
+    return Math.max(0, expected - this.totalDeliveries);
+  }
+
+  close(): void {
+    for (const member of this.members) member.client.close();
+  }
+
+  private onPacket(packet: Buffer): void {
+    if (!startsWith(packet, ROOM_EVENT_PREFIX)) return;
+    let count = 1;
+    if (packet[BATCH_MARKER_INDEX] === CHAR_S) {
+      count = 0;
+      let at = packet.indexOf(EVENT_START, BATCH_MARKER_INDEX);
+      while (at !== -1) {
+        count++;
+        at = packet.indexOf(EVENT_START, at + EVENT_START.length);
+      }
+    }
+    this.totalDeliveries += count;
+    if (this.recording) {
+      this.deliveries += count;
+      this.frames++;
+    }
+  }
+
+  private onSampled(packet: Buffer, replica: number): void {
+    if (!startsWith(packet, ROOM_EVENT_PREFIX)) return;
+    const now = performance.now();
+    const [name, body] = JSON.parse(packet.toString('utf8', 1)) as [string, unknown];
+    const events = (name === 'room:events' ? body : [body]) as Array<{ data: LatencyData }>;
+    this.totalDeliveries += events.length;
+    if (!this.recording) return;
+    this.deliveries += events.length;
+    this.frames++;
+    for (const event of events) {
+      (event.data.r === replica ? this.sameReplica : this.crossReplica).push(now - event.data.t);
+    }
+  }
+}

@@ -1,0 +1,132 @@
+import type { BenchConfig } from '../lib/config.js';
+import type { ConnectionsResult } from '../scenarios/connections.js';
+import type { MintResult } from '../scenarios/mint.js';
+import type { FanoutFigures, FanoutResult, LatencyResult } from '../scenarios/rooms.js';
+import type { SystemKind } from '../lib/systems.js';
+
+export interface Goal {
+  name: string;
+  /** What was required, in words. */
+  target: string;
+  /** What was measured, in words. */
+  actual: string;
+  met: boolean;
+}
+
+export interface Figures {
+  mint: MintResult;
+  connections: ConnectionsResult;
+  fanout: FanoutResult;
+  latency: LatencyResult;
+}
+
+/** The JSON file a run writes (`bench/results/latest.json`). */
+export interface BenchResults {
+  meta: {
+    date: string;
+    command: string;
+    quick: boolean;
+    durationSeconds: number;
+    machine: { cores: number; cpu: string; node: string; kernel: string };
+  };
+  config: BenchConfig;
+  figures: Figures;
+  goals: Goal[];
+}
+
+const num = (value: number, digits = 0): string =>
+  Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
+const ratio = (switchboard: number, baseline: number): string =>
+  Number.isFinite(switchboard) && Number.isFinite(baseline) && baseline !== 0
+    ? `${(switchboard / baseline).toFixed(2)}×`
+    : 'n/a';
+
+export function headline(fanout: FanoutResult): Record<SystemKind, FanoutFigures> {
+  const point =
+    fanout.points.find((candidate) => candidate.baseline.rate === fanout.headlineRate) ?? fanout.points.at(-1);
+  if (!point) throw new Error('the fan-out scenario produced no points');
+  return point;
+}
+
+export function evaluateGoals(figures: Figures): Goal[] {
+  const { mint, connections, fanout } = figures;
+  const top = headline(fanout);
+  const cpuRatio = top.switchboard.cpuMicrosPerDelivery / top.baseline.cpuMicrosPerDelivery;
+  const lost = fanout.points.reduce((sum, point) => sum + point.switchboard.lost, 0) + figures.latency.switchboard.lost;
+  const failures = connections.switchboard.failures + mint.switchboard.errors;
+  return [
+    {
+      name: `fan-out CPU per delivery @ ${top.baseline.rate} msg/s`,
+      target: '≤ 0.5× baseline',
+      actual: `${cpuRatio.toFixed(2)}× (${top.switchboard.cpuMicrosPerDelivery} vs ${top.baseline.cpuMicrosPerDelivery} µs)`,
+      met: cpuRatio <= 0.5,
+    },
+    {
+      name: `fan-out p99 latency @ ${top.baseline.rate} msg/s`,
+      target: '≤ baseline',
+      actual: `${top.switchboard.p99Ms} vs ${top.baseline.p99Ms} ms`,
+      met: top.switchboard.p99Ms <= top.baseline.p99Ms,
+    },
+    {
+      name: `heap per connected socket @ ${connections.switchboard.sockets} sockets`,
+      target: '≤ baseline',
+      actual: `${num(connections.switchboard.heapBytesPerSocket)} vs ${num(connections.baseline.heapBytesPerSocket)} bytes`,
+      met: connections.switchboard.heapBytesPerSocket <= connections.baseline.heapBytesPerSocket,
+    },
+    {
+      name: 'mint throughput',
+      target: '≥ baseline mint',
+      actual: `${num(mint.switchboard.requestsPerSecond)} vs ${num(mint.baseline.requestsPerSecond)} req/s`,
+      met: mint.switchboard.requestsPerSecond >= mint.baseline.requestsPerSecond,
+    },
+    {
+      name: 'correctness under load',
+      target: 'no lost deliveries, failed handshakes or mint errors',
+      actual: `${lost} lost, ${failures} failed`,
+      met: lost === 0 && failures === 0,
+    },
+  ];
+}
+
+/** The results as Markdown tables (pasted into docs/performance.md). */
+export function renderTables(figures: Figures, goals: Goal[]): string {
+  const { mint, connections, fanout, latency } = figures;
+  const top = headline(fanout);
+  const lines: string[] = [];
+  lines.push(
+    '| scenario | metric | baseline | Switchboard | Switchboard / baseline |',
+    '|---|---|---:|---:|---:|',
+    `| token mint (${mint.concurrency} in flight) | requests/s | ${num(mint.baseline.requestsPerSecond)} | ${num(mint.switchboard.requestsPerSecond)} | ${ratio(mint.switchboard.requestsPerSecond, mint.baseline.requestsPerSecond)} |`,
+    `| | p50 / p99 ms | ${num(mint.baseline.p50Ms, 2)} / ${num(mint.baseline.p99Ms, 2)} | ${num(mint.switchboard.p50Ms, 2)} / ${num(mint.switchboard.p99Ms, 2)} | |`,
+    `| | server CPU µs/request | ${num(mint.baseline.cpuMicrosPerRequest, 1)} | ${num(mint.switchboard.cpuMicrosPerRequest, 1)} | ${ratio(mint.switchboard.cpuMicrosPerRequest, mint.baseline.cpuMicrosPerRequest)} |`,
+    `| | bare Express endpoint, requests/s | ${num(mint.bare.requestsPerSecond)} | | |`,
+    `| fan-out, ${fanout.members} members on ${fanout.replicas} replicas, ${top.baseline.rate} msg/s | deliveries/s (of ${num(top.baseline.expectedPerSecond)}) | ${num(top.baseline.deliveriesPerSecond)} | ${num(top.switchboard.deliveriesPerSecond)} | ${ratio(top.switchboard.deliveriesPerSecond, top.baseline.deliveriesPerSecond)} |`,
+    `| | latency p50 / p99 ms | ${num(top.baseline.p50Ms, 1)} / ${num(top.baseline.p99Ms, 1)} | ${num(top.switchboard.p50Ms, 1)} / ${num(top.switchboard.p99Ms, 1)} | |`,
+    `| | server CPU µs/delivery | ${num(top.baseline.cpuMicrosPerDelivery, 2)} | ${num(top.switchboard.cpuMicrosPerDelivery, 2)} | ${ratio(top.switchboard.cpuMicrosPerDelivery, top.baseline.cpuMicrosPerDelivery)} |`,
+    `| | frames/s written | ${num(top.baseline.framesPerSecond)} | ${num(top.switchboard.framesPerSecond)} | ${ratio(top.switchboard.framesPerSecond, top.baseline.framesPerSecond)} |`,
+    `| connections (${num(connections.switchboard.sockets)} sockets, one replica) | handshakes/s with token redemption | ${num(connections.baseline.handshakesPerSecond)} | ${num(connections.switchboard.handshakesPerSecond)} | ${ratio(connections.switchboard.handshakesPerSecond, connections.baseline.handshakesPerSecond)} |`,
+    `| | handshake p50 / p99 ms | ${num(connections.baseline.handshakeP50Ms, 1)} / ${num(connections.baseline.handshakeP99Ms, 1)} | ${num(connections.switchboard.handshakeP50Ms, 1)} / ${num(connections.switchboard.handshakeP99Ms, 1)} | |`,
+    `| | heap bytes per socket | ${num(connections.baseline.heapBytesPerSocket)} | ${num(connections.switchboard.heapBytesPerSocket)} | ${ratio(connections.switchboard.heapBytesPerSocket, connections.baseline.heapBytesPerSocket)} |`,
+    `| cross-replica latency (${latency.switchboard.rate} msg/s, ${latency.switchboard.members} members) | p50 / p99 ms | ${num(latency.baseline.crossP50Ms, 2)} / ${num(latency.baseline.crossP99Ms, 2)} | ${num(latency.switchboard.crossP50Ms, 2)} / ${num(latency.switchboard.crossP99Ms, 2)} | |`,
+    `| | same-replica p50 / p99 ms | ${num(latency.baseline.sameP50Ms, 2)} / ${num(latency.baseline.sameP99Ms, 2)} | ${num(latency.switchboard.sameP50Ms, 2)} / ${num(latency.switchboard.sameP99Ms, 2)} | |`,
+  );
+  lines.push(
+    '',
+    `Fan-out by publish rate (${fanout.members} members, ${fanout.replicas} replicas):`,
+    '',
+    '| msg/s | system | deliveries/s | frames/s | p50 ms | p99 ms | CPU µs/delivery | replica cores | redis cores | loadgen cores | lost |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const point of fanout.points) {
+    for (const kind of ['baseline', 'switchboard'] as const) {
+      const f = point[kind];
+      lines.push(
+        `| ${f.rate} | ${kind} | ${num(f.deliveriesPerSecond)} | ${num(f.framesPerSecond)} | ${num(f.p50Ms, 2)} | ${num(f.p99Ms, 2)} | ${num(f.cpuMicrosPerDelivery, 2)} | ${num(f.serverCores, 2)} | ${num(f.redisCores, 2)} | ${num(f.loadgenCores, 2)} | ${num(f.lost)} |`,
+      );
+    }
+  }
+  lines.push('', '| goal | target | measured | |', '|---|---|---|---|');
+  for (const goal of goals)
+    lines.push(`| ${goal.name} | ${goal.target} | ${goal.actual} | ${goal.met ? 'met' : 'MISSED'} |`);
+  return lines.join('\n');
+}

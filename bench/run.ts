@@ -1,0 +1,169 @@
+/**
+ * `npm run bench [-- --quick] [-- --out <dir>] [-- --chart <file>]`
+ *
+ * Measures Switchboard against a hand-written Socket.IO + @socket.io/redis-adapter
+ * baseline, side by side in one run on one machine: token mint, room fan-out,
+ * connections (handshake rate, heap per socket) and cross-replica latency. Each
+ * system gets its own redis-server on a free port; every process and socket the
+ * bench opens is closed before it exits.
+ *
+ * Writes `<out>/latest.json` (out: bench/results, or a temp dir with --quick) and
+ * the fan-out latency chart (docs/bench-fanout-latency.svg, or <out>/ with --quick).
+ * --quick is the CI smoke run: small sizes, and it fails only when a scenario
+ * produced no figures. The goals are judged, not enforced.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, release, tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { FULL, QUICK } from './lib/config.js';
+import { REPO_ROOT, stopEverything } from './lib/processes.js';
+import { startSystemRedis, SYSTEMS, type SystemKind, type SystemRedis } from './lib/systems.js';
+import { fanoutLatencyChart } from './report/chart.js';
+import { evaluateGoals, renderTables, type BenchResults, type Figures } from './report/table.js';
+import { runConnections } from './scenarios/connections.js';
+import { runMint } from './scenarios/mint.js';
+import { runRooms } from './scenarios/rooms.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    chart: { type: 'string' },
+  },
+});
+
+const log = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+/** Every numeric figure must be a finite number, and each scenario must have moved traffic. */
+function missingFigures(figures: Figures): string[] {
+  const problems: string[] = [];
+  const walk = (value: unknown, path: string): void => {
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) problems.push(`${path} is ${value}`);
+    } else if (Array.isArray(value)) value.forEach((item, i) => walk(item, `${path}[${i}]`));
+    else if (typeof value === 'object' && value !== null) {
+      for (const [key, item] of Object.entries(value)) walk(item, `${path}.${key}`);
+    }
+  };
+  walk(figures, 'figures');
+  for (const kind of SYSTEMS) {
+    if (!(figures.mint[kind].requestsPerSecond > 0)) problems.push(`mint.${kind} made no requests`);
+    if (!(figures.connections[kind].sockets > 0)) problems.push(`connections.${kind} connected nothing`);
+    if (!(figures.connections[kind].heapBytesPerSocket > 0)) problems.push(`connections.${kind} has no heap figure`);
+    for (const point of figures.fanout.points) {
+      if (!(point[kind].deliveriesPerSecond > 0)) problems.push(`fanout.${kind}@${point[kind].rate} delivered nothing`);
+    }
+    if (!(figures.latency[kind].samples > 0)) problems.push(`latency.${kind} has no samples`);
+  }
+  if (!(figures.mint.bare.requestsPerSecond > 0)) problems.push('mint.bare made no requests');
+  if (figures.fanout.points.length === 0) problems.push('fanout has no points');
+  return problems;
+}
+
+async function main(): Promise<number> {
+  const config = args.quick ? QUICK : FULL;
+  if (!existsSync(join(REPO_ROOT, 'backend/dist/main.js'))) {
+    throw new Error('backend/dist/main.js is missing: run `npm run build` first (npm run bench does)');
+  }
+  const started = Date.now();
+  const outDir = resolve(
+    args.out ?? (args.quick ? await mkdtemp(join(tmpdir(), 'switchboard-bench-')) : join(REPO_ROOT, 'bench/results')),
+  );
+  const chartPath = resolve(
+    args.chart ??
+      (args.quick ? join(outDir, 'bench-fanout-latency.svg') : join(REPO_ROOT, 'docs/bench-fanout-latency.svg')),
+  );
+  const machine = {
+    cores: availableParallelism(),
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    kernel: release(),
+  };
+  log(
+    `switchboard bench (${args.quick ? 'quick' : 'full'}): ${machine.cores} cores, ${machine.cpu}, node ${machine.node}`,
+  );
+
+  const redis: Partial<Record<SystemKind, SystemRedis>> = {};
+  let figures: Figures;
+  try {
+    for (const kind of SYSTEMS) redis[kind] = await startSystemRedis(kind);
+    const redisByKind = redis as Record<SystemKind, SystemRedis>;
+    log('token mint…');
+    const mint = await runMint(redisByKind, config);
+    log(
+      `  mint: baseline ${mint.baseline.requestsPerSecond}/s, switchboard ${mint.switchboard.requestsPerSecond}/s, ` +
+        `bare express ${mint.bare.requestsPerSecond}/s`,
+    );
+    log('connections…');
+    const connections = await runConnections(redisByKind, config);
+    for (const kind of SYSTEMS) {
+      const c = connections[kind];
+      log(
+        `  ${kind}: ${c.handshakesPerSecond} handshakes/s, ${c.heapBytesPerSocket} heap bytes/socket, ${c.failures} failures`,
+      );
+    }
+    log('fan-out and cross-replica latency…');
+    const { fanout, latency } = await runRooms(redisByKind, config, log);
+    figures = { mint, connections, fanout, latency };
+  } finally {
+    await Promise.all(Object.values(redis).map((server) => server.stop()));
+  }
+
+  const goals = evaluateGoals(figures);
+  const command = `npm run bench${args.quick ? ' -- --quick' : ''}`;
+  const results: BenchResults = {
+    meta: {
+      date: new Date(started).toISOString(),
+      command,
+      quick: config.quick,
+      durationSeconds: Math.round((Date.now() - started) / 1000),
+      machine,
+    },
+    config,
+    figures,
+    goals,
+  };
+  await mkdir(outDir, { recursive: true });
+  const jsonPath = join(outDir, 'latest.json');
+  await writeFile(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+  const subtitle = `${results.meta.date.slice(0, 10)} · ${machine.cores} cores, ${machine.cpu} · node ${machine.node} · ${command}`;
+  await mkdir(resolve(chartPath, '..'), { recursive: true });
+  await writeFile(chartPath, fanoutLatencyChart(figures.fanout, subtitle));
+
+  log('');
+  log(renderTables(figures, goals));
+  log('');
+  log(`results: ${relative(process.cwd(), jsonPath) || jsonPath}`);
+  log(`chart:   ${relative(process.cwd(), chartPath) || chartPath}`);
+  log(`took ${results.meta.durationSeconds} s`);
+
+  const problems = missingFigures(figures);
+  if (problems.length > 0) {
+    log(`\nscenarios without figures:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    return 1;
+  }
+  return 0;
+}
+
+// A closed pipe (`npm run bench | head`) must not end the run before its cleanup.
+process.stdout.on('error', () => undefined);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`\n${signal}: stopping every process the bench started`);
+    void stopEverything().finally(() => process.exit(130));
+  });
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,89 @@
+import type { BenchConfig } from '../lib/config.js';
+import type { ServerProcess } from '../lib/processes.js';
+import { connectMany, mintMany, startSystem, SYSTEMS, type SystemKind, type SystemRedis } from '../lib/systems.js';
+import type { SocketClient } from '../loadgen/socket-client.js';
+import { round } from '../loadgen/stats.js';
+
+export interface ConnectionFigures {
+  sockets: number;
+  /** Handshakes completed per second, token redemption included. */
+  handshakesPerSecond: number;
+  handshakeP50Ms: number;
+  handshakeP99Ms: number;
+  /** (heap after − heap before) / sockets, both read after forced full GCs. */
+  heapBytesPerSocket: number;
+  heapBeforeBytes: number;
+  heapAfterBytes: number;
+  failures: number;
+  firstError?: string;
+}
+
+export type ConnectionsResult = Record<SystemKind, ConnectionFigures> & { concurrency: number; roomSize: number };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function measure(kind: SystemKind, redis: SystemRedis, config: BenchConfig): Promise<ConnectionFigures> {
+  const { sockets, concurrency, roomSize, warmupSockets, settleMs } = config.connections;
+  const system = await startSystem(kind, redis, 1, { inspect: true });
+  const server = system.replicas[0] as ServerProcess;
+  const targets = Array.from({ length: sockets }, () => server);
+  const clients: SocketClient[] = [];
+  try {
+    const inspector = await server.inspector();
+    // Warm the handshake path so that the measured sockets run on optimized code.
+    const warmTokens = await mintMany(
+      system,
+      server,
+      Array.from({ length: warmupSockets }, (_, i) => ({
+        user: `warm-${i}`,
+        room: `warm-${Math.floor(i / roomSize)}`,
+      })),
+    );
+    const warm = await connectMany(system, targets, warmTokens, concurrency);
+    for (const client of warm.clients) client.close();
+    await sleep(500);
+
+    const tokens = await mintMany(
+      system,
+      server,
+      Array.from({ length: sockets }, (_, i) => ({ user: `conn-${i}`, room: `conn-${Math.floor(i / roomSize)}` })),
+    );
+    const heapBefore = await inspector.heapUsedAfterGc();
+    const result = await connectMany(system, targets, tokens, concurrency);
+    clients.push(...result.clients);
+    // Let per-socket work that follows the handshake (presence, heartbeats) settle.
+    await sleep(settleMs);
+    const heapAfter = await inspector.heapUsedAfterGc();
+    const connected = sockets - result.failures;
+    const summary = result.latencies.summary();
+    return {
+      sockets: connected,
+      handshakesPerSecond: round((connected * 1000) / result.elapsedMs, 0),
+      handshakeP50Ms: round(summary.p50, 2),
+      handshakeP99Ms: round(summary.p99, 2),
+      heapBytesPerSocket: round((heapAfter - heapBefore) / Math.max(1, connected), 0),
+      heapBeforeBytes: heapBefore,
+      heapAfterBytes: heapAfter,
+      failures: result.failures,
+      ...(result.firstError ? { firstError: result.firstError } : {}),
+    };
+  } finally {
+    for (const client of clients) client.close();
+    await system.stop();
+  }
+}
+
+/** Handshake rate with token redemption, and heap per connected socket, one system at a time. */
+export async function runConnections(
+  redis: Record<SystemKind, SystemRedis>,
+  config: BenchConfig,
+): Promise<ConnectionsResult> {
+  const figures: Partial<Record<SystemKind, ConnectionFigures>> = {};
+  for (const kind of SYSTEMS) figures[kind] = await measure(kind, redis[kind], config);
+  return {
+    concurrency: config.connections.concurrency,
+    roomSize: config.connections.roomSize,
+    baseline: figures.baseline as ConnectionFigures,
+    switchboard: figures.switchboard as ConnectionFigures,
+  };
+}
