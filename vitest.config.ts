@@ -3,9 +3,17 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   resolve: {
-    alias: {
-      '@switchboard/contract': fileURLToPath(new URL('./contract/src/index.ts', import.meta.url)),
-    },
+    // Source, not dist: tests and the dev server need no contract build.
+    alias: [
+      {
+        find: /^@switchboard\/contract\/schemas$/,
+        replacement: fileURLToPath(new URL('./contract/src/schemas.ts', import.meta.url)),
+      },
+      {
+        find: /^@switchboard\/contract$/,
+        replacement: fileURLToPath(new URL('./contract/src/index.ts', import.meta.url)),
+      },
+    ],
   },
   test: {
     include: ['**/test/**/*.test.ts', 'e2e/**/*.test.ts'],

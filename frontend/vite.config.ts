@@ -7,9 +7,17 @@ const gateway = process.env.GATEWAY_URL ?? 'http://127.0.0.1:3000';
 
 export default defineConfig({
   resolve: {
-    alias: {
-      '@switchboard/contract': fileURLToPath(new URL('../contract/src/index.ts', import.meta.url)),
-    },
+    // Source, not dist: tests and the dev server need no contract build.
+    alias: [
+      {
+        find: /^@switchboard\/contract\/schemas$/,
+        replacement: fileURLToPath(new URL('../contract/src/schemas.ts', import.meta.url)),
+      },
+      {
+        find: /^@switchboard\/contract$/,
+        replacement: fileURLToPath(new URL('../contract/src/index.ts', import.meta.url)),
+      },
+    ],
   },
   server: {
     host: '0.0.0.0',

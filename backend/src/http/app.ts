@@ -7,10 +7,6 @@ import {
   CAPABILITIES,
   HTTP_PATHS,
   LIMITS,
-  devLoginRequestSchema,
-  mintTokenRequestSchema,
-  publishEventRequestSchema,
-  roomNameSchema,
   type DevLoginResponse,
   type MintTokenResponse,
   type PeerInfo,
@@ -18,6 +14,12 @@ import {
   type PublishEventResponse,
   type ReadyResponse,
 } from '@switchboard/contract';
+import {
+  devLoginRequestSchema,
+  mintTokenRequestSchema,
+  publishEventRequestSchema,
+  roomNameSchema,
+} from '@switchboard/contract/schemas';
 import type { z } from 'zod';
 import { UnauthorizedError, type AccessTokenVerifier, type Principal } from '../auth/access-token.js';
 import type { Logger } from '../observability/logger.js';

@@ -3,10 +3,6 @@ import { Server, type Socket } from 'socket.io';
 import {
   ERROR_MESSAGES,
   LIMITS,
-  peersRequestSchema,
-  publishRequestSchema,
-  sessionRefreshRequestSchema,
-  signalRequestSchema,
   type AckError,
   type Capability,
   type ClientToServerEvents,
@@ -17,6 +13,12 @@ import {
   type RoomEvent,
   type ServerToClientEvents,
 } from '@switchboard/contract';
+import {
+  peersRequestSchema,
+  publishRequestSchema,
+  sessionRefreshRequestSchema,
+  signalRequestSchema,
+} from '@switchboard/contract/schemas';
 import type { z } from 'zod';
 import type { RoomsApi } from '../http/app.js';
 import type { Logger } from '../observability/logger.js';
