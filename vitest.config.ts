@@ -1,19 +1,9 @@
-import { fileURLToPath } from 'node:url';
+import { contractSourceAliases } from './contract/source-aliases.js';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   resolve: {
-    // Source, not dist: tests and the dev server need no contract build.
-    alias: [
-      {
-        find: /^@switchboard\/contract\/schemas$/,
-        replacement: fileURLToPath(new URL('./contract/src/schemas.ts', import.meta.url)),
-      },
-      {
-        find: /^@switchboard\/contract$/,
-        replacement: fileURLToPath(new URL('./contract/src/index.ts', import.meta.url)),
-      },
-    ],
+    alias: contractSourceAliases,
   },
   test: {
     include: ['**/test/**/*.test.ts', 'e2e/**/*.test.ts'],

@@ -1,4 +1,4 @@
-import { fileURLToPath } from 'node:url';
+import { contractSourceAliases } from '../contract/source-aliases.js';
 import { defineConfig } from 'vite';
 
 // In development the gateway runs separately (npm run dev); the Vite server proxies
@@ -7,17 +7,7 @@ const gateway = process.env.GATEWAY_URL ?? 'http://127.0.0.1:3000';
 
 export default defineConfig({
   resolve: {
-    // Source, not dist: tests and the dev server need no contract build.
-    alias: [
-      {
-        find: /^@switchboard\/contract\/schemas$/,
-        replacement: fileURLToPath(new URL('../contract/src/schemas.ts', import.meta.url)),
-      },
-      {
-        find: /^@switchboard\/contract$/,
-        replacement: fileURLToPath(new URL('../contract/src/index.ts', import.meta.url)),
-      },
-    ],
+    alias: contractSourceAliases,
   },
   server: {
     host: '0.0.0.0',

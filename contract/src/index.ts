@@ -264,25 +264,6 @@ export interface AckError {
 }
 export type Ack<T extends object = object> = AckOk<T> | AckError;
 
-export const SERVER_EVENTS = {
-  session: 'session',
-  peerJoined: 'peer:joined',
-  peerLeft: 'peer:left',
-  signal: 'signal',
-  roomEvent: 'room:event',
-  /** Several room events coalesced into one frame, oldest first. */
-  roomEvents: 'room:events',
-  serverShutdown: 'server:shutdown',
-  sessionEnded: 'session:ended',
-} as const;
-
-export const CLIENT_EVENTS = {
-  signal: 'signal',
-  publish: 'publish',
-  sessionRefresh: 'session:refresh',
-  peers: 'peers',
-} as const;
-
 export interface ServerToClientEvents {
   session: (payload: SessionPayload) => void;
   'peer:joined': (payload: PeerInfo) => void;

@@ -41,14 +41,3 @@ export function createLogger({ level, replica, destination }: LoggerOptions): Lo
     destination,
   );
 }
-
-/** A Redis URL safe to log: the password, if any, is replaced. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = 'redacted';
-    return parsed.toString();
-  } catch {
-    return '[unparseable url]';
-  }
-}
