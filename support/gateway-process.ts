@@ -33,9 +33,24 @@ export interface GatewayProcessOptions {
   onOutput?: (text: string) => void;
 }
 
-/** Starts `backend/dist/main.js` as a real process on a free port (run `npm run build` first). */
+class PortTakenError extends Error {}
+
+/**
+ * Starts `backend/dist/main.js` as a real process on a free port (run `npm run build`
+ * first). A free port can be taken by a parallel test before the gateway binds it, so
+ * readiness requires the answer to come from this replica, and a lost race is retried.
+ */
 export async function startGatewayProcess(options: GatewayProcessOptions = {}): Promise<GatewayProcess> {
-  const port = options.port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnGateway(options, options.port ?? (await freePort()));
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || options.port !== undefined || attempt >= 5) throw error;
+    }
+  }
+}
+
+async function spawnGateway(options: GatewayProcessOptions, port: number): Promise<GatewayProcess> {
   const replica = options.replica ?? `replica-${port}`;
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
@@ -75,15 +90,20 @@ export async function startGatewayProcess(options: GatewayProcessOptions = {}): 
     },
   };
   if (options.waitReady ?? true) {
-    const gone = exited.then((code) => {
+    let gone = false;
+    const failed = exited.then((code) => {
+      gone = true;
+      if (output.includes('EADDRINUSE')) throw new PortTakenError(`port ${port} was taken`);
       throw new Error(`gateway ${replica} exited (${code}) before it was ready:\n${output}`);
     });
     const ready = waitFor(`gateway ${replica} /readyz`, async () => {
+      if (gone) return true;
       const response = await fetch(`${url}/readyz`);
-      return response.ok || undefined;
+      // Another test's gateway may answer on this port; only ours counts.
+      return (response.ok && ((await response.json()) as { replica?: string }).replica === replica) || undefined;
     });
-    await Promise.race([ready, gone]);
-    gone.catch(() => undefined);
+    await Promise.race([ready, failed]);
+    failed.catch(() => undefined);
   }
   return handle;
 }

@@ -21,26 +21,50 @@ export interface RedisServerOptions {
   deferStart?: boolean;
 }
 
-function ping(port: number): Promise<boolean> {
+/** The pid of the redis-server answering on `port`, if any answers. */
+function serverPid(port: number, password: string | undefined): Promise<number | undefined> {
   return new Promise((resolve) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
+    let reply = '';
+    const done = (pid: number | undefined) => {
+      socket.destroy();
+      resolve(pid);
+    };
     socket.setTimeout(500);
-    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('connect', () => {
+      if (password) socket.write(`AUTH ${JSON.stringify(password)}\r\n`);
+      socket.write('INFO server\r\n');
+    });
     socket.on('data', (data) => {
-      socket.destroy();
-      resolve(data.toString().startsWith('+PONG') || data.toString().includes('NOAUTH'));
+      reply += data.toString();
+      const match = /process_id:(\d+)/.exec(reply);
+      if (match) done(Number(match[1]));
+      else if (reply.includes('-NOAUTH') || reply.includes('-WRONGPASS')) done(undefined);
     });
-    socket.on('error', () => resolve(false));
-    socket.on('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
+    socket.on('error', () => done(undefined));
+    socket.on('timeout', () => done(undefined));
   });
 }
 
-/** A private `redis-server` on a free port: no persistence, never the shared 6379. */
+/**
+ * A private `redis-server` on a free port: no persistence, never the shared 6379.
+ * Readiness means that the server answering is this child (its pid), so a port lost
+ * to a parallel test is noticed and, unless the port was chosen, another is tried.
+ */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
-  const port = options.port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    const handle = createRedisServer({ ...options, port: options.port ?? (await freePort()) });
+    try {
+      if (!options.deferStart) await handle.start();
+      return handle;
+    } catch (error) {
+      if (options.port !== undefined || attempt >= 5) throw error;
+    }
+  }
+}
+
+function createRedisServer(options: RedisServerOptions & { port: number }): RedisServerHandle {
+  const port = options.port;
   let child: ChildProcess | undefined;
 
   async function start(): Promise<void> {
@@ -49,10 +73,18 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     if (options.password) args.push('--requirepass', options.password);
     const proc = spawn('redis-server', args, { stdio: 'ignore' });
     child = proc;
-    proc.once('exit', () => {
+    let gone = false;
+    const exited = once(proc, 'exit').then(() => {
+      gone = true;
       if (child === proc) child = undefined;
     });
-    await waitFor(`redis-server on port ${port}`, async () => (await ping(port)) || undefined, { timeoutMs: 10_000 });
+    const ready = waitFor(
+      `redis-server on port ${port}`,
+      async () => gone || (await serverPid(port, options.password)) === proc.pid || undefined,
+      { timeoutMs: 10_000 },
+    );
+    await Promise.race([ready, exited]);
+    if (gone) throw new Error(`redis-server exited at start; port ${port} is probably taken`);
   }
 
   async function terminate(signal: NodeJS.Signals): Promise<void> {
@@ -63,7 +95,6 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     await exited;
   }
 
-  if (!options.deferStart) await start();
   const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
   return {
     port,

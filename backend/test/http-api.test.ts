@@ -188,7 +188,8 @@ describe('HTTP API in memory mode', () => {
 describe('RTC tokens in memory mode', () => {
   let gw: TestGateway;
   beforeAll(async () => {
-    gw = await startTestGateway({ RTC_TOKEN_TTL_SECONDS: '1' });
+    // Whole-second expiry: a 2 s token lives between 1 and 2 s.
+    gw = await startTestGateway({ RTC_TOKEN_TTL_SECONDS: '2' });
   });
   afterAll(() => gw.close());
 
