@@ -5,10 +5,10 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import jwt from 'jsonwebtoken';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_SECRETS, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { accessToken, postJson } from '../support/client.js';
+import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
 const DIST_INDEX = fileURLToPath(new URL('../frontend/dist/index.html', import.meta.url));
@@ -160,15 +160,12 @@ describe('demo call app in Chromium across two replicas', () => {
 
   it('shows an event published over the HTTP API in both event logs', async () => {
     const [a] = gateways();
-    const service = jwt.sign({ sub: 'standup-bot', scope: 'publish' }, TEST_SECRETS.JWT_SECRET, {
-      algorithm: 'HS256',
-      expiresIn: 60,
-    });
-    const response = await fetch(`${a.url}/api/rooms/${ROOM}/events`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${service}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'announcement', data: { text: 'Standup starts in one minute' } }),
-    });
+    const service = accessToken({ sub: 'standup-bot', scope: 'publish' });
+    const response = await postJson(
+      `${a.url}/api/rooms/${ROOM}/events`,
+      { type: 'announcement', data: { text: 'Standup starts in one minute' } },
+      { authorization: `Bearer ${service}` },
+    );
     expect(response.status).toBe(202);
     await expectInLog(alice, 'event-log', 'Standup starts in one minute');
     await expectInLog(bob, 'event-log', 'Standup starts in one minute');

@@ -9,41 +9,25 @@
  * different replicas.
  */
 import { Agent, request } from 'node:http';
-import type {
-  Ack,
-  ClientToServerEvents,
-  DevLoginResponse,
-  MintTokenResponse,
-  ReadyResponse,
-  RoomEvent,
-  ServerToClientEvents,
-  SessionPayload,
-} from '@switchboard/contract';
-import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
+import type { Ack, ReadyResponse, RoomEvent } from '@switchboard/contract';
+import type { SocketOptions } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../scripts/stack.js';
+import { joinRoom, type ConnectedClient } from '../support/client.js';
 
-type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 // socket.io-client cannot infer the ack type through `timeout()`; this is the contract's.
 type PublishAck = Ack<{ id: string }>;
 
-interface Client {
-  socket: ClientSocket;
-  session: SessionPayload;
-  /** Room events in arrival order, coalesced batches unpacked. */
-  events: RoomEvent[];
-}
-
 let stack: Stack | undefined;
 const agents: Agent[] = [];
-const sockets: ClientSocket[] = [];
+const clients: ConnectedClient[] = [];
 
 beforeAll(async () => {
   stack = await startStack({ replicas: 2 });
 });
 
 afterAll(async () => {
-  for (const socket of sockets) socket.close();
+  for (const client of clients) client.close();
   for (const agent of agents) agent.destroy();
   await stack?.close();
 });
@@ -95,53 +79,27 @@ async function addressPerReplica(url: string, replicas: number): Promise<Map<str
   return found;
 }
 
-async function postJson<T>(url: string, body: unknown, token?: string): Promise<T> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`POST ${url}: ${response.status} ${text}`);
-  return JSON.parse(text) as T;
-}
-
 async function join(
   url: string,
   userId: string,
   room: string,
   transport: 'websocket' | 'polling',
   localAddress: string,
-): Promise<Client> {
-  const { accessToken } = await postJson<DevLoginResponse>(`${url}/api/dev/login`, { userId });
-  const { token } = await postJson<MintTokenResponse>(`${url}/api/rtc/tokens`, { room }, accessToken);
+): Promise<ConnectedClient> {
   // engine.io-client hands `agent` to Node's http and ws clients; its types only
   // describe the browser, where an agent is a user-agent string.
   const nodeOnly = { agent: agentFrom(localAddress) } as unknown as Partial<SocketOptions>;
-  const options: Partial<ManagerOptions & SocketOptions> = {
+  const client = await joinRoom(url, userId, room, {
     ...nodeOnly,
-    auth: { token },
     transports: [transport],
-    reconnection: false,
-    forceNew: true,
     // What a browser on the demo page would send.
     extraHeaders: { origin: url },
-  };
-  const socket: ClientSocket = io(url, options);
-  sockets.push(socket);
-  const events: RoomEvent[] = [];
-  socket.on('room:event', (event) => events.push(event));
-  socket.on('room:events', (batch) => events.push(...batch));
-  const session = await new Promise<SessionPayload>((resolve, reject) => {
-    socket.once('session', resolve);
-    socket.once('connect_error', (error) => {
-      reject(new Error(`${userId} could not connect over ${transport} from ${localAddress}: ${error.message}`));
-    });
   });
-  return { socket, session, events };
+  clients.push(client);
+  return client;
 }
 
-async function eventOfType(client: Client, type: string, timeoutMs = 5_000): Promise<RoomEvent> {
+async function eventOfType(client: ConnectedClient, type: string, timeoutMs = 5_000): Promise<RoomEvent> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const event = client.events.find((candidate) => candidate.type === type);

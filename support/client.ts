@@ -1,5 +1,5 @@
 import jwt from 'jsonwebtoken';
-import { io, type Socket } from 'socket.io-client';
+import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import type {
   ClientToServerEvents,
   DevLoginResponse,
@@ -63,13 +63,22 @@ export interface ConnectedClient {
   close(): void;
 }
 
-/** Opens a socket with `token` and resolves on `session`, or rejects with the connect_error code. */
+/**
+ * Opens a socket with `token` (WebSocket only unless `options` says otherwise) and
+ * resolves on `session`, or rejects with the connect_error code.
+ */
 export function connectWithToken(
   baseUrl: string,
   token: string,
-  transports: Array<'websocket' | 'polling'> = ['websocket'],
+  options: Partial<ManagerOptions & SocketOptions> = {},
 ): Promise<ConnectedClient> {
-  const socket: TestSocket = io(baseUrl, { auth: { token }, transports, reconnection: false, forceNew: true });
+  const socket: TestSocket = io(baseUrl, {
+    transports: ['websocket'],
+    ...options,
+    auth: { token },
+    reconnection: false,
+    forceNew: true,
+  });
   const events: RoomEvent[] = [];
   socket.on('room:event', (event) => events.push(event));
   socket.on('room:events', (batch) => events.push(...batch));
@@ -89,10 +98,10 @@ export async function joinRoom(
   baseUrl: string,
   userId: string,
   room: string,
-  transports?: Array<'websocket' | 'polling'>,
+  options?: Partial<ManagerOptions & SocketOptions>,
 ): Promise<ConnectedClient> {
   const minted = await mintToken(baseUrl, await devLogin(baseUrl, userId), room);
-  return connectWithToken(baseUrl, minted.token, transports);
+  return connectWithToken(baseUrl, minted.token, options);
 }
 
 export function nextEvent<E extends keyof ServerToClientEvents>(

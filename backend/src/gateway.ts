@@ -5,9 +5,9 @@ import { createAccessTokenVerifier, createDevAccessTokenSigner } from './auth/ac
 import type { Config } from './config/index.js';
 import { createHttpApp } from './http/app.js';
 import type { Logger } from './observability/logger.js';
-import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createMetrics } from './observability/metrics.js';
 import { nativeWsAddons } from './realtime/native-addons.js';
-import { createRealtime, type Realtime } from './realtime/server.js';
+import { createRealtime } from './realtime/server.js';
 import { createRedisConnection } from './redis/connection.js';
 import { createRtcTokenCodec } from './tokens/rtc-token.js';
 import { createTokenService } from './tokens/service.js';
@@ -22,9 +22,6 @@ export interface GatewayOptions {
 export interface Gateway {
   readonly port: number;
   readonly metricsPort: number | undefined;
-  readonly metrics: Metrics;
-  readonly realtime: Realtime;
-  readiness(): ReadyResponse;
   /** Drains sockets, then closes servers and Redis; idempotent. */
   close(): Promise<void>;
 }
@@ -60,8 +57,6 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     metrics,
   });
   let draining = false;
-  // Realtime attaches to the server the app runs on, so the app reaches it lazily.
-  let realtime: Realtime | undefined = undefined;
 
   const readiness = (): ReadyResponse => {
     const redisStatus = !redis ? 'disabled' : redis.isReady() ? 'connected' : 'disconnected';
@@ -70,7 +65,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
       redis: redisStatus,
       tokenStore: tokens.currentStore(),
       replica: config.replicaId,
-      connections: realtime?.connections() ?? 0,
+      connections: realtime.connections(),
     };
   };
 
@@ -83,17 +78,17 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     corsOrigins: config.corsOrigins,
     ice: config.ice,
     readiness,
-    // Realtime attaches to the server the app runs on, so it is reached lazily.
     rooms: {
-      publish: (room, event, from) => (realtime as Realtime).rooms.publish(room, event, from),
-      peers: (room) => (realtime as Realtime).rooms.peers(room),
+      publish: (room, event, from) => realtime.rooms.publish(room, event, from),
+      peers: (room) => realtime.rooms.peers(room),
     },
     serveMetrics: config.metricsPort === 0,
     staticDir,
     allowInsecureConnect: config.env !== 'production',
   });
   const server = createServer(app);
-  realtime = createRealtime({
+  // Socket.IO must attach after the app's request listener, so the app reaches it lazily.
+  const realtime = createRealtime({
     httpServer: server,
     tokens,
     redis,
@@ -107,7 +102,6 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     logger,
     metrics,
   });
-  const rt = realtime;
 
   let metricsServer: Server | undefined;
   if (config.metricsPort !== 0) {
@@ -136,13 +130,10 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
   return {
     port,
     metricsPort,
-    metrics,
-    realtime: rt,
-    readiness,
     close() {
       closing ??= (async () => {
         draining = true;
-        await rt.close();
+        await realtime.close();
         server.closeAllConnections();
         if (metricsServer) {
           metricsServer.closeAllConnections();

@@ -60,9 +60,6 @@ export const LIMITS = {
   dataDepth: 16,
   /** Most keys and items accepted across all of `data`. */
   dataNodes: 2_000,
-  roomName: 128,
-  eventType: 64,
-  userId: 128,
   displayName: 64,
 } as const;
 
@@ -121,8 +118,6 @@ export const HTTP_PATHS = {
   metrics: '/metrics',
   devLogin: '/api/dev/login',
   rtcTokens: '/api/rtc/tokens',
-  roomEvents: (room: string) => `/api/rooms/${encodeURIComponent(room)}/events`,
-  roomPeers: (room: string) => `/api/rooms/${encodeURIComponent(room)}/peers`,
 } as const;
 
 export interface DevLoginRequest {

@@ -42,6 +42,24 @@ function pair(yieldFirstOfferMs = 0): { polite: Side; impolite: Side } {
   return { polite, impolite };
 }
 
+/** One peer whose outgoing signals are only recorded. */
+function lone(label: string, polite: boolean, yieldFirstOfferMs = 0) {
+  const pc = new FakePeerConnection(label);
+  const signals: Array<{ kind: SignalKind; data: JsonValue }> = [];
+  const errors: unknown[] = [];
+  const negotiation = new PerfectNegotiation({
+    pc,
+    polite,
+    yieldFirstOfferMs,
+    send: (kind, data) => {
+      signals.push({ kind, data });
+      return Promise.resolve();
+    },
+    onError: (error) => errors.push(error),
+  });
+  return { pc, negotiation, signals, errors, sent: () => signals.map((signal) => signal.kind) };
+}
+
 const candidate = (n: number): JsonValue => ({
   candidate: `candidate:${n} 1 udp 2122260223 192.0.2.${n} 5000${n} typ host`,
   sdpMid: '0',
@@ -100,57 +118,28 @@ describe('perfect negotiation', () => {
   });
 
   it('makes the first offer after all when the other side stays silent', async () => {
-    const sent: SignalKind[] = [];
-    const negotiation = new PerfectNegotiation({
-      pc: new FakePeerConnection('patient'),
-      polite: true,
-      yieldFirstOfferMs: 30,
-      send: (kind) => {
-        sent.push(kind);
-        return Promise.resolve();
-      },
-    });
+    const { negotiation, sent } = lone('patient', true, 30);
     await negotiation.negotiationNeeded();
-    expect(sent).toEqual([]);
+    expect(sent()).toEqual([]);
     await vi.waitFor(() => {
-      expect(sent).toEqual(['offer']);
+      expect(sent()).toEqual(['offer']);
     });
   });
 
   it('lets the impolite peer ignore a colliding offer and keep its own', async () => {
-    const pc = new FakePeerConnection('impolite');
-    const sent: SignalKind[] = [];
-    const errors: unknown[] = [];
-    const negotiation = new PerfectNegotiation({
-      pc,
-      polite: false,
-      send: (kind) => {
-        sent.push(kind);
-        return Promise.resolve();
-      },
-      onError: (error) => errors.push(error),
-    });
+    const { pc, negotiation, sent, errors } = lone('impolite', false);
     await negotiation.negotiationNeeded();
     await negotiation.receive('offer', { type: 'offer', sdp: 'offer from the polite side' });
     await negotiation.receive('candidate', candidate(7));
 
     expect(pc.signalingState).toBe('have-local-offer');
     expect(pc.localDescription?.sdp).toBe('offer impolite #1');
-    expect(sent).toEqual(['offer']);
+    expect(sent()).toEqual(['offer']);
     expect(errors).toEqual([]);
   });
 
   it('lets the polite peer accept a colliding offer even while its own offer is being made', async () => {
-    const pc = new FakePeerConnection('polite');
-    const sent: Array<{ kind: SignalKind; data: JsonValue }> = [];
-    const negotiation = new PerfectNegotiation({
-      pc,
-      polite: true,
-      send: (kind, data) => {
-        sent.push({ kind, data });
-        return Promise.resolve();
-      },
-    });
+    const { pc, negotiation, signals } = lone('polite', true);
     const making = negotiation.negotiationNeeded();
     expect(negotiation.makingOffer).toBe(true);
     const receiving = negotiation.receive('offer', { type: 'offer', sdp: 'their offer' });
@@ -158,28 +147,17 @@ describe('perfect negotiation', () => {
 
     expect(pc.rollbacks).toBe(1);
     expect(pc.signalingState).toBe('stable');
-    expect(sent.at(-1)).toEqual({ kind: 'answer', data: { type: 'answer', sdp: 'answer polite to [their offer]' } });
+    expect(signals.at(-1)).toEqual({ kind: 'answer', data: { type: 'answer', sdp: 'answer polite to [their offer]' } });
   });
 
   it('answers an offer when stable and applies candidates sent right behind it, in order', async () => {
-    const pc = new FakePeerConnection('callee');
-    const sent: SignalKind[] = [];
-    const errors: unknown[] = [];
-    const negotiation = new PerfectNegotiation({
-      pc,
-      polite: false,
-      send: (kind) => {
-        sent.push(kind);
-        return Promise.resolve();
-      },
-      onError: (error) => errors.push(error),
-    });
+    const { pc, negotiation, sent, errors } = lone('callee', false);
     // Not awaited one by one: they arrive back to back, as from the socket.
     void negotiation.receive('offer', { type: 'offer', sdp: 'offer' });
     void negotiation.receive('candidate', candidate(1));
     await negotiation.receive('candidate', candidate(2));
 
-    expect(sent).toEqual(['answer']);
+    expect(sent()).toEqual(['answer']);
     expect(pc.candidates.map((c) => c.candidate)).toEqual([
       'candidate:1 1 udp 2122260223 192.0.2.1 50001 typ host',
       'candidate:2 1 udp 2122260223 192.0.2.2 50002 typ host',
@@ -188,29 +166,14 @@ describe('perfect negotiation', () => {
   });
 
   it('reports a candidate that fails outside of a collision', async () => {
-    const errors: unknown[] = [];
-    const negotiation = new PerfectNegotiation({
-      pc: new FakePeerConnection('lonely'),
-      polite: true,
-      send: () => Promise.resolve(),
-      onError: (error) => errors.push(error),
-    });
+    const { negotiation, errors } = lone('lonely', true);
     await negotiation.receive('candidate', candidate(3));
     expect(errors).toHaveLength(1);
     expect((errors[0] as DOMException).name).toBe('InvalidStateError');
   });
 
   it('ignores malformed signal data and anything after close', async () => {
-    const pc = new FakePeerConnection('careful');
-    const sent: SignalKind[] = [];
-    const negotiation = new PerfectNegotiation({
-      pc,
-      polite: true,
-      send: (kind) => {
-        sent.push(kind);
-        return Promise.resolve();
-      },
-    });
+    const { pc, negotiation, sent } = lone('careful', true);
     await negotiation.receive('offer', { type: 'answer', sdp: 'mislabelled' });
     await negotiation.receive('offer', 'not a description');
     await negotiation.receive('candidate', { candidate: 42 });
@@ -218,7 +181,7 @@ describe('perfect negotiation', () => {
     negotiation.close();
     await negotiation.receive('offer', { type: 'offer', sdp: 'too late' });
     await negotiation.negotiationNeeded();
-    expect(sent).toEqual([]);
+    expect(sent()).toEqual([]);
     expect(pc.remoteDescription).toBeNull();
   });
 

@@ -6,7 +6,6 @@ import type { Presence, PresenceListener } from './types.js';
 export function createMemoryPresence(listener: PresenceListener, replica: string): Presence & { view: RoomView } {
   const view = new RoomView(listener, replica);
   return {
-    kind: 'memory',
     view,
     join(room: string, peer: PeerInfo) {
       const others = view.peers(room);

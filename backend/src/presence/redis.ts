@@ -137,7 +137,6 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
   const offReady = redis.onReady(() => void heartbeat());
 
   return {
-    kind: 'redis',
     view,
     async join(room, peer) {
       const firstHere = !view.tracks(room);

@@ -15,10 +15,6 @@ export class RoomView {
     private readonly replica: string,
   ) {}
 
-  get roomCount(): number {
-    return this.localCounts.size;
-  }
-
   tracks(room: string): boolean {
     return this.rooms.has(room);
   }

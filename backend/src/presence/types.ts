@@ -2,7 +2,6 @@ import type { PeerInfo, PeerLeftReason } from '@switchboard/contract';
 
 /** Who is in which room, across replicas. Lookups on the hot path are synchronous. */
 export interface Presence {
-  readonly kind: 'redis' | 'memory';
   /** Adds a local peer; resolves with the other peers of the room. */
   join(room: string, peer: PeerInfo): Promise<PeerInfo[]>;
   leave(room: string, peerId: string, reason: PeerLeftReason): void;

@@ -70,11 +70,12 @@ export interface RealtimeOptions {
 }
 
 export interface Realtime {
-  readonly io: GatewayServer;
   readonly rooms: RoomsApi;
   connections(): number;
-  /** Stops admitting sockets, tells connected ones to reconnect elsewhere, then disconnects them. */
-  drain(): Promise<void>;
+  /**
+   * Stops admitting sockets, tells connected ones to reconnect elsewhere, disconnects
+   * them, leaves presence and closes Socket.IO (and the HTTP server under it); idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -432,14 +433,12 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   };
 
   return {
-    io,
     rooms: {
       publish: (room, event, from) =>
         bus.publish(room, { type: event.type, data: event.data as RoomEvent['data'] }, from),
       peers: (room) => presence.list(room),
     },
     connections: () => io.of('/').sockets.size,
-    drain,
     close() {
       closing ??= (async () => {
         await drain();

@@ -303,9 +303,9 @@ class RoomConnection extends Emitter<RoomEventMap> implements Room {
 
   #wire(socket: ClientSocket): void {
     const current = () => socket === this.#socket && !this.#closed;
-    // The gateway puts a socket in its room before it sends `session`, so a peer's offer or
-    // a room event can overtake it. Held back and replayed after it, apps always see the
-    // session (and their own peer id) first, and no early offer is dropped.
+    // The gateway sends `session` before any room traffic, but the SDK does not depend on
+    // it (older gateways did not): whatever overtakes `session` is held and replayed after
+    // it, so apps always see the session (and their own peer id) first and no offer is lost.
     let early: Array<() => void> | undefined = [];
     const relay = (deliver: () => void) => {
       if (!current()) return;
