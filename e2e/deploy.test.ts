@@ -762,7 +762,8 @@ describe('k8s manifests', () => {
       expect(config.env).toBe('production');
       expect(config.devLogin).toBe(true);
 
-      const redisUrl = new URL(config.redis.url ?? '');
+      const topology = config.redis.topology;
+      const redisUrl = new URL(topology?.kind === 'standalone' ? topology.url : '');
       const service = objects.filter(Service.is).find((object) => object.metadata?.name === redisUrl.hostname);
       if (!service) throw new Error(`REDIS_URL names ${redisUrl.hostname}, which is no Service here`);
       expect(service.spec?.ports?.[0]?.port).toBe(Number(redisUrl.port || 6379));

@@ -42,7 +42,8 @@ function listen(server: Server, port: number): Promise<number> {
  */
 export async function startGateway({ config, logger, staticDir }: GatewayOptions): Promise<Gateway> {
   const metrics = createMetrics();
-  const redis = config.redis.url ? createRedisConnection({ url: config.redis.url, logger, metrics }) : undefined;
+  const topology = config.redis.topology;
+  const redis = topology ? createRedisConnection({ topology, logger, metrics }) : undefined;
   const keyPrefix =
     config.redis.keyPrefix && !config.redis.keyPrefix.endsWith(':')
       ? `${config.redis.keyPrefix}:`
@@ -59,7 +60,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
   let draining = false;
 
   const readiness = (): ReadyResponse => {
-    const redisStatus = !redis ? 'disabled' : redis.isReady() ? 'connected' : 'disconnected';
+    const redisStatus = !redis ? 'disabled' : redis.isHealthy() ? 'connected' : 'disconnected';
     return {
       status: draining ? 'draining' : redisStatus === 'disconnected' ? 'degraded' : 'ready',
       redis: redisStatus,
@@ -81,6 +82,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     rooms: {
       publish: (room, event, from) => realtime.rooms.publish(room, event, from),
       peers: (room) => realtime.rooms.peers(room),
+      history: (room, query) => realtime.rooms.history(room, query),
     },
     serveMetrics: config.metricsPort === 0,
     staticDir,
@@ -99,6 +101,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     limits: config.limits,
     coalesceMs: config.coalesceMs,
     presenceTtlSeconds: config.presenceTtlSeconds,
+    history: config.history,
     logger,
     metrics,
   });
@@ -121,7 +124,14 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
   const metricsPort = metricsServer ? await listen(metricsServer, config.metricsPort) : undefined;
   const addons = nativeWsAddons();
   logger.info(
-    { port, metricsPort, redis: redis ? 'configured' : 'disabled', adapter: config.adapter, wsNative: addons },
+    {
+      port,
+      metricsPort,
+      redis: topology?.kind ?? 'disabled',
+      ...(redis ? { adapter: config.adapter } : {}),
+      history: config.history.size > 0 ? config.history.size : 'off',
+      wsNative: addons,
+    },
     'gateway listening',
   );
   if (!addons.bufferutil) logger.warn('bufferutil did not load: WebSocket masking falls back to JavaScript');

@@ -20,7 +20,7 @@ describe('config', () => {
     expect(config.port).toBe(3000);
     expect(config.replicaId).toBe('pod-7');
     expect(config.rtcToken.ttlSeconds).toBe(60);
-    expect(config.redis.url).toBeUndefined();
+    expect(config.redis.topology).toBeUndefined();
     expect(config.corsOrigins).toBe('*');
     expect(config.devLogin).toBe(true);
     expect(config.warnings.join('\n')).toMatch(/development secret/);

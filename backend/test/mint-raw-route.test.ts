@@ -22,6 +22,7 @@ const comparable = (response: string) =>
   response
     .replace(/^Date: .*\r\n/m, '')
     .replace(/"token":"[^"]+"/, '"token":"<token>"')
+    .replace(/"jti":"[^"]+"/, '"jti":"<jti>"')
     .replace(/"expiresAt":\d+/, '"expiresAt":0')
     .replace(/Content-Length: \d+/, 'Content-Length: <n>');
 

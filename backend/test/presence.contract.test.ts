@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PeerInfo } from '@switchboard/contract';
@@ -14,7 +13,11 @@ let redisServer: RedisServerHandle;
 let redis: RedisConnection;
 beforeAll(async () => {
   redisServer = await startRedisServer();
-  redis = createRedisConnection({ url: redisServer.url, logger: pino({ level: 'silent' }), metrics: createMetrics() });
+  redis = createRedisConnection({
+    topology: { kind: 'standalone', url: redisServer.url },
+    logger: pino({ level: 'silent' }),
+    metrics: createMetrics(),
+  });
   await waitFor('redis ready', () => redis.isReady() || undefined);
 });
 afterAll(async () => {
@@ -51,7 +54,8 @@ describe.each<[string, () => Factory]>([
       return (heard) =>
         createRedisPresence({
           redis,
-          bus: { publish: () => undefined, subscribe: () => undefined },
+          publish: () => undefined,
+          onReplicaGone: () => Promise.resolve(),
           listener: listenerFor(heard),
           replica: 'r1',
           keyPrefix,
@@ -65,8 +69,13 @@ describe.each<[string, () => Factory]>([
   it('tracks joins and leaves, answering lookups and lists', async () => {
     const heard: Heard = { joined: [], left: [] };
     const presence = makeFactory()(heard);
-    expect(await presence.join('room', peer('a'))).toEqual([]);
-    expect(await presence.join('room', peer('b'))).toEqual([peer('a')]);
+    const join = async (p: PeerInfo) => {
+      const others = await presence.join('room', p);
+      presence.announce('room', p);
+      return others;
+    };
+    expect(await join(peer('a'))).toEqual([]);
+    expect(await join(peer('b'))).toEqual([peer('a')]);
     expect(presence.has('room', 'a')).toBe(true);
     expect(presence.has('other', 'a')).toBe(false);
     expect((await presence.list('room')).map((p) => p.peerId).sort()).toEqual(['a', 'b']);
@@ -83,14 +92,18 @@ describe.each<[string, () => Factory]>([
 
 describe('redis presence across replicas', () => {
   it('shares rooms between replicas and reaps a replica that stops heartbeating', async () => {
-    const bus = new EventEmitter();
-    const replica = (id: string, heard: Heard, ttlSeconds = 10) =>
-      createRedisPresence({
+    // The room's channel, as the realtime layer runs it: every other replica hears a message.
+    const replicas = new Map<string, Presence>();
+    const gone: string[] = [];
+    const replica = (id: string, heard: Heard, ttlSeconds = 10) => {
+      const presence = createRedisPresence({
         redis,
-        bus: {
-          publish: (message) => bus.emit('message', id, message),
-          subscribe: (handler) =>
-            bus.on('message', (from: string, message: PresenceMessage) => from !== id && handler(message)),
+        publish: (_room, message: PresenceMessage) => {
+          for (const [other, p] of replicas) if (other !== id) p.receive(message);
+        },
+        onReplicaGone: (dead, users) => {
+          gone.push(`${dead}:${users.join(',')}`);
+          return Promise.resolve();
         },
         listener: listenerFor(heard),
         replica: id,
@@ -99,12 +112,19 @@ describe('redis presence across replicas', () => {
         logger: pino({ level: 'silent' }),
         metrics: createMetrics(),
       });
+      replicas.set(id, presence);
+      return presence;
+    };
     const heardOne: Heard = { joined: [], left: [] };
     const one = replica('one', heardOne, 1);
     // Two heartbeats every 20 s, so to one (TTL 1 s) it looks dead right after joining.
     const two = replica('two', { joined: [], left: [] }, 60);
-    await one.join('shared', { ...peer('p1'), replica: 'one' });
-    const others = await two.join('shared', { ...peer('p2'), replica: 'two' });
+    const p1 = { ...peer('p1'), replica: 'one' };
+    const p2 = { ...peer('p2'), replica: 'two' };
+    await one.join('shared', p1);
+    one.announce('shared', p1);
+    const others = await two.join('shared', p2);
+    two.announce('shared', p2);
     expect(others.map((p) => p.peerId)).toEqual(['p1']);
     expect(one.has('shared', 'p2')).toBe(true);
     expect(heardOne.joined).toEqual(['shared/p1', 'shared/p2']);
@@ -114,6 +134,8 @@ describe('redis presence across replicas', () => {
     });
     expect(one.has('shared', 'p2')).toBe(false);
     expect((await one.list('shared')).map((p) => p.peerId)).toEqual(['p1']);
+    // Whoever reaped `two` also freed its users' connection counts.
+    expect(gone).toContain('two:u-p2');
     await one.close('server_shutdown');
     await two.close('server_shutdown');
   });

@@ -7,8 +7,9 @@ import { startTestGateway, type TestGateway } from '../../support/gateway.js';
 import { startGatewayProcess, type GatewayProcess } from '../../support/gateway-process.js';
 import { freePort, waitFor } from '../../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../../support/redis-server.js';
+import { redisKeys } from '../src/redis/keys.js';
 
-const jtiOf = (token: string) => (jwt.decode(token) as { jti: string }).jti;
+const tokenKey = (minted: MintTokenResponse, prefix = '') => redisKeys(prefix).token(minted.jti);
 
 async function withRedis<T>(url: string, fn: (client: ReturnType<typeof createClient>) => Promise<T>): Promise<T> {
   const client = createClient({ url });
@@ -17,7 +18,7 @@ async function withRedis<T>(url: string, fn: (client: ReturnType<typeof createCl
   try {
     return await fn(client);
   } finally {
-    await client.quit();
+    await client.close();
   }
 }
 
@@ -36,9 +37,10 @@ describe('tokens on a real Redis', () => {
     await redis.stop();
   });
 
-  it('stores rtc:token:<jti> with a TTL of at most 60 s, deletes it on redemption and refuses reuse', async () => {
+  it('stores rtc:token:{<user tag>}<jti> with a TTL of at most 60 s, deletes it on redemption and refuses reuse', async () => {
     const minted = await mintToken(gw.url, await devLogin(gw.url, 'alice'), 'lobby');
-    const key = `tenant-a:rtc:token:${jtiOf(minted.token)}`;
+    expect(minted.jti).toBe((jwt.decode(minted.token) as { jti: string }).jti);
+    const key = tokenKey(minted, 'tenant-a:');
     const ttl = await withRedis(redis.url, (c) => c.ttl(key));
     expect(ttl).toBeGreaterThanOrEqual(1);
     expect(ttl).toBeLessThanOrEqual(60);
@@ -52,7 +54,7 @@ describe('tokens on a real Redis', () => {
 
   it('shares the mint rate limit through Redis under ratelimit:*', async () => {
     const keys = await withRedis(redis.url, (c) => c.keys('tenant-a:ratelimit:*'));
-    expect(keys).toContain('tenant-a:ratelimit:mint:alice');
+    expect(keys).toContain(redisKeys('tenant-a:').mintWindow('alice'));
   });
 });
 
@@ -63,7 +65,7 @@ describe('Redis with a password', () => {
     try {
       await waitFor('redis connected', async () => (await readyz(gateway.url)).redis === 'connected' || undefined);
       const minted = await mintToken(gateway.url, await devLogin(gateway.url, 'secure'), 'vault');
-      expect(await withRedis(redis.url, (c) => c.exists(`rtc:token:${jtiOf(minted.token)}`))).toBe(1);
+      expect(await withRedis(redis.url, (c) => c.exists(tokenKey(minted)))).toBe(1);
       expect(gateway.output()).not.toContain('p@ss');
       expect(gateway.output()).not.toContain(encodeURIComponent('p@ss word/with:odd chars'));
       // The ws add-ons loaded from their prebuilt binaries (npm 11 runs no install scripts).
@@ -100,7 +102,7 @@ describe('Redis outages', () => {
       timeoutMs: 10_000,
     });
     expect(await readyz(url)).toMatchObject({ status: 'ready', tokenStore: 'redis' });
-    const key = `rtc:token:${jtiOf(minted.token)}`;
+    const key = tokenKey(minted);
     const ttl = await waitFor('outage token replayed', async () => {
       const value = await withRedis(redis?.url ?? '', (c) => c.ttl(key));
       return value > 0 ? value : undefined;
@@ -156,7 +158,7 @@ describe('Redis outages', () => {
 
     const minted = (await postJson(`${url}/api/rtc/tokens`, { room: 'after' }, { authorization: `Bearer ${access}` }))
       .body as MintTokenResponse;
-    expect(await withRedis(redis.url, (c) => c.exists(`rtc:token:${jtiOf(minted.token)}`))).toBe(1);
+    expect(await withRedis(redis.url, (c) => c.exists(tokenKey(minted)))).toBe(1);
     // Still alive and answering.
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });

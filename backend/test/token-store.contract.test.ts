@@ -4,6 +4,7 @@ import { createMetrics } from '../src/observability/metrics.js';
 import { createRedisConnection, type RedisConnection } from '../src/redis/connection.js';
 import { createMemoryTokenStore } from '../src/tokens/memory-store.js';
 import { createRedisTokenStore } from '../src/tokens/redis-store.js';
+import { userSlotTag } from '../src/redis/keys.js';
 import type { TokenStore } from '../src/tokens/store.js';
 import { waitFor } from '../../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../../support/redis-server.js';
@@ -14,7 +15,11 @@ const memory = createMemoryTokenStore({ cap: 1_000 });
 
 beforeAll(async () => {
   redisServer = await startRedisServer();
-  redis = createRedisConnection({ url: redisServer.url, logger: pino({ level: 'silent' }), metrics: createMetrics() });
+  redis = createRedisConnection({
+    topology: { kind: 'standalone', url: redisServer.url },
+    logger: pino({ level: 'silent' }),
+    metrics: createMetrics(),
+  });
   await waitFor('redis ready', () => redis.isReady() || undefined);
 });
 afterAll(async () => {
@@ -24,8 +29,13 @@ afterAll(async () => {
 });
 
 let n = 0;
-const record = (ttlMs = 60_000) => ({ jti: `jti-${process.pid}-${n++}`, sub: 'alice', expiresAt: Date.now() + ttlMs });
-const limit = (max = 100) => ({ key: `mint:user-${n++}`, max, windowMs: 60_000 });
+/** A token of `sub`; jtis start with their owner's slot tag, as the codec mints them. */
+const record = (ttlMs = 60_000, sub = `user-${process.pid}-${n++}`) => ({
+  jti: `${userSlotTag(sub)}jti-${n++}`,
+  sub,
+  expiresAt: Date.now() + ttlMs,
+});
+const limit = (max = 100) => ({ max, windowMs: 60_000 });
 
 // One suite, every driver: the fallback must behave like the real thing.
 describe.each([
@@ -35,39 +45,48 @@ describe.each([
   it('redeems a minted token exactly once', async () => {
     const r = record();
     expect(await store().mint(r, limit())).toEqual({ ok: true });
-    expect(await store().redeem(r.jti)).toBe('redeemed');
-    expect(await store().redeem(r.jti)).not.toBe('redeemed');
+    expect(await store().redeem(r)).toBe('redeemed');
+    expect(await store().redeem(r)).not.toBe('redeemed');
   });
 
   it('lets exactly one of many concurrent redemptions win', async () => {
     const r = record();
     await store().mint(r, limit());
-    const outcomes = await Promise.all(Array.from({ length: 20 }, () => store().redeem(r.jti)));
+    const outcomes = await Promise.all(Array.from({ length: 20 }, () => store().redeem(r)));
     expect(outcomes.filter((o) => o === 'redeemed')).toHaveLength(1);
   });
 
-  it('knows the owner of a live token and revokes it', async () => {
+  it('revokes a live token for its owner or a service only, and then refuses it as revoked', async () => {
     const r = record();
     await store().mint(r, limit());
-    expect(await store().owner(r.jti)).toBe('alice');
-    expect(await store().revoke(r.jti)).toBe(true);
-    expect(await store().revoke(r.jti)).toBe(false);
-    expect(await store().owner(r.jti)).toBeUndefined();
-    expect(await store().redeem(r.jti)).not.toBe('redeemed');
+    expect(await store().revoke(r.jti, { userId: 'mallory', service: false })).toBe(false);
+    expect(await store().revoke(r.jti, { userId: r.sub, service: false })).toBe(true);
+    expect(await store().revoke(r.jti, { userId: r.sub, service: false })).toBe(false);
+    expect(await store().redeem(r)).toBe('revoked');
+    expect(await store().redeem(r)).toBe('revoked');
+
+    const s = record();
+    await store().mint(s, limit());
+    expect(await store().revoke(s.jti, { userId: 'a-backend', service: true })).toBe(true);
+    const used = record();
+    await store().mint(used, limit());
+    await store().redeem(used);
+    expect(await store().revoke(used.jti, { userId: used.sub, service: false })).toBe(false);
   });
 
   it('forgets tokens when their TTL runs out', async () => {
     const r = record(150);
     await store().mint(r, limit());
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(await store().owner(r.jti)).toBeUndefined();
-    expect(await store().redeem(r.jti)).not.toBe('redeemed');
+    expect(await store().revoke(r.jti, { userId: r.sub, service: false })).toBe(false);
+    expect(await store().redeem(r)).toBe('unknown');
   });
 
   it('counts mints against the limit and says when to retry', async () => {
     const l = limit(3);
+    const sub = `limited-${n++}`;
     const outcomes = [];
-    for (let i = 0; i < 5; i++) outcomes.push(await store().mint(record(), l));
+    for (let i = 0; i < 5; i++) outcomes.push(await store().mint(record(60_000, sub), l));
     expect(outcomes.slice(0, 3)).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
     for (const outcome of outcomes.slice(3)) {
       expect(outcome.ok).toBe(false);
@@ -82,19 +101,19 @@ describe.each([
 describe('memory token store bounds', () => {
   it('holds at most its cap, evicting the oldest entries instead of growing', async () => {
     const small = createMemoryTokenStore({ cap: 100 });
-    const l = { key: 'mint:bulk', max: 1e9, windowMs: 60_000 };
+    const l = { max: 1e9, windowMs: 60_000 };
     const first = record();
     await small.mint(first, l);
     for (let i = 0; i < 1_000; i++) await small.mint(record(), l);
     expect(small.size).toBe(100);
-    expect(await small.owner(first.jti)).toBeUndefined();
+    expect(await small.redeem(first)).toBe('unknown');
     small.close();
   });
 
   it('evicts expired entries on its own and reports them', async () => {
     let expired = 0;
     const store = createMemoryTokenStore({ cap: 100, sweepIntervalMs: 50, onExpired: (count) => (expired += count) });
-    for (let i = 0; i < 10; i++) await store.mint(record(60), { key: 'k', max: 100, windowMs: 60_000 });
+    for (let i = 0; i < 10; i++) await store.mint(record(60), { max: 100, windowMs: 60_000 });
     await waitFor('sweep', () => store.size === 0 || undefined, { timeoutMs: 2_000 });
     expect(expired).toBe(10);
     store.close();

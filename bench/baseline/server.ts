@@ -101,7 +101,7 @@ const stop = (): void => {
   if (stopping) return;
   stopping = true;
   void io.close().then(async () => {
-    await Promise.all([redis.quit(), pub.quit(), sub.quit()]);
+    await Promise.all([redis.close(), pub.close(), sub.close()]);
     process.exit(0);
   });
 };

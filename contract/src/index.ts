@@ -14,6 +14,7 @@ export const HANDSHAKE_ERROR_CODES = [
   'token_invalid',
   'token_expired',
   'token_used',
+  'token_revoked',
   'origin_forbidden',
   'rate_limited',
   'server_draining',
@@ -29,6 +30,8 @@ export const ERROR_CODES = [
   'not_found',
   'not_in_room',
   'payload_too_large',
+  'unknown_event',
+  'unavailable',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -54,8 +57,18 @@ export function isHandshakeErrorCode(value: unknown): value is HandshakeErrorCod
 export const LIMITS = {
   /** JSON bodies over this get 413 `payload_too_large`. */
   httpBodyBytes: 64 * 1024,
-  /** Largest Socket.IO packet; an SDP offer with many candidates is ~10 KiB. */
-  socketPacketBytes: 64 * 1024,
+  /**
+   * Largest client event (its payload as JSON), like an HTTP body; an SDP offer with many
+   * candidates is ~10 KiB. Bigger events are acked with `payload_too_large`.
+   */
+  eventBytes: 64 * 1024,
+  /**
+   * Largest Socket.IO packet the transport accepts, a little above `eventBytes` so that an
+   * oversized event still arrives and can be answered; past this the connection is dropped.
+   */
+  socketPacketBytes: 72 * 1024,
+  /** Most events one history read returns (and its default). */
+  historyLimit: 100,
   /** Deepest nesting accepted in `data` (deeper payloads get `invalid_payload`). */
   dataDepth: 16,
   /** Most keys and items accepted across all of `data`. */
@@ -146,6 +159,8 @@ export interface IceServer {
 
 export interface MintTokenResponse {
   token: string;
+  /** The token's id, for `DELETE /api/rtc/tokens/:jti`. */
+  jti: string;
   room: string;
   /** Epoch milliseconds at which the RTC token stops being redeemable. */
   expiresAt: number;
@@ -160,6 +175,58 @@ export interface PublishEventRequest {
 
 export interface PublishEventResponse {
   id: string;
+  /** The event's position in its room (see RoomEvent.seq). */
+  seq: number;
+  /**
+   * Present (true) when Redis was unreachable: only this replica's members got the event,
+   * under a replica-local epoch.
+   */
+  local?: true;
+}
+
+// ---------------------------------------------------------------------------
+// Room history and recovery
+// ---------------------------------------------------------------------------
+
+/**
+ * A point in a room's event stream: the last event seen. `epoch` names the history
+ * that `seq` counts in; a new epoch starts whenever that history is gone.
+ */
+export interface RoomPosition {
+  epoch: string;
+  seq: number;
+}
+
+export const RECOVERY_FAILURE_REASONS = ['epoch_changed', 'history_expired', 'too_many', 'history_disabled'] as const;
+export type RecoveryFailureReason = (typeof RECOVERY_FAILURE_REASONS)[number];
+
+/** The answer to `auth.recover`, in `session.recovery`. */
+export type RecoveryOutcome =
+  { recovered: true; replayed: number } | { recovered: false; replayed: 0; reason: RecoveryFailureReason };
+
+export interface HistoryRequest {
+  /** Events with `seq` greater than this; without it, the latest `limit` events. */
+  after?: number;
+  /** At most this many (default and maximum LIMITS.historyLimit). */
+  limit?: number;
+}
+
+export interface HistoryResponse {
+  epoch: string;
+  /** The room's last `seq` (0 for a room with no history). */
+  top: number;
+  /** Oldest first. */
+  events: RoomEvent[];
+}
+
+/**
+ * Sent when the numbering of a socket's room moves to another epoch while it stays
+ * connected (Redis became unreachable or came back, or the room's history was lost).
+ * Events that follow continue from `seq` in `epoch`. `reason` is present when events
+ * in between could not be delivered: show what the room holds again (e.g. from history).
+ */
+export interface RoomEpochPayload extends RoomPosition {
+  reason?: RecoveryFailureReason;
 }
 
 export type ReadyStatus = 'ready' | 'degraded' | 'draining';
@@ -192,6 +259,8 @@ export interface PeersResponse {
 
 export interface HandshakeAuth {
   token: string;
+  /** The last event seen in this room before a reconnect: its missed events are replayed. */
+  recover?: RoomPosition;
 }
 
 export interface SessionPayload {
@@ -205,6 +274,10 @@ export interface SessionPayload {
   /** Epoch milliseconds; the server disconnects the socket then unless it is refreshed. */
   expiresAt: number;
   caps: Capability[];
+  /** The room's position when this socket joined: it receives every event after it. */
+  position: RoomPosition;
+  /** The outcome of `auth.recover`; absent when none was sent. */
+  recovery?: RecoveryOutcome;
 }
 
 export type PeerLeftReason = 'disconnect' | 'session_expired' | 'replica_lost' | 'server_shutdown';
@@ -229,6 +302,8 @@ export interface RoomEvent {
   from: string;
   /** Epoch milliseconds at which the gateway accepted the event. */
   ts: number;
+  /** Grows by exactly 1 per event in the room, within the room's epoch. */
+  seq: number;
 }
 
 export interface ServerShutdownPayload {
@@ -266,15 +341,17 @@ export interface ServerToClientEvents {
   signal: (payload: SignalMessage) => void;
   'room:event': (payload: RoomEvent) => void;
   'room:events': (payload: RoomEvent[]) => void;
+  'room:epoch': (payload: RoomEpochPayload) => void;
   'server:shutdown': (payload: ServerShutdownPayload) => void;
   'session:ended': (payload: SessionEndedPayload) => void;
 }
 
 export interface ClientToServerEvents {
   signal: (payload: SignalRequest, ack: (result: Ack) => void) => void;
-  publish: (payload: PublishRequest, ack: (result: Ack<{ id: string }>) => void) => void;
+  publish: (payload: PublishRequest, ack: (result: Ack<PublishEventResponse>) => void) => void;
   'session:refresh': (payload: SessionRefreshRequest, ack: (result: Ack<{ expiresAt: number }>) => void) => void;
   peers: (payload: Record<string, never>, ack: (result: Ack<{ peers: PeerInfo[] }>) => void) => void;
+  history: (payload: HistoryRequest, ack: (result: Ack<HistoryResponse>) => void) => void;
 }
 
 /** Human text for each code, for clients that show errors to people. */
@@ -283,6 +360,7 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   token_invalid: 'The RTC token is not valid.',
   token_expired: 'The RTC token has expired.',
   token_used: 'The RTC token was already used.',
+  token_revoked: 'The RTC token was revoked.',
   origin_forbidden: 'This site is not allowed to connect.',
   rate_limited: 'Too many requests; slow down and try again shortly.',
   server_draining: 'The server is restarting; reconnecting elsewhere.',
@@ -293,5 +371,7 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   not_found: 'Not found.',
   not_in_room: 'That peer is not in this room.',
   payload_too_large: 'The message is too large.',
+  unknown_event: 'No such event.',
+  unavailable: 'A service the gateway needs is unreachable; try again shortly.',
   internal: 'Something went wrong on the server.',
 };

@@ -13,6 +13,7 @@ import {
   USER_ID_PATTERN,
   isBoundedJson,
   type DevLoginRequest,
+  type HistoryRequest,
   type JsonValue,
   type MintTokenRequest,
   type PublishEventRequest,
@@ -61,5 +62,22 @@ export const publishRequestSchema = publishEventRequestSchema;
 export const sessionRefreshRequestSchema = z.strictObject({
   token: z.string().min(1).max(4096),
 }) satisfies z.ZodType<SessionRefreshRequest>;
+
+export const historyRequestSchema = z.strictObject({
+  after: z.number().int().min(0).optional(),
+  limit: z.number().int().min(1).max(LIMITS.historyLimit).optional(),
+}) satisfies z.ZodType<HistoryRequest>;
+
+/** The query of `GET /api/rooms/:room/events`: the same request, as strings. */
+export const historyQuerySchema = z.strictObject({
+  after: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(LIMITS.historyLimit).optional(),
+}) satisfies z.ZodType<HistoryRequest>;
+
+/** `auth.recover` of a handshake. */
+export const roomPositionSchema = z.strictObject({
+  epoch: z.string().min(1).max(64),
+  seq: z.number().int().min(0),
+});
 
 export const peersRequestSchema = z.union([z.strictObject({}), z.undefined(), z.null()]);

@@ -1,4 +1,4 @@
-import type { RoomEvent } from '@switchboard/contract';
+import { LIMITS, type RecoveryOutcome, type RoomEvent } from '@switchboard/contract';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../support/ports.js';
 import {
@@ -83,7 +83,15 @@ describe('Switchboard client against a gateway', () => {
     room.on('room:event', (event) => received.push(event.id));
     await room.ready;
 
-    const event = (id: string): RoomEvent => ({ id, type: 'note', data: null, from: 'peer-x', ts: Date.now() });
+    let seq = 0;
+    const event = (id: string): RoomEvent => ({
+      id,
+      type: 'note',
+      data: null,
+      from: 'peer-x',
+      ts: Date.now(),
+      seq: ++seq,
+    });
     const [socket] = gw.sockets();
     socket?.emit('room:events', [event('e1'), event('e2'), event('e3')]);
     socket?.emit('room:event', event('e4'));
@@ -100,7 +108,7 @@ describe('Switchboard client against a gateway', () => {
       beforeSession: (socket) => {
         socket.emit('peer:joined', { peerId: 'p2', userId: 'bob', name: 'Bob', replica: 'replica-2', joinedAt: 1 });
         socket.emit('signal', { from: 'p2', kind: 'offer', data: { type: 'offer', sdp: 'v=0' } });
-        socket.emit('room:events', [{ id: 'e1', type: 'note', data: null, from: 'p2', ts: 1 }]);
+        socket.emit('room:events', [{ id: 'e1', type: 'note', data: null, from: 'p2', ts: 1, seq: 1 }]);
       },
     });
     const room = client({ urls: [gw.url] }).join('standup');
@@ -121,7 +129,7 @@ describe('Switchboard client against a gateway', () => {
     const room = client({ urls: [gw.url] }).join('standup');
     await room.ready;
 
-    await expect(room.publish('note', { text: 'hi' })).resolves.toEqual({ id: 'replica-1-event-1' });
+    await expect(room.publish('note', { text: 'hi' })).resolves.toEqual({ id: 'replica-1-event-1', seq: 1 });
     await expect(room.signal('peer-2', 'offer', { type: 'offer', sdp: 'v=0' })).resolves.toBeUndefined();
     await expect(room.peers()).resolves.toEqual([]);
     const refused = room.signal('nobody', 'bye', null);
@@ -131,6 +139,18 @@ describe('Switchboard client against a gateway', () => {
     room.leave();
     expect(room.state.status).toBe('disconnected');
     await expect(room.publish('note')).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  it('refuses an event over the size limit before sending it, and stays connected', async () => {
+    const gw = await gateway({ replica: 'replica-1' });
+    const room = client({ urls: [gw.url] }).join('standup');
+    const session = await room.ready;
+    const huge = 'x'.repeat(LIMITS.eventBytes);
+    await expect(room.publish('note', huge)).rejects.toMatchObject({ code: 'payload_too_large' });
+    await expect(room.signal('peer-2', 'offer', { sdp: huge })).rejects.toMatchObject({ code: 'payload_too_large' });
+    // Nothing was sent: same session, and the next event goes through.
+    await expect(room.publish('note', 'small')).resolves.toMatchObject({ seq: 1 });
+    expect(room.peerId).toBe(session.peerId);
   });
 
   it('fails over to the next gateway when the first cannot be reached', async () => {
@@ -228,5 +248,95 @@ describe('Switchboard client against a gateway', () => {
     });
     expect(getAccessToken).toHaveBeenLastCalledWith({ forceRefresh: true });
     expect(room.state.status).toBe('connected');
+  });
+});
+
+describe('room positions: each event once, in order, across reconnects', () => {
+  let ts = 0;
+  const event = (seq: number): RoomEvent => ({ id: `e${seq}`, type: 'note', data: { seq }, from: 'p', ts: ++ts, seq });
+
+  it('drops duplicates and puts events that arrive out of order back in order', async () => {
+    const gw = await gateway({ replica: 'replica-1' });
+    const room = client({ urls: [gw.url] }).join('standup');
+    const received: number[] = [];
+    room.on('room:event', (e) => received.push(e.seq));
+    await room.ready;
+    const [socket] = gw.sockets();
+    socket?.emit('room:events', [event(1), event(2)]);
+    socket?.emit('room:event', event(2));
+    socket?.emit('room:event', event(4));
+    socket?.emit('room:event', event(3));
+    socket?.emit('room:events', [event(1), event(4), event(5)]);
+    await vi.waitFor(() => {
+      expect(received).toEqual([1, 2, 3, 4, 5]);
+    });
+    expect(room.position).toEqual({ epoch: 'e1', seq: 5 });
+  });
+
+  it('fills a live hole through `history` instead of reconnecting', async () => {
+    const log = [1, 2, 3, 4, 5].map(event);
+    const gw = await gateway({ replica: 'replica-1', log: log.slice(0, 1) });
+    const room = client({ urls: [gw.url] }).join('standup');
+    const received: number[] = [];
+    room.on('room:event', (e) => received.push(e.seq));
+    const session = await room.ready;
+    expect(session.position).toEqual({ epoch: 'e1', seq: 1 });
+    // 2 and 3 are in the history but were never sent live; 4 arrives ahead of them.
+    log.slice(1).forEach((e) => gw.log.push(e));
+    gw.sockets()[0]?.emit('room:event', event(4));
+    await vi.waitFor(() => {
+      expect(received).toEqual([2, 3, 4, 5]);
+    });
+    expect(gw.handshakes).toHaveLength(1);
+    expect(room.peerId).toBe(session.peerId);
+  });
+
+  it('sends its position on every reconnect and receives exactly what it missed', async () => {
+    const gw = await gateway({ replica: 'replica-1' });
+    const room = client({ urls: [gw.url] }).join('standup');
+    const received: number[] = [];
+    const recoveries: RecoveryOutcome[] = [];
+    room.on('room:event', (e) => received.push(e.seq));
+    room.on('recovery', (outcome) => recoveries.push(outcome));
+    await room.ready;
+    const seen = watch(room);
+    gw.log.push(event(1), event(2));
+    gw.sockets()[0]?.emit('room:events', [event(1), event(2)]);
+    await vi.waitFor(() => {
+      expect(room.position).toEqual({ epoch: 'e1', seq: 2 });
+    });
+    // Three events happen while the client is away.
+    gw.log.push(event(3), event(4), event(5));
+    gw.sockets()[0]?.disconnect(true);
+    await seen.until((state) => state.status === 'reconnecting', 'reconnecting');
+    await seen.until((state) => state.status === 'connected' && state.attempt === 0 && seen.states.length > 3, 'back');
+    await vi.waitFor(() => {
+      expect(received).toEqual([1, 2, 3, 4, 5]);
+    });
+    expect(gw.recovers).toEqual([undefined, { epoch: 'e1', seq: 2 }]);
+    expect(recoveries).toEqual([{ recovered: true, replayed: 3 }]);
+  });
+
+  it('reports a refused recovery so the app reloads, and starts from the new position', async () => {
+    const gw = await gateway({ replica: 'replica-1', log: [1, 2].map(event) });
+    const room = client({ urls: [gw.url] }).join('standup');
+    const recoveries: RecoveryOutcome[] = [];
+    room.on('recovery', (outcome) => recoveries.push(outcome));
+    await room.ready;
+    const [socket] = gw.sockets();
+    // The room's history moved to another epoch while the client stays connected.
+    socket?.emit('room:epoch', { epoch: 'e9', seq: 7, reason: 'epoch_changed' });
+    await vi.waitFor(() => {
+      expect(recoveries).toEqual([{ recovered: false, replayed: 0, reason: 'epoch_changed' }]);
+    });
+    expect(room.position).toEqual({ epoch: 'e9', seq: 7 });
+    socket?.disconnect(true);
+    await vi.waitFor(() => {
+      expect(recoveries).toHaveLength(2);
+    });
+    // The fake gateway knows only epoch e1: the reconnect's recovery is refused and reported.
+    expect(gw.recovers[1]).toEqual({ epoch: 'e9', seq: 7 });
+    expect(recoveries[1]).toEqual({ recovered: false, replayed: 0, reason: 'epoch_changed' });
+    expect(room.position).toEqual({ epoch: 'e1', seq: 2 });
   });
 });

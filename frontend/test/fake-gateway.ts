@@ -6,6 +6,9 @@ import type {
   ErrorCode,
   HandshakeErrorCode,
   MintTokenResponse,
+  RecoveryOutcome,
+  RoomEvent,
+  RoomPosition,
   ServerToClientEvents,
 } from '@switchboard/contract';
 
@@ -25,6 +28,8 @@ export interface FakeGatewayOptions {
   refreshedSessionMs?: number;
   /** Runs on each admitted socket before `session` is sent, as room traffic can on the real gateway. */
   beforeSession?: (socket: GatewaySocket) => void;
+  /** The room's history, served by `history` and used to answer `auth.recover` (epoch `e1`). */
+  log?: RoomEvent[];
 }
 
 export interface FakeGateway {
@@ -35,6 +40,10 @@ export interface FakeGateway {
   readonly handshakes: unknown[];
   /** Tokens presented to `session:refresh`. */
   readonly refreshes: string[];
+  /** `auth.recover` of each handshake (undefined when none was sent). */
+  readonly recovers: unknown[];
+  /** The room's history; tests append to it to play events the client has not seen. */
+  readonly log: RoomEvent[];
   sockets(): GatewaySocket[];
   close(): Promise<void>;
 }
@@ -52,6 +61,9 @@ export async function startFakeGateway(options: FakeGatewayOptions): Promise<Fak
   const mints: FakeGateway['mints'] = [];
   const handshakes: unknown[] = [];
   const refreshes: string[] = [];
+  const recovers: unknown[] = [];
+  const log = options.log ?? [];
+  const top = () => log[log.length - 1]?.seq ?? 0;
   let counter = 0;
 
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -86,6 +98,7 @@ export async function startFakeGateway(options: FakeGatewayOptions): Promise<Fak
     mints.push({ accessToken, room: body.room, token });
     const response: MintTokenResponse = {
       token,
+      jti: `jti-${counter}`,
       room: String(body.room),
       expiresAt: Date.now() + 60_000,
       ttlSeconds: 60,
@@ -110,14 +123,22 @@ export async function startFakeGateway(options: FakeGatewayOptions): Promise<Fak
   };
 
   io.use((socket, next) => {
-    const token = (socket.handshake.auth as { token?: unknown }).token;
+    const { token, recover } = socket.handshake.auth as { token?: unknown; recover?: unknown };
     handshakes.push(token);
+    recovers.push(recover);
     const refusal = refusals.shift() ?? redeem(token);
     next(refusal ? new Error(refusal) : undefined);
   });
 
   io.on('connection', (socket) => {
     options.beforeSession?.(socket);
+    const recover = (socket.handshake.auth as { recover?: RoomPosition }).recover;
+    const missed = recover ? log.filter((event) => event.seq > recover.seq) : [];
+    const recovery: RecoveryOutcome | undefined = !recover
+      ? undefined
+      : recover.epoch === 'e1'
+        ? { recovered: true, replayed: missed.length }
+        : { recovered: false, replayed: 0, reason: 'epoch_changed' };
     socket.emit('session', {
       peerId: socket.id,
       userId: 'user-1',
@@ -127,10 +148,25 @@ export async function startFakeGateway(options: FakeGatewayOptions): Promise<Fak
       peers: [],
       expiresAt: Date.now() + (options.sessionMs ?? 3_600_000),
       caps: ['publish'],
+      position: { epoch: 'e1', seq: top() },
+      ...(recovery ? { recovery } : {}),
     });
-    let events = 0;
-    socket.on('publish', (_payload, ack) => {
-      ack({ ok: true, id: `${options.replica}-event-${++events}` });
+    if (recovery?.recovered && missed.length > 0) socket.emit('room:events', missed);
+    socket.on('publish', ({ type, data }, ack) => {
+      const event: RoomEvent = {
+        id: `${options.replica}-event-${top() + 1}`,
+        type,
+        data: data ?? null,
+        from: socket.id,
+        ts: Date.now(),
+        seq: top() + 1,
+      };
+      log.push(event);
+      ack({ ok: true, id: event.id, seq: event.seq });
+    });
+    socket.on('history', ({ after, limit = 100 }, ack) => {
+      const events = after === undefined ? log.slice(-limit) : log.filter((e) => e.seq > after).slice(0, limit);
+      ack({ ok: true, epoch: 'e1', top: top(), events });
     });
     socket.on('signal', ({ to }, ack) => {
       ack(
@@ -158,6 +194,8 @@ export async function startFakeGateway(options: FakeGatewayOptions): Promise<Fak
     mints,
     handshakes,
     refreshes,
+    recovers,
+    log,
     sockets: () => [...io.of('/').sockets.values()],
     close() {
       closing ??= (async () => {

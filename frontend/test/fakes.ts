@@ -139,6 +139,7 @@ export function session(peerId: string, peers: PeerInfo[], overrides: Partial<Se
     peers,
     expiresAt: Date.now() + 3_600_000,
     caps: ['publish'],
+    position: { epoch: 'e1', seq: 0 },
     ...overrides,
   };
 }

@@ -2,7 +2,14 @@ import type { RoomEvent } from '@switchboard/contract';
 import { describe, expect, it } from 'vitest';
 import { unpackRoomEvents } from '../src/sdk/room-events.js';
 
-const event = (n: number): RoomEvent => ({ id: `e${n}`, type: 'note', data: { n }, from: 'peer-1', ts: 1000 + n });
+const event = (n: number): RoomEvent => ({
+  id: `e${n}`,
+  type: 'note',
+  data: { n },
+  from: 'peer-1',
+  ts: 1000 + n,
+  seq: n,
+});
 
 describe('room event batches', () => {
   it('unpacks a coalesced batch into single events, oldest first', () => {

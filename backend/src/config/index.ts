@@ -21,6 +21,7 @@ const list = z.string().transform((value) =>
     .map((item) => item.trim())
     .filter(Boolean),
 );
+const redisUrl = z.string().regex(/^rediss?:\/\/[^\s]+$/, 'must be redis://[user:password@]host:port or rediss://…');
 const optionalText = z
   .string()
   .transform((value) => value.trim())
@@ -36,10 +37,15 @@ const envSchema = z.object({
   PORT: integer(0, 65535).default(3000),
   /** Serve `/metrics` on this port instead of the public one (0 = public port). */
   METRICS_PORT: integer(0, 65535).default(0),
-  REDIS_URL: optionalText.pipe(
+  REDIS_URL: optionalText.pipe(redisUrl.optional()),
+  /** Redis Cluster seed nodes. */
+  REDIS_CLUSTER_URLS: optionalText.pipe(list.pipe(z.array(redisUrl).min(1)).optional()),
+  /** Sentinels that monitor REDIS_SENTINEL_MASTER. */
+  REDIS_SENTINEL_URLS: optionalText.pipe(list.pipe(z.array(redisUrl).min(1)).optional()),
+  REDIS_SENTINEL_MASTER: optionalText.pipe(
     z
       .string()
-      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be the monitored master name (A-Z a-z 0-9 _ . -)')
       .optional(),
   ),
   REDIS_KEY_PREFIX: z
@@ -54,7 +60,8 @@ const envSchema = z.object({
   RTC_TOKEN_TTL_SECONDS: integer(1, 3600).default(60),
   CORS_ORIGINS: optionalText.pipe(list.optional()),
   DEV_LOGIN: flag.optional(),
-  SOCKETIO_ADAPTER: z.enum(['redis', 'redis-sharded']).default('redis'),
+  /** Unset: `redis` on one server or Sentinel, `redis-sharded` on Cluster. */
+  SOCKETIO_ADAPTER: z.enum(['redis', 'redis-sharded']).optional(),
   REPLICA_ID: optionalText.pipe(z.string().max(64).optional()),
   STUN_URLS: optionalText.pipe(list.optional()),
   TURN_URLS: optionalText.pipe(list.optional()),
@@ -74,6 +81,12 @@ const envSchema = z.object({
   MEMORY_TOKEN_CAP: integer(100, 10_000_000).default(100_000),
   /** Seconds before a silent replica's peers are announced as left. */
   PRESENCE_TTL_SECONDS: integer(3, 300).default(10),
+  /** Room events kept per room for recovery and history reads (0 = history and recovery off). */
+  ROOM_HISTORY_SIZE: integer(0, 10_000).default(100),
+  /** A room's history is dropped this long after its last event. */
+  ROOM_HISTORY_TTL_SECONDS: integer(1, 86_400).default(300),
+  /** Most events one reconnecting client may recover. */
+  RECOVERY_MAX_EVENTS: integer(0, 10_000).default(100),
 });
 
 export const KNOWN_ENV_VARS: readonly string[] = Object.keys(envSchema.shape);
@@ -82,11 +95,18 @@ export type AccessKey =
   | { kind: 'secret'; algorithms: ['HS256']; key: string }
   | { kind: 'public'; algorithms: ['RS256'] | ['ES256']; key: string };
 
+/** How Redis is reached: exactly one of REDIS_URL, REDIS_CLUSTER_URLS, REDIS_SENTINEL_URLS. */
+export type RedisTopology =
+  | { kind: 'standalone'; url: string }
+  | { kind: 'cluster'; urls: string[] }
+  | { kind: 'sentinel'; urls: string[]; master: string };
+
 export interface Config {
   env: 'development' | 'test' | 'production';
   port: number;
   metricsPort: number;
-  redis: { url: string | undefined; keyPrefix: string };
+  /** Undefined in memory mode. */
+  redis: { topology: RedisTopology | undefined; keyPrefix: string };
   adapter: 'redis' | 'redis-sharded';
   accessJwt: { key: AccessKey; issuer: string | undefined; audience: string | undefined };
   rtcToken: { secret: string; ttlSeconds: number };
@@ -104,6 +124,7 @@ export interface Config {
   };
   coalesceMs: number;
   presenceTtlSeconds: number;
+  history: { size: number; ttlSeconds: number; recoveryMaxEvents: number };
   /** Insecure choices that are allowed here but deserve a loud warning at start. */
   warnings: string[];
 }
@@ -132,6 +153,29 @@ function accessKey(pem: string | undefined, secret: string | undefined, problems
   return secret ? { kind: 'secret', algorithms: ['HS256'], key: secret } : undefined;
 }
 
+const TOPOLOGY_VARIABLES = ['REDIS_URL', 'REDIS_CLUSTER_URLS', 'REDIS_SENTINEL_URLS'] as const;
+
+function redisTopology(e: z.infer<typeof envSchema>, problems: string[]): RedisTopology | undefined {
+  const chosen = TOPOLOGY_VARIABLES.filter((name) => e[name] !== undefined);
+  if (chosen.length > 1) {
+    problems.push(`${chosen.join(', ')}: set exactly one of them (one server, a Cluster, or Sentinel)`);
+    return undefined;
+  }
+  if (e.REDIS_SENTINEL_MASTER && !e.REDIS_SENTINEL_URLS) {
+    problems.push('REDIS_SENTINEL_MASTER: is set without REDIS_SENTINEL_URLS');
+  }
+  if (e.REDIS_URL) return { kind: 'standalone', url: e.REDIS_URL };
+  if (e.REDIS_CLUSTER_URLS) return { kind: 'cluster', urls: e.REDIS_CLUSTER_URLS };
+  if (e.REDIS_SENTINEL_URLS) {
+    if (!e.REDIS_SENTINEL_MASTER) {
+      problems.push('REDIS_SENTINEL_MASTER: is required with REDIS_SENTINEL_URLS (the monitored master name)');
+      return undefined;
+    }
+    return { kind: 'sentinel', urls: e.REDIS_SENTINEL_URLS, master: e.REDIS_SENTINEL_MASTER };
+  }
+  return undefined;
+}
+
 /** Parses the environment once; throws `ConfigError` naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined>, hostname: string): Config {
   const parsed = envSchema.safeParse(env);
@@ -157,6 +201,14 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
     if (!e.JWT_PUBLIC_KEY) secretProblem('JWT_SECRET', e.JWT_SECRET);
     if (e.TURN_URLS?.length && !e.TURN_SECRET) problems.push('TURN_SECRET: is required when TURN_URLS is set');
   }
+  const topology = redisTopology(e, problems);
+  const adapter = e.SOCKETIO_ADAPTER ?? (topology?.kind === 'cluster' ? 'redis-sharded' : 'redis');
+  if (topology?.kind === 'cluster' && adapter === 'redis') {
+    problems.push(
+      'SOCKETIO_ADAPTER: "redis" cannot serve REDIS_CLUSTER_URLS: classic pub/sub is broadcast to every node of a ' +
+        'cluster, so it adds no throughput; use SOCKETIO_ADAPTER=redis-sharded (the default on Cluster)',
+    );
+  }
   const key = accessKey(e.JWT_PUBLIC_KEY, e.JWT_SECRET ?? (production ? undefined : DEV_SECRETS.JWT_SECRET), problems);
   if (problems.length > 0 || !key) throw new ConfigError(problems);
 
@@ -168,15 +220,15 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
   if (devLogin && key.kind === 'public') warnings.push('DEV_LOGIN needs JWT_SECRET; it is off with JWT_PUBLIC_KEY');
   const corsOrigins = e.CORS_ORIGINS?.length ? e.CORS_ORIGINS : production ? [] : '*';
   if (production && corsOrigins !== '*' && corsOrigins.includes('*')) warnings.push('CORS_ORIGINS allows every origin');
-  if (!e.REDIS_URL) warnings.push('REDIS_URL is unset: memory mode, one replica only');
+  if (!topology) warnings.push('no Redis is configured (REDIS_URL): memory mode, one replica only');
   if (e.TURN_URLS?.length && !e.TURN_SECRET) warnings.push('TURN_URLS is set without TURN_SECRET: TURN is not offered');
 
   return {
     env: e.NODE_ENV,
     port: e.PORT,
     metricsPort: e.METRICS_PORT,
-    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
-    adapter: e.SOCKETIO_ADAPTER,
+    redis: { topology, keyPrefix: e.REDIS_KEY_PREFIX },
+    adapter,
     accessJwt: { key, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE },
     rtcToken: { secret: e.RTC_TOKEN_SECRET ?? DEV_SECRETS.RTC_TOKEN_SECRET, ttlSeconds: e.RTC_TOKEN_TTL_SECONDS },
     corsOrigins: corsOrigins.includes('*') ? '*' : corsOrigins,
@@ -198,6 +250,11 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
     },
     coalesceMs: e.EVENT_COALESCE_MS,
     presenceTtlSeconds: e.PRESENCE_TTL_SECONDS,
+    history: {
+      size: e.ROOM_HISTORY_SIZE,
+      ttlSeconds: e.ROOM_HISTORY_TTL_SECONDS,
+      recoveryMaxEvents: e.RECOVERY_MAX_EVENTS,
+    },
     warnings,
   };
 }

@@ -8,6 +8,8 @@ import {
   HTTP_PATHS,
   LIMITS,
   type DevLoginResponse,
+  type HistoryResponse,
+  type JsonValue,
   type MintTokenResponse,
   type PeerInfo,
   type PeersResponse,
@@ -16,6 +18,7 @@ import {
 } from '@switchboard/contract';
 import {
   devLoginRequestSchema,
+  historyQuerySchema,
   mintTokenRequestSchema,
   publishEventRequestSchema,
   roomNameSchema,
@@ -24,6 +27,8 @@ import type { z } from 'zod';
 import { UnauthorizedError, type AccessTokenVerifier, type Principal } from '../auth/access-token.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { HistoryQuery } from '../history/types.js';
+import { HistoryUnavailableError } from '../realtime/rooms.js';
 import { iceServersFor, type IceServerOptions } from '../rtc/ice-servers.js';
 import { MintRateLimitedError, type TokenService } from '../tokens/service.js';
 import { ApiError } from './errors.js';
@@ -31,8 +36,10 @@ import { rawJsonRoute } from './raw-json-route.js';
 
 /** What the HTTP API needs from the realtime side. */
 export interface RoomsApi {
-  publish(room: string, event: { type: string; data: unknown }, from: string): string;
+  publish(room: string, event: { type: string; data: JsonValue }, from: string): Promise<PublishEventResponse>;
   peers(room: string): Promise<PeerInfo[]>;
+  /** Rejects with HistoryUnavailableError while Redis is unreachable and this replica does not follow the room. */
+  history(room: string, query: HistoryQuery): Promise<HistoryResponse>;
 }
 
 export interface HttpAppOptions {
@@ -187,6 +194,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
       });
       const response: MintTokenResponse = {
         token: minted.token,
+        jti: minted.jti,
         room: body.room,
         expiresAt: minted.expiresAt,
         ttlSeconds: tokens.ttlSeconds,
@@ -217,27 +225,53 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     res.status(204).end();
   });
 
-  app.post('/api/rooms/:room/events', authenticate, json, (req, res) => {
+  app.post('/api/rooms/:room/events', authenticate, json, async (req, res) => {
     const who = principal(req);
     if (!who.scopes.includes('publish'))
       throw new ApiError('forbidden', 'a service token with scope "publish" is required');
     const room = roomParam(req);
     const body = parse(publishEventRequestSchema, req.body);
-    const id = rooms.publish(room, { type: body.type, data: body.data ?? null }, `service:${who.userId}`);
+    const response: PublishEventResponse = await rooms.publish(
+      room,
+      { type: body.type, data: body.data ?? null },
+      `service:${who.userId}`,
+    );
     metrics.eventsIn.inc({ event: 'http_publish', result: 'ok' });
-    const response: PublishEventResponse = { id };
     res.status(202).json(response);
   });
 
-  app.get('/api/rooms/:room/peers', authenticate, async (req, res) => {
+  /** Services may read any room; a user only a room they are in now (across replicas). */
+  const roomReader = async (req: Request): Promise<{ room: string; peers: PeerInfo[] }> => {
     const who = principal(req);
     const room = roomParam(req);
     const peers = await rooms.peers(room);
     if (who.scopes.length === 0 && !peers.some((peer) => peer.userId === who.userId)) {
-      throw new ApiError('forbidden', 'only members of the room or services may list its peers');
+      throw new ApiError('forbidden', 'only members of the room or services may read it');
     }
+    return { room, peers };
+  };
+
+  app.get('/api/rooms/:room/peers', authenticate, async (req, res) => {
+    const { peers } = await roomReader(req);
     const response: PeersResponse = { peers };
     res.json(response);
+  });
+
+  app.get('/api/rooms/:room/events', authenticate, async (req, res) => {
+    const { room } = await roomReader(req);
+    const query = parse(historyQuerySchema, req.query);
+    try {
+      const response: HistoryResponse = await rooms.history(room, {
+        after: query.after,
+        limit: query.limit ?? LIMITS.historyLimit,
+      });
+      res.json(response);
+    } catch (error) {
+      if (error instanceof HistoryUnavailableError) {
+        throw new ApiError('unavailable', error.message, { 'Retry-After': '1' });
+      }
+      throw error;
+    }
   });
 
   if (options.staticDir && existsSync(options.staticDir)) {

@@ -101,6 +101,43 @@ export function createMetrics() {
       help: 'Room-event frames written to local sockets; deliveries / frames is the coalescing factor',
       registers,
     }),
+    recoveries: new Counter({
+      name: 'switchboard_recoveries_total',
+      help: 'Handshakes that asked to recover, by outcome: recovered, or the reason it was refused',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    recoveryReplayed: new Counter({
+      name: 'switchboard_recovery_replayed_events_total',
+      help: 'Room events replayed to reconnecting sockets',
+      registers,
+    }),
+    historyFilled: new Counter({
+      name: 'switchboard_history_filled_events_total',
+      help: 'Room events this replica missed on the channel and read from the history to fill a hole',
+      registers,
+    }),
+    historyFillFailures: new Counter({
+      name: 'switchboard_history_fill_failures_total',
+      help: 'History reads for a hole that failed (they are retried; nothing is skipped)',
+      registers,
+    }),
+    roomEpochMoves: new Counter({
+      name: 'switchboard_room_epoch_moves_total',
+      help: 'Room numbering moves sent to members (room:epoch), by reason (none: nothing was lost)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    localPublishes: new Counter({
+      name: 'switchboard_local_publishes_total',
+      help: 'Room events published while Redis was unreachable (local: true, this replica only)',
+      registers,
+    }),
+    roomChannelBytes: new Counter({
+      name: 'switchboard_room_channel_bytes_total',
+      help: 'Bytes this replica received on the channels of the rooms it follows',
+      registers,
+    }),
     presenceReaped: new Counter({
       name: 'switchboard_presence_reaped_peers_total',
       help: 'Peers announced as left because their replica stopped heartbeating',

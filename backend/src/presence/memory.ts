@@ -9,14 +9,17 @@ export function createMemoryPresence(listener: PresenceListener, replica: string
     view,
     join(room: string, peer: PeerInfo) {
       const others = view.peers(room);
-      view.addLocal(room, peer);
+      view.addLocal(room, peer, false);
       return Promise.resolve(others);
     },
+    announce: (room, peer) => view.announce(room, peer),
     leave(room: string, peerId: string, reason: PeerLeftReason) {
       view.removeLocal(room, peerId, reason);
     },
     has: (room, peerId) => view.has(room, peerId),
     list: (room) => Promise.resolve(view.peers(room)),
+    receive: () => undefined,
+    refresh: () => Promise.resolve(),
     close(reason) {
       for (const { room, peer } of view.localPeers()) view.removeLocal(room, peer.peerId, reason);
       return Promise.resolve();

@@ -83,14 +83,18 @@ export class RoomView {
     if (peers?.delete(peerId)) this.listener.left(room, peerId, reason);
   }
 
-  /** Replaces what this view holds for `replica` with `peers`, announcing the difference. */
-  resync(replica: string, peers: Array<{ room: string; peer: PeerInfo }>): void {
-    const incoming = new Set(peers.map(({ peer }) => peer.peerId));
-    for (const [room, members] of this.rooms) {
-      for (const peer of [...members.values()]) {
-        if (peer.replica === replica && !incoming.has(peer.peerId)) this.remove(room, peer.peerId, 'disconnect');
-      }
+  /**
+   * Replaces what this view holds of `room` with `peers` (those of `replica` only, when
+   * given), announcing the difference. This replica's own peers are never touched.
+   */
+  reconcile(room: string, peers: PeerInfo[], replica?: string): void {
+    const members = this.rooms.get(room);
+    if (!members) return;
+    const incoming = new Set(peers.map((peer) => peer.peerId));
+    for (const peer of [...members.values()]) {
+      if (peer.replica === this.replica || (replica !== undefined && peer.replica !== replica)) continue;
+      if (!incoming.has(peer.peerId)) this.remove(room, peer.peerId, 'disconnect');
     }
-    for (const { room, peer } of peers) if (this.rooms.has(room)) this.add(room, peer);
+    for (const peer of peers) if (peer.replica !== this.replica) this.add(room, peer);
   }
 }

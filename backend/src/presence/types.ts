@@ -4,10 +4,16 @@ import type { PeerInfo, PeerLeftReason } from '@switchboard/contract';
 export interface Presence {
   /** Adds a local peer; resolves with the other peers of the room. */
   join(room: string, peer: PeerInfo): Promise<PeerInfo[]>;
+  /** Tells the room about a peer `join` added, once it knows its own session. */
+  announce(room: string, peer: PeerInfo): void;
   leave(room: string, peerId: string, reason: PeerLeftReason): void;
   /** Whether `peerId` is in `room`, from the local view (no Redis round trip). */
   has(room: string, peerId: string): boolean;
   list(room: string): Promise<PeerInfo[]>;
+  /** A change another replica published on the room's channel. */
+  receive(message: PresenceMessage): void;
+  /** Re-reads a room from Redis after messages may have been lost, announcing the difference. */
+  refresh(room: string): Promise<void>;
   /** Removes every local peer (graceful shutdown) and stops background work; idempotent. */
   close(reason: PeerLeftReason): Promise<void>;
 }
@@ -18,13 +24,8 @@ export interface PresenceListener {
   left(room: string, peerId: string, reason: PeerLeftReason): void;
 }
 
-/** Messages replicas exchange so each keeps its view of shared rooms current. */
+/** Messages replicas exchange on a room's channel, so each keeps its view of the room current. */
 export type PresenceMessage =
   | { t: 'join'; room: string; peer: PeerInfo }
   | { t: 'leave'; room: string; peerId: string; reason: PeerLeftReason }
-  | { t: 'sync'; replica: string; peers: Array<{ room: string; peer: PeerInfo }> };
-
-export interface PresenceBus {
-  publish(message: PresenceMessage): void;
-  subscribe(handler: (message: PresenceMessage) => void): void;
-}
+  | { t: 'sync'; room: string; replica: string; peers: PeerInfo[] };

@@ -3,64 +3,69 @@ import type { Namespace } from 'socket.io';
 import type { Adapter } from 'socket.io-adapter';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { RedisClient, RedisConnection } from '../redis/connection.js';
+import type { RedisClient, RedisConnection, StandaloneClient } from '../redis/connection.js';
 
 export type AdapterFactory = (nsp: Namespace) => Adapter;
 
-const PUBLISH_METHODS = ['publish', 'sPublish'] as const;
-const SUBSCRIBE_METHODS = [
-  'subscribe',
-  'pSubscribe',
-  'sSubscribe',
-  'unsubscribe',
-  'pUnsubscribe',
-  'sUnsubscribe',
-] as const;
+type Listener = (message: Buffer, channel: Buffer) => void;
 
 /**
- * The adapter discards the promises of its Redis calls, so a publish made while
- * Redis is down becomes an unhandled rejection that kills the process
- * (socketio/socket.io-redis-adapter#513, socketio/socket.io-redis-emitter#139).
- * Catching them on the dedicated clients keeps delivery local during an outage.
+ * Exactly the client surface `@socket.io/redis-adapter` 8.3 calls (it types its clients
+ * as `any`), as a view over one of our clients rather than a patched client.
  */
-function guard(client: RedisClient, methods: readonly string[], onFailure: (method: string, error: unknown) => void) {
-  const target = client as unknown as Record<string, unknown>;
-  for (const method of methods) {
-    const original = target[method];
-    if (typeof original !== 'function') continue;
-    target[method] = (...args: unknown[]): Promise<unknown> =>
-      (Reflect.apply(original, client, args) as Promise<unknown>).catch((error: unknown) => {
-        onFailure(method, error);
-        return undefined;
-      });
-  }
+interface AdapterClient {
+  publish(channel: string, message: string | Buffer): Promise<number>;
+  sPublish(channel: string, message: string | Buffer): Promise<number>;
+  sendCommand(args: string[]): Promise<unknown>;
+  subscribe(channels: string | string[], listener: Listener, bufferMode: true): Promise<void>;
+  pSubscribe(patterns: string | string[], listener: Listener, bufferMode: true): Promise<void>;
+  sSubscribe(channels: string | string[], listener: Listener, bufferMode: true): Promise<void>;
+  unsubscribe(channels?: string | string[], listener?: Listener, bufferMode?: true): Promise<void>;
+  pUnsubscribe(patterns?: string | string[], listener?: Listener, bufferMode?: true): Promise<void>;
+  sUnsubscribe(channels: string | string[], listener?: Listener, bufferMode?: true): Promise<void>;
+  on(event: string, listener: (error: Error) => void): unknown;
+  off(event: string, listener: (error: Error) => void): unknown;
+  /** Present on a Cluster: the adapter counts subscribers with PUBSUB on every master. */
+  readonly masters?: unknown;
 }
 
-/**
- * node-redis 4 sends a (P|S)SUBSCRIBE issued before the first connect twice (queued,
- * then again by its resubscribe on connect) and the extra reply crashes the process
- * (redis/node-redis#2626, #2597). The adapter subscribes in its constructor, so hold
- * subscription changes until the client is ready; node-redis itself resubscribes
- * existing listeners after later reconnects.
- */
-function deferUntilReady(client: RedisClient, methods: readonly string[]) {
-  const target = client as unknown as Record<string, unknown>;
-  const pending: Array<() => void> = [];
-  client.on('ready', () => {
-    for (const call of pending.splice(0)) call();
-  });
-  for (const method of methods) {
-    const original = target[method];
-    if (typeof original !== 'function') continue;
-    target[method] = (...args: unknown[]): Promise<unknown> => {
-      if (client.isReady) return Reflect.apply(original, client, args) as Promise<unknown>;
-      return new Promise((resolve, reject) => {
-        pending.push(() => {
-          (Reflect.apply(original, client, args) as Promise<unknown>).then(resolve, reject);
-        });
-      });
-    };
+function adapterClient(
+  client: RedisClient,
+  topology: RedisConnection['topology'],
+  onPublishFailure: (error: unknown) => void,
+): AdapterClient {
+  // Every topology has the same pub/sub methods, but the union's generic overloads do not unify.
+  const pubsub = client as StandaloneClient;
+  const view: AdapterClient = {
+    // The classic adapter drops the promise of every PUBLISH (`this.pubClient.publish(channel, msg)`
+    // in RedisAdapter.broadcast, lib/index.ts:636 of 8.3.0; socketio/socket.io-redis-adapter#513),
+    // so one made while Redis is down would become an unhandled rejection. The sharded
+    // adapter returns its SPUBLISH promise to ClusterAdapter, which catches it.
+    publish: (channel, message) =>
+      client.publish(channel, message).catch((error: unknown) => {
+        onPublishFailure(error);
+        return 0;
+      }),
+    sPublish: (channel, message) => client.sPublish(channel, message),
+    // node-redis's Sentinel client takes `sendCommand(isReadonly, args)`; the adapter calls
+    // `sendCommand(args)` for PUBSUB NUMSUB, which would crash the process there.
+    sendCommand: (args) =>
+      topology === 'sentinel'
+        ? (client as Extract<RedisClient, { getMasterNode: unknown }>).sendCommand(undefined, args)
+        : (client as Exclude<RedisClient, { getMasterNode: unknown } | { masters: unknown }>).sendCommand(args),
+    subscribe: (channels, listener, bufferMode) => pubsub.subscribe(channels, listener, bufferMode),
+    pSubscribe: (patterns, listener, bufferMode) => pubsub.pSubscribe(patterns, listener, bufferMode),
+    sSubscribe: (channels, listener, bufferMode) => pubsub.sSubscribe(channels, listener, bufferMode),
+    unsubscribe: (channels, listener, bufferMode) => pubsub.unsubscribe(channels, listener, bufferMode),
+    pUnsubscribe: (patterns, listener, bufferMode) => pubsub.pUnsubscribe(patterns, listener, bufferMode),
+    sUnsubscribe: (channels, listener, bufferMode) => pubsub.sUnsubscribe(channels, listener, bufferMode),
+    on: (event, listener) => client.on(event, listener),
+    off: (event, listener) => client.off(event, listener),
+  };
+  if (topology === 'cluster') {
+    Object.defineProperty(view, 'masters', { get: () => (client as { masters: unknown }).masters });
   }
+  return view;
 }
 
 export interface AdapterOptions {
@@ -71,25 +76,26 @@ export interface AdapterOptions {
   metrics: Metrics;
 }
 
-/** The Socket.IO Redis adapter on its own pub and sub clients (closed with `redis`). */
+/**
+ * The Socket.IO Redis adapter on pub and sub clients of its own (closed with `redis`).
+ * Switchboard's room traffic does not travel through it (see realtime/room-channels.ts);
+ * it is installed so that Socket.IO tooling that relies on it keeps working across
+ * replicas: `@socket.io/redis-emitter`, `fetchSockets()`, `serverSideEmit()`.
+ */
 export function createRedisAdapter({ redis, kind, keyPrefix, logger, metrics }: AdapterOptions): AdapterFactory {
-  const log = logger.child({ component: 'adapter' });
-  const pub = redis.duplicate('adapter-pub');
-  const sub = redis.duplicate('adapter-sub', { subscriber: true });
   let lastWarning = 0;
-  guard(pub, PUBLISH_METHODS, (method, error) => {
+  const onPublishFailure = (error: unknown): void => {
     metrics.adapterPublishFailures.inc();
     if (Date.now() - lastWarning > 5_000) {
       lastWarning = Date.now();
-      log.warn({ method, err: String(error) }, 'adapter publish failed; delivery stays local');
+      logger.warn({ component: 'adapter', err: String(error) }, 'adapter publish failed; delivery stays local');
     }
-  });
-  deferUntilReady(sub, SUBSCRIBE_METHODS);
-  guard(sub, SUBSCRIBE_METHODS, (method, error) => {
-    log.warn({ method, err: String(error) }, 'adapter subscription change failed');
-  });
+  };
+  const pub = adapterClient(redis.open('adapter-pub'), redis.topology, onPublishFailure);
+  const sub = adapterClient(redis.open('adapter-sub', { subscriber: true }), redis.topology, onPublishFailure);
   const channelPrefix = `${keyPrefix}socket.io`;
   return kind === 'redis-sharded'
-    ? createShardedAdapter(pub, sub, { channelPrefix })
+    ? // Static: rooms do not travel through the adapter, so a channel per room would be waste.
+      createShardedAdapter(pub, sub, { channelPrefix, subscriptionMode: 'static' })
     : createAdapter(pub, sub, { key: channelPrefix, requestsTimeout: 2_000 });
 }

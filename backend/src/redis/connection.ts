@@ -1,11 +1,14 @@
 import { EventEmitter } from 'node:events';
-import { createClient } from 'redis';
+import { createClient, createCluster, createSentinel } from 'redis';
+import type { RedisTopology } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
-export type RedisClient = ReturnType<typeof createClient>;
-
-export type RedisState = 'connecting' | 'ready' | 'disconnected' | 'closed';
+/**
+ * `ready`: every node answers. `partial`: a Cluster with some masters down; commands
+ * for the others still work. `disconnected`: nothing answers (commands fail at once).
+ */
+export type RedisState = 'connecting' | 'ready' | 'partial' | 'disconnected' | 'closed';
 
 /** A Redis command that did not answer in time; names the operation. */
 export class RedisTimeoutError extends Error {
@@ -24,7 +27,7 @@ export class RedisUnavailableError extends Error {
 }
 
 export interface RedisConnectionOptions {
-  url: string;
+  topology: RedisTopology;
   logger: Logger;
   metrics: Metrics;
   /** Upper bound on any one command, so Redis trouble can never stall a request. */
@@ -33,19 +36,30 @@ export interface RedisConnectionOptions {
   maxBackoffMs?: number;
 }
 
+export type StandaloneClient = ReturnType<typeof openStandalone>;
+type ClusterClient = ReturnType<typeof openCluster>;
+type SentinelClient = ReturnType<typeof openSentinel>;
+/** One client of whichever topology is configured; their command methods are the same. */
+export type RedisClient = StandaloneClient | ClusterClient | SentinelClient;
+
 export interface RedisConnection {
-  /** The command client: offline queue disabled, so it fails fast while down. */
-  readonly client: RedisClient;
+  readonly topology: RedisTopology['kind'];
   readonly state: RedisState;
+  /** True while commands can be expected to work (all nodes, or some nodes of a Cluster). */
   isReady(): boolean;
-  /** Runs `operation` against the command client with a deadline; rejects fast when down. */
+  /** True only when every node answers. */
+  isHealthy(): boolean;
+  /** Runs `operation` on the command client with a deadline; rejects at once when Redis is down. */
   run<T>(operation: string, command: (client: RedisClient) => Promise<T>): Promise<T>;
-  /** Fires on every transition to ready (first connect and each reconnect). */
+  /** Fires on every transition to `ready` (first connect, each reconnect, a failover, a node's return). */
   onReady(listener: () => void): () => void;
-  /** A dedicated client that fails fast while down (for pub/sub), closed with this connection. */
-  duplicate(name: string, options?: { subscriber: boolean }): RedisClient;
+  /** A client with connections of its own (for pub/sub), closed with this connection. */
+  open(name: string, options?: { subscriber: boolean }): RedisClient;
   close(): Promise<void>;
 }
+
+/** How long `close()` waits for replies in flight before dropping the connections. */
+const CLOSE_GRACE_MS = 1_000;
 
 /** Exponential backoff with jitter, capped so a returning Redis is noticed within seconds. */
 export function reconnectDelay(retries: number, maxBackoffMs: number): number {
@@ -53,110 +67,245 @@ export function reconnectDelay(retries: number, maxBackoffMs: number): number {
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
-export function createRedisConnection({
-  url,
-  logger,
-  metrics,
-  commandTimeoutMs = 500,
-  maxBackoffMs = 2_000,
-}: RedisConnectionOptions): RedisConnection {
-  const log = logger.child({ component: 'redis' });
-  const events = new EventEmitter();
-  const clients: RedisClient[] = [];
-  let state: RedisState = 'connecting';
-  let closing: Promise<void> | undefined;
+interface NodeOptions {
+  name: string;
+  subscriber: boolean;
+  maxBackoffMs: number;
+}
 
-  const clientOptions = (name: string, subscriber: boolean) => ({
-    url,
+/** Options shared by every connection to a data node, whatever the topology. */
+function nodeClientOptions({ name, subscriber, maxBackoffMs }: NodeOptions, url: URL) {
+  return {
     name: `switchboard-${name}`,
+    // Fail fast while down instead of queueing without bound; the callers fall back or retry.
     disableOfflineQueue: true,
+    RESP: 2 as const,
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
     // Detects half-open connections; a subscriber's PING reply is a pub/sub frame, so not there.
     ...(subscriber ? {} : { pingInterval: 5_000 }),
     socket: {
       connectTimeout: 2_000,
       reconnectStrategy: (retries: number) => reconnectDelay(retries, maxBackoffMs),
+      ...(url.protocol === 'rediss:' ? { tls: true as const } : {}),
     },
-  });
+  };
+}
 
-  const open = (name: string, subscriber: boolean): RedisClient => {
-    const client = createClient(clientOptions(name, subscriber));
+function openStandalone(url: string, options: NodeOptions) {
+  return createClient({ ...nodeClientOptions(options, new URL(url)), url });
+}
+
+function openCluster(urls: string[], options: NodeOptions) {
+  const first = new URL(urls[0] ?? '');
+  return createCluster({
+    rootNodes: urls.map((url) => ({ url })),
+    // Nodes discovered from CLUSTER SLOTS get these, so credentials and TLS apply to all.
+    defaults: nodeClientOptions(options, first),
+  });
+}
+
+function openSentinel(urls: string[], master: string, options: NodeOptions) {
+  const first = new URL(urls[0] ?? '');
+  const nodeOptions = nodeClientOptions(options, first);
+  return createSentinel({
+    name: master,
+    sentinelRootNodes: urls.map((url) => {
+      const parsed = new URL(url);
+      return { host: parsed.hostname, port: Number(parsed.port || 26379) };
+    }),
+    // Credentials in the sentinel URLs are used for the sentinels and the data nodes alike.
+    nodeClientOptions: nodeOptions,
+    sentinelClientOptions: { ...nodeOptions, disableOfflineQueue: false, pingInterval: 5_000 },
+    masterPoolSize: 1,
+    // Topology is also re-read on every +switch-master; the scan catches what a lost message missed.
+    scanInterval: 5_000,
+  });
+}
+
+function openClient(topology: RedisTopology, options: NodeOptions): RedisClient {
+  switch (topology.kind) {
+    case 'standalone':
+      return openStandalone(topology.url, options);
+    case 'cluster':
+      return openCluster(topology.urls, options);
+    case 'sentinel':
+      return openSentinel(topology.urls, topology.master, options);
+  }
+}
+
+/** Answers whether every node behind `client` responds, within `timeoutMs`. */
+async function probe(
+  client: RedisClient,
+  topology: RedisTopology['kind'],
+  timeoutMs: number,
+): Promise<'ready' | 'partial' | 'disconnected'> {
+  const ping = (p: Promise<unknown>) =>
+    withDeadline(p, timeoutMs, 'ping').then(
+      () => true,
+      () => false,
+    );
+  if (topology === 'cluster') {
+    const cluster = client as ClusterClient;
+    const masters = cluster.masters;
+    if (masters.length === 0) return 'disconnected';
+    const answers = await Promise.all(masters.map((node) => ping(cluster.nodeClient(node).then((c) => c.ping()))));
+    const up = answers.filter(Boolean).length;
+    return up === answers.length ? 'ready' : up > 0 ? 'partial' : 'disconnected';
+  }
+  return (await ping(client.ping())) ? 'ready' : 'disconnected';
+}
+
+function withDeadline<T>(pending: Promise<T>, timeoutMs: number, operation: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RedisTimeoutError(operation, timeoutMs)), timeoutMs);
+  });
+  return Promise.race([pending, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The Redis connections of one gateway, for any topology. A Redis that is down at
+ * boot or later only means degraded mode: nothing here throws on connect, and every
+ * command is bounded by a deadline.
+ *
+ * A standalone client reports its state through its own events. Cluster and
+ * Sentinel clients have no single connection to watch, so their state is probed:
+ * a PING to every master, every second and at once on any node event.
+ */
+export function createRedisConnection({
+  topology,
+  logger,
+  metrics,
+  commandTimeoutMs = 500,
+  maxBackoffMs = 2_000,
+}: RedisConnectionOptions): RedisConnection {
+  const log = logger.child({ component: 'redis', topology: topology.kind });
+  const events = new EventEmitter();
+  const clients: RedisClient[] = [];
+  let state: RedisState = 'connecting';
+  let closing: Promise<void> | undefined;
+
+  const open = (name: string, subscriber: boolean, onConnected?: () => void): RedisClient => {
+    const client = openClient(topology, { name, subscriber, maxBackoffMs });
     // Listeners go on before connect(): node-redis emits 'error' on every failed
     // attempt and an EventEmitter without one would crash the process.
     let lastError = '';
-    client.on('error', (error: Error) => {
-      if (error.message !== lastError) log.warn({ client: name, err: error.message }, 'redis client error');
-      lastError = error.message;
-    });
-    client.on('ready', () => {
-      lastError = '';
+    client.on('error', (error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      if (message !== lastError) log.warn({ client: name, err: message }, 'redis client error');
+      lastError = message;
     });
     clients.push(client);
-    client.connect().catch((error: unknown) => {
-      if (!closing) log.warn({ client: name, err: String(error) }, 'redis connect abandoned');
-    });
+    const connect = async (): Promise<void> => {
+      for (let attempt = 0; !closing; attempt++) {
+        try {
+          await client.connect();
+          onConnected?.();
+          return;
+        } catch (error) {
+          // A standalone client keeps reconnecting by itself; Cluster and Sentinel give up
+          // when no seed answers at start, so they are asked again until one does.
+          if (topology.kind === 'standalone' || closing) return;
+          if (attempt === 0) log.warn({ client: name, err: String(error) }, 'redis not reachable yet; retrying');
+          await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt, maxBackoffMs)).unref());
+        }
+      }
+    };
+    void connect();
     return client;
   };
 
-  const client = open('commands', false);
+  let check = (): void => undefined;
+  const client = open('commands', false, () => check());
   const setState = (next: RedisState): void => {
     if (state === next || state === 'closed') return;
+    const previous = state;
     state = next;
     metrics.redisUp.set(next === 'ready' ? 1 : 0);
-    log.info({ state: next }, 'redis state');
+    log.info({ state: next, previous }, 'redis state');
     if (next === 'ready') events.emit('ready');
   };
   metrics.redisUp.set(0);
-  client.on('ready', () => setState('ready'));
-  client.on('reconnecting', () => setState('disconnected'));
-  client.on('end', () => setState('disconnected'));
-  client.on('error', () => {
-    if (!client.isReady) setState('disconnected');
-  });
+
+  let prober: NodeJS.Timeout | undefined;
+  if (topology.kind === 'standalone') {
+    const standalone = client as StandaloneClient;
+    standalone.on('ready', () => setState('ready'));
+    standalone.on('reconnecting', () => setState('disconnected'));
+    standalone.on('end', () => setState('disconnected'));
+    standalone.on('error', () => {
+      if (!standalone.isReady) setState('disconnected');
+    });
+  } else {
+    let probing = false;
+    check = (): void => {
+      if (probing || closing || !client.isOpen) return;
+      probing = true;
+      probe(client, topology.kind, commandTimeoutMs)
+        .then(setState, () => setState('disconnected'))
+        .finally(() => {
+          probing = false;
+        });
+    };
+    prober = setInterval(check, 1_000);
+    prober.unref();
+    // Node events of a Cluster, and topology changes of Sentinel, call for a look now.
+    for (const event of ['node-ready', 'node-reconnecting', 'node-error', 'topology-change', 'client-error']) {
+      client.on(event, () => setImmediate(check));
+    }
+  }
+
+  const usable = (): boolean => state === 'ready' || state === 'partial';
 
   return {
-    client,
+    topology: topology.kind,
     get state() {
       return state;
     },
-    isReady: () => state === 'ready' && client.isReady,
+    isReady: usable,
+    isHealthy: () => state === 'ready',
     async run<T>(operation: string, command: (c: RedisClient) => Promise<T>): Promise<T> {
-      if (state !== 'ready' || !client.isReady) {
+      if (!usable()) {
         metrics.redisCommandFailures.inc({ operation });
         throw new RedisUnavailableError(operation);
       }
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new RedisTimeoutError(operation, commandTimeoutMs)), commandTimeoutMs);
-      });
-      const pending = command(client);
+      let pending: Promise<T> | undefined;
       try {
-        return await Promise.race([pending, deadline]);
+        pending = command(client);
+        return await withDeadline(pending, commandTimeoutMs, operation);
       } catch (error) {
         metrics.redisCommandFailures.inc({ operation });
         // The command may still settle after the deadline; nobody awaits it then.
-        pending.catch(() => undefined);
+        pending?.catch(() => undefined);
         throw error;
-      } finally {
-        clearTimeout(timer);
       }
     },
     onReady(listener) {
       events.on('ready', listener);
       return () => events.off('ready', listener);
     },
-    duplicate: (name, options = { subscriber: false }) => open(name, options.subscriber),
+    open: (name, options = { subscriber: false }) => open(name, options.subscriber),
     close() {
       closing ??= (async () => {
         state = 'closed';
+        clearInterval(prober);
         metrics.redisUp.set(0);
         events.removeAllListeners();
         await Promise.all(
           clients.map(async (c) => {
             try {
-              if (c.isReady) await c.quit();
-              else if (c.isOpen) await c.disconnect();
+              // close() lets replies in flight arrive, but waits for the whole command queue
+              // to drain, which a client caught mid-reconnect with resubscriptions queued never
+              // does (see redis/node-redis#3089); after a grace period it is destroyed.
+              if (c.isOpen) await withDeadline(c.close(), CLOSE_GRACE_MS, 'close');
             } catch {
-              // Already gone; closing must not fail.
+              // Timed out, or already gone: closing must not fail.
+            }
+            try {
+              if (c.isOpen) await c.destroy();
+            } catch {
+              // Already gone.
             }
           }),
         );

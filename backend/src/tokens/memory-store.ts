@@ -1,12 +1,17 @@
-import type { MintLimit, MintOutcome, RedeemOutcome, TokenRecord, TokenStore } from './store.js';
-
-const MINTED = 0;
-const USED = 1;
+import type { MintLimit, MintOutcome, RedeemOutcome, TokenRecord, TokenState, TokenStore } from './store.js';
 
 interface Entry {
   sub: string;
   expiresAt: number;
-  state: typeof MINTED | typeof USED;
+  state: TokenState;
+}
+
+/** A token as the fallback map holds it, for replay into Redis. */
+export interface TokenSnapshot {
+  jti: string;
+  sub: string;
+  expiresAt: number;
+  state: TokenState;
 }
 
 export interface MemoryTokenStoreOptions {
@@ -21,9 +26,9 @@ export interface MemoryTokenStoreOptions {
 export interface MemoryTokenStore extends TokenStore {
   readonly size: number;
   /** Removes and returns every live entry, for replay into Redis. */
-  drain(): Array<{ jti: string; sub: string; expiresAt: number; used: boolean }>;
-  /** Puts back entries that could not be replayed. */
-  restore(entries: Array<{ jti: string; sub: string; expiresAt: number; used: boolean }>): void;
+  drain(): TokenSnapshot[];
+  /** Puts back entries that could not be replayed, or records a token redeemed elsewhere. */
+  restore(entries: TokenSnapshot[]): void;
   close(): void;
 }
 
@@ -45,7 +50,7 @@ export function createMemoryTokenStore({
     let expired = 0;
     for (const [jti, entry] of entries) {
       if (entry.expiresAt > t) break;
-      if (entry.state === MINTED) expired++;
+      if (entry.state === 'minted') expired++;
       entries.delete(jti);
     }
     for (const [key, window] of windows) if (window.resetAt <= t) windows.delete(key);
@@ -74,13 +79,13 @@ export function createMemoryTokenStore({
     return entry;
   };
 
-  const take = (limit: MintLimit): MintOutcome => {
+  const take = (user: string, limit: MintLimit): MintOutcome => {
     const t = now();
-    let window = windows.get(limit.key);
+    let window = windows.get(user);
     if (!window || window.resetAt <= t) {
       if (windows.size >= cap) sweep();
       window = { resetAt: t + limit.windowMs, count: 0 };
-      windows.set(limit.key, window);
+      windows.set(user, window);
     }
     window.count++;
     return window.count <= limit.max ? { ok: true } : { ok: false, retryAfterMs: window.resetAt - t };
@@ -92,45 +97,36 @@ export function createMemoryTokenStore({
       return entries.size;
     },
     mint(record: TokenRecord, limit: MintLimit) {
-      const outcome = take(limit);
-      if (outcome.ok) put(record.jti, { sub: record.sub, expiresAt: record.expiresAt, state: MINTED });
+      const outcome = take(record.sub, limit);
+      if (outcome.ok) put(record.jti, { sub: record.sub, expiresAt: record.expiresAt, state: 'minted' });
       return Promise.resolve(outcome);
     },
-    redeem(jti: string): Promise<RedeemOutcome> {
+    redeem(record: TokenRecord): Promise<RedeemOutcome> {
+      const entry = live(record.jti);
+      if (!entry) return Promise.resolve('unknown');
+      if (entry.state !== 'minted') return Promise.resolve(entry.state);
+      entry.state = 'used';
+      return Promise.resolve('redeemed');
+    },
+    revoke(jti, requester) {
       const entry = live(jti);
-      if (entry?.state === USED) return Promise.resolve('used');
-      if (entry) {
-        entry.state = USED;
-        return Promise.resolve('redeemed');
+      if (entry?.state !== 'minted' || (!requester.service && entry.sub !== requester.userId)) {
+        return Promise.resolve(false);
       }
-      return Promise.resolve('unknown');
-    },
-    owner(jti: string) {
-      const entry = live(jti);
-      return Promise.resolve(entry?.state === MINTED ? entry.sub : undefined);
-    },
-    revoke(jti: string) {
-      const entry = live(jti);
-      if (entry?.state !== MINTED) return Promise.resolve(false);
-      entry.state = USED;
+      entry.state = 'revoked';
       return Promise.resolve(true);
     },
     drain() {
       sweep();
-      const out = [...entries].map(([jti, e]) => ({ jti, sub: e.sub, expiresAt: e.expiresAt, used: e.state === USED }));
+      const out = [...entries].map(([jti, e]) => ({ jti, sub: e.sub, expiresAt: e.expiresAt, state: e.state }));
       entries.clear();
       return out;
     },
     restore(list) {
-      for (const e of list) put(e.jti, { sub: e.sub, expiresAt: e.expiresAt, state: e.used ? USED : MINTED });
+      for (const e of list) put(e.jti, { sub: e.sub, expiresAt: e.expiresAt, state: e.state });
     },
     close() {
       clearInterval(timer);
     },
   };
-}
-
-/** Marks a token as used in the memory store when it was never recorded there. */
-export function markUsed(store: MemoryTokenStore, record: TokenRecord): void {
-  store.restore([{ jti: record.jti, sub: record.sub, expiresAt: record.expiresAt, used: true }]);
 }

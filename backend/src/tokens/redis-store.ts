@@ -1,66 +1,98 @@
+import { lua, runScript } from '../redis/lua.js';
 import type { RedisConnection } from '../redis/connection.js';
-import type { MintLimit, MintOutcome, RedeemOutcome, TokenRecord, TokenStore } from './store.js';
+import type { TokenSnapshot } from './memory-store.js';
+import { redisKeys } from '../redis/keys.js';
+import type { MintLimit, MintOutcome, RedeemOutcome, TokenStore } from './store.js';
 
 export interface RedisTokenStore extends TokenStore {
-  /** Replays fallback-map entries: live tokens with their remaining TTL, used ones deleted. */
-  replay(entries: Array<{ jti: string; sub: string; expiresAt: number; used: boolean }>): Promise<number>;
+  /** Replays fallback-map entries with their remaining TTL: live ones, and used or revoked marks. */
+  replay(entries: TokenSnapshot[]): Promise<number>;
 }
 
-/** Keys: `<prefix>rtc:token:<jti>` holds the owner; `<prefix>ratelimit:mint:<user>` counts mints. */
+const REVOKED = '!revoked';
+const USED = '!used';
+
+/** Counts the mint in the user's window and stores the token, or answers the window's remaining ms. */
+const MINT = lua(`
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if count > tonumber(ARGV[1]) then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    ttl = tonumber(ARGV[2])
+  end
+  return ttl
+end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+return 0`);
+
+/** Consumes a live token (returning its owner); a revocation mark stays until it expires. */
+const REDEEM = lua(`
+local value = redis.call('GET', KEYS[1])
+if value and value ~= '${REVOKED}' then redis.call('DEL', KEYS[1]) end
+return value`);
+
+/** Marks a live token revoked if the requester owns it (ARGV[1]) or is a service (ARGV[2] = 1). */
+const REVOKE = lua(`
+local owner = redis.call('GET', KEYS[1])
+if not owner or string.sub(owner, 1, 1) == '!' then return 0 end
+if ARGV[2] ~= '1' and owner ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], '${REVOKED}', 'KEEPTTL')
+return 1`);
+
+/**
+ * Every jti starts with its owner's slot tag, so a mint's two keys (the user's window and
+ * the token) share a Cluster slot, and a token's key can be found from its jti alone.
+ */
 export function createRedisTokenStore(redis: RedisConnection, keyPrefix: string): RedisTokenStore {
-  const tokenKey = (jti: string) => `${keyPrefix}rtc:token:${jti}`;
-  const limitKey = (key: string) => `${keyPrefix}ratelimit:${key}`;
+  const keys = redisKeys(keyPrefix);
+  const tokenKey = keys.token;
 
   return {
     kind: 'redis',
-    async mint(record: TokenRecord, limit: MintLimit): Promise<MintOutcome> {
+    async mint(record, limit: MintLimit): Promise<MintOutcome> {
       const ttlMs = Math.max(1, record.expiresAt - Date.now());
-      const bucket = limitKey(limit.key);
-      // One round trip: count the mint, start the window, and store the token.
-      const [count, , , windowTtl] = await redis.run('mint', (c) =>
-        c
-          .multi()
-          .incr(bucket)
-          .pExpire(bucket, limit.windowMs, 'NX')
-          .set(tokenKey(record.jti), record.sub, { PX: ttlMs })
-          .pTTL(bucket)
-          .execAsPipeline(),
+      const retryAfterMs = await redis.run('mint', (c) =>
+        runScript(
+          c,
+          MINT,
+          [keys.mintWindow(record.sub), tokenKey(record.jti)],
+          [limit.max, limit.windowMs, record.sub, ttlMs],
+        ),
       );
-      if (typeof count === 'number' && count > limit.max) {
-        // Rare path: the token was stored before the count was known; it is never handed out.
-        await redis.run('mint-rollback', (c) => c.del(tokenKey(record.jti))).catch(() => undefined);
-        return { ok: false, retryAfterMs: typeof windowTtl === 'number' && windowTtl > 0 ? windowTtl : limit.windowMs };
-      }
-      return { ok: true };
+      return typeof retryAfterMs === 'number' && retryAfterMs > 0 ? { ok: false, retryAfterMs } : { ok: true };
     },
-    async redeem(jti: string): Promise<RedeemOutcome> {
-      const owner = await redis.run('redeem', (c) => c.getDel(tokenKey(jti)));
-      return owner === null ? 'unknown' : 'redeemed';
+    async redeem(record): Promise<RedeemOutcome> {
+      const value = await redis.run('redeem', (c) => runScript(c, REDEEM, [tokenKey(record.jti)], []));
+      if (typeof value !== 'string') return 'unknown';
+      if (value === REVOKED) return 'revoked';
+      return value === USED ? 'used' : 'redeemed';
     },
-    async owner(jti: string) {
-      return (await redis.run('owner', (c) => c.get(tokenKey(jti)))) ?? undefined;
-    },
-    async revoke(jti: string) {
-      return (await redis.run('revoke', (c) => c.del(tokenKey(jti)))) > 0;
+    async revoke(jti, requester) {
+      const revoked = await redis.run('revoke', (c) =>
+        runScript(c, REVOKE, [tokenKey(jti)], [requester.userId, requester.service ? 1 : 0]),
+      );
+      return revoked === 1;
     },
     async replay(entries) {
-      if (entries.length === 0) return 0;
       const now = Date.now();
-      const replayed = await redis.run('replay', (c) => {
-        const pipeline = c.multi();
-        let live = 0;
-        for (const e of entries) {
-          const remaining = e.expiresAt - now;
-          if (remaining <= 0) continue;
-          if (e.used) pipeline.del(tokenKey(e.jti));
-          else {
-            pipeline.set(tokenKey(e.jti), e.sub, { PX: remaining, NX: true });
-            live++;
-          }
-        }
-        return pipeline.execAsPipeline().then(() => live);
-      });
-      return replayed;
+      const live = entries.filter((e) => e.expiresAt > now);
+      if (live.length === 0) return 0;
+      // One command per entry, sent together: entries hash to many slots, so no MULTI.
+      await redis.run('replay', (c) =>
+        Promise.all(
+          live.map((e) => {
+            const value = e.state === 'minted' ? e.sub : e.state === 'used' ? USED : REVOKED;
+            // A mark overwrites; a live token is only written where Redis has no word on it yet.
+            return c.set(tokenKey(e.jti), value, {
+              PX: e.expiresAt - now,
+              ...(e.state === 'minted' ? { NX: true } : {}),
+            });
+          }),
+        ),
+      );
+      return live.filter((e) => e.state === 'minted').length;
     },
   };
 }

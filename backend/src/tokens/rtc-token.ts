@@ -1,6 +1,7 @@
 import { createSecretKey, randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { CAPABILITIES, ROOM_NAME_PATTERN, type Capability } from '@switchboard/contract';
+import { userSlotTag } from '../redis/keys.js';
 
 /** Audience of every RTC token, so an access JWT can never pass for one (or the reverse). */
 const RTC_AUDIENCE = 'switchboard:rtc';
@@ -29,7 +30,8 @@ export class RtcTokenError extends Error {
 
 export interface RtcTokenCodec {
   readonly ttlSeconds: number;
-  newJti(): string;
+  /** A fresh token id: the owner's slot tag, then 128 random bits. */
+  newJti(userId: string): string;
   sign(claims: Omit<RtcClaims, 'iat' | 'exp'>, nowMs?: number): { token: string; exp: number };
   /** Checks signature (HS256 only), audience, expiry and claim shapes. */
   verify(token: string): RtcClaims;
@@ -58,7 +60,7 @@ export function createRtcTokenCodec({ secret, ttlSeconds }: { secret: string; tt
   const key = createSecretKey(Buffer.from(secret));
   return {
     ttlSeconds,
-    newJti: () => randomBytes(16).toString('base64url'),
+    newJti: (userId) => userSlotTag(userId) + randomBytes(16).toString('base64url'),
     sign(claims, nowMs = Date.now()) {
       const iat = Math.floor(nowMs / 1000);
       const exp = iat + ttlSeconds;

@@ -2,10 +2,10 @@ import type { Capability } from '@switchboard/contract';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
-import { createMemoryTokenStore, markUsed } from './memory-store.js';
+import { createMemoryTokenStore } from './memory-store.js';
 import { createRedisTokenStore } from './redis-store.js';
 import { RtcTokenError, type RtcClaims, type RtcTokenCodec } from './rtc-token.js';
-import type { TokenStore } from './store.js';
+import type { RedeemOutcome, Requester, TokenStore } from './store.js';
 
 export class MintRateLimitedError extends Error {
   constructor(readonly retryAfterSeconds: number) {
@@ -16,7 +16,7 @@ export class MintRateLimitedError extends Error {
 
 /** A refused redemption, with the code the client sees. */
 export class RedeemError extends Error {
-  constructor(readonly code: 'token_invalid' | 'token_expired' | 'token_used') {
+  constructor(readonly code: 'token_invalid' | 'token_expired' | 'token_used' | 'token_revoked') {
     super(code);
     this.name = 'RedeemError';
   }
@@ -44,10 +44,14 @@ export interface TokenService {
   currentStore(): 'redis' | 'memory';
   readonly ttlSeconds: number;
   mint(request: MintRequest): Promise<MintedToken>;
-  /** Verifies, then consumes: the first redemption anywhere wins. */
+  /** Checks signature, audience, expiry and claims; throws a RedeemError. */
+  verify(token: string): RtcClaims;
+  /** Consumes a verified token: the first redemption anywhere wins; throws a RedeemError. */
+  consume(claims: RtcClaims): Promise<void>;
+  /** `verify`, then `consume`. */
   redeem(token: string): Promise<RtcClaims>;
   /** Revokes a live token if `requester` owns it (or is a service); false when there is none. */
-  revoke(jti: string, requester: { userId: string; service: boolean }): Promise<boolean>;
+  revoke(jti: string, requester: Requester): Promise<boolean>;
   close(): void;
 }
 
@@ -110,9 +114,9 @@ export function createTokenService({
     ttlSeconds: codec.ttlSeconds,
     currentStore: () => (redis?.isReady() ? 'redis' : 'memory'),
     async mint(request) {
-      const jti = codec.newJti();
+      const jti = codec.newJti(request.userId);
       const expiresAt = (Math.floor(Date.now() / 1000) + codec.ttlSeconds) * 1000;
-      const limit = { key: `mint:${request.userId}`, max: mintPerMinute, windowMs: 60_000 };
+      const limit = { max: mintPerMinute, windowMs: 60_000 };
       const { value: outcome, store } = await withFallback((s) =>
         s.mint({ jti, sub: request.userId, expiresAt }, limit),
       );
@@ -129,41 +133,45 @@ export function createTokenService({
       metrics.tokensMinted.inc({ store: store.kind });
       return { token, jti, expiresAt: exp * 1000, store: store.kind };
     },
-    async redeem(token) {
-      let claims: RtcClaims;
+    verify(token) {
       try {
-        claims = codec.verify(token);
+        return codec.verify(token);
       } catch (error) {
         const code = error instanceof RtcTokenError ? error.code : 'token_invalid';
         if (code === 'token_expired') metrics.tokensExpired.inc();
         throw new RedeemError(code);
       }
-      const { value: outcome, store } = await withFallback((s) => s.redeem(claims.jti));
-      let accepted = outcome === 'redeemed';
+    },
+    async consume(claims) {
+      const record = { jti: claims.jti, sub: claims.sub, expiresAt: claims.exp * 1000 };
+      const { value: outcome, store } = await withFallback((s) => s.redeem(record));
+      let result: RedeemOutcome = outcome;
       if (outcome === 'unknown' && store.kind === 'redis') {
         // Minted while Redis was away and not replayed yet.
-        accepted = (await memory.redeem(claims.jti)) === 'redeemed';
+        result = await memory.redeem(record);
       } else if (outcome === 'unknown') {
-        // Memory mode or an outage: the signature is proof enough, and single use
-        // is enforced on this replica from now on (DESIGN.md, degraded mode).
-        markUsed(memory, { jti: claims.jti, sub: claims.sub, expiresAt: claims.exp * 1000 });
-        accepted = true;
+        // Memory mode or an outage: the signature is proof enough, and single use is
+        // enforced on this replica from now on (DESIGN.md, degraded mode).
+        memory.restore([{ ...record, state: 'used' }]);
+        result = 'redeemed';
       }
       refreshGauge();
-      if (!accepted) throw new RedeemError('token_used');
+      if (result === 'revoked') throw new RedeemError('token_revoked');
+      if (result !== 'redeemed') throw new RedeemError('token_used');
       metrics.tokensRedeemed.inc({ store: store.kind });
+    },
+    async redeem(token) {
+      const claims = this.verify(token);
+      await this.consume(claims);
       return claims;
     },
     async revoke(jti, requester) {
-      const { value: owner } = await withFallback((s) => s.owner(jti));
-      const local = owner === undefined ? await memory.owner(jti) : undefined;
-      const found = owner ?? local;
-      if (found === undefined || (!requester.service && found !== requester.userId)) return false;
-      const { value: revoked } = await withFallback((s) => s.revoke(jti));
-      const revokedLocally = await memory.revoke(jti);
+      const { value: revoked, store } = await withFallback((s) => s.revoke(jti, requester));
+      // A token minted during an outage may still be in the fallback map only.
+      const done = revoked || (store.kind === 'redis' && (await memory.revoke(jti, requester)));
       refreshGauge();
-      if (revoked || revokedLocally) metrics.tokensRevoked.inc();
-      return revoked || revokedLocally;
+      if (done) metrics.tokensRevoked.inc();
+      return done;
     },
     close() {
       unsubscribe?.();

@@ -1,5 +1,6 @@
 /** What the gateway remembers about a minted RTC token. */
 export interface TokenRecord {
+  /** Carries the owner's slot tag (see rtc-token.ts), so Redis keys can be derived from it alone. */
   jti: string;
   /** The user it was minted for, checked when someone revokes it. */
   sub: string;
@@ -7,17 +8,26 @@ export interface TokenRecord {
   expiresAt: number;
 }
 
+/** Mints allowed per user per window. */
 export interface MintLimit {
-  /** Bucket the mint counts against (one per user). */
-  key: string;
   max: number;
   windowMs: number;
 }
 
 export type MintOutcome = { ok: true } | { ok: false; retryAfterMs: number };
 
-/** `redeemed`: first use; `used`: redeemed or revoked before; `unknown`: this store never saw it. */
-export type RedeemOutcome = 'redeemed' | 'used' | 'unknown';
+export interface Requester {
+  userId: string;
+  service: boolean;
+}
+
+export type TokenState = 'minted' | 'used' | 'revoked';
+
+/**
+ * `redeemed`: first use; `used`: redeemed before; `revoked`: revoked before it was used;
+ * `unknown`: this store never saw it (or forgot it when it expired).
+ */
+export type RedeemOutcome = 'redeemed' | 'used' | 'revoked' | 'unknown';
 
 /**
  * Where RTC tokens live between mint and redemption. The Redis driver makes single
@@ -28,9 +38,10 @@ export interface TokenStore {
   /** Counts the mint against `limit` and, if allowed, records the token. */
   mint(record: TokenRecord, limit: MintLimit): Promise<MintOutcome>;
   /** Atomically consumes the token, so exactly one redemption wins. */
-  redeem(jti: string): Promise<RedeemOutcome>;
-  /** The owner of a live token, or undefined when there is none. */
-  owner(jti: string): Promise<string | undefined>;
-  /** Makes a live token unredeemable; false when there was none. */
-  revoke(jti: string): Promise<boolean>;
+  redeem(record: TokenRecord): Promise<RedeemOutcome>;
+  /**
+   * Makes a live, unused token unredeemable if `requester` owns it or is a service;
+   * false when there is no such token (or it is someone else's).
+   */
+  revoke(jti: string, requester: Requester): Promise<boolean>;
 }

@@ -8,6 +8,7 @@ function isRoomEvent(value: unknown): value is RoomEvent {
     typeof event.type === 'string' &&
     typeof event.from === 'string' &&
     typeof event.ts === 'number' &&
+    (event.seq === undefined || typeof event.seq === 'number') &&
     'data' in event
   );
 }

@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import type { RoomEvent } from '@switchboard/contract';
+import type { HistoryPage, HistoryQuery, HistorySettings, HistorySink, RoomHistory } from './types.js';
+
+interface Log {
+  epoch: string;
+  top: number;
+  /** The last `size` events, oldest first. */
+  events: RoomEvent[];
+  expiresAt: number;
+}
+
+export interface MemoryHistoryOptions extends HistorySettings {
+  sink: HistorySink;
+  /** Most rooms held at once; past it the least recently used is dropped. */
+  maxRooms?: number;
+  now?: () => number;
+  sweepIntervalMs?: number;
+}
+
+export interface MemoryHistory extends RoomHistory {
+  readonly rooms: number;
+  close(): void;
+}
+
+/**
+ * The history of memory mode (one replica, no Redis): the same contract from a bounded
+ * in-process log per room, forgotten `ttlSeconds` after the room's last event or read.
+ */
+export function createMemoryHistory({
+  size,
+  ttlSeconds,
+  sink,
+  maxRooms = 100_000,
+  now = Date.now,
+  sweepIntervalMs = 10_000,
+}: MemoryHistoryOptions): MemoryHistory {
+  // Map order is recency order: every touch moves a room to the end.
+  const logs = new Map<string, Log>();
+  const ttlMs = ttlSeconds * 1000;
+
+  const touch = (room: string): Log => {
+    const t = now();
+    let log = logs.get(room);
+    if (log && log.expiresAt <= t) log = undefined;
+    logs.delete(room);
+    log ??= { epoch: randomBytes(6).toString('base64url'), top: 0, events: [], expiresAt: 0 };
+    log.expiresAt = t + ttlMs;
+    logs.set(room, log);
+    if (logs.size > maxRooms) {
+      const oldest = logs.keys().next();
+      if (!oldest.done) logs.delete(oldest.value);
+    }
+    return log;
+  };
+  const sweep = (): void => {
+    const t = now();
+    for (const [room, log] of logs) {
+      if (log.expiresAt > t) break;
+      logs.delete(room);
+    }
+  };
+  const timer = setInterval(sweep, sweepIntervalMs);
+  timer.unref();
+
+  return {
+    kind: 'memory',
+    get rooms() {
+      return logs.size;
+    },
+    append(room, event) {
+      const log = touch(room);
+      const stored: RoomEvent = { seq: ++log.top, ...event };
+      if (size > 0) {
+        log.events.push(stored);
+        if (log.events.length > size) log.events.splice(0, log.events.length - size);
+      }
+      sink(room, log.epoch, stored);
+      return Promise.resolve({ epoch: log.epoch, seq: stored.seq });
+    },
+    read(room, query: HistoryQuery): Promise<HistoryPage> {
+      const log = touch(room);
+      return Promise.resolve({ epoch: log.epoch, top: log.top, events: pageOf(log.events, query) });
+    },
+    close() {
+      clearInterval(timer);
+      logs.clear();
+    },
+  };
+}
+
+/** The events of a contiguous, seq-ordered run that `query` asks for. */
+export function pageOf(events: readonly RoomEvent[], { after, limit }: HistoryQuery): RoomEvent[] {
+  if (after === undefined) return events.slice(Math.max(0, events.length - limit));
+  const first = events[0]?.seq ?? after + 1;
+  const from = Math.max(0, after + 1 - first);
+  return events.slice(from, from + limit);
+}

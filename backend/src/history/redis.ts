@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import type { RoomEvent } from '@switchboard/contract';
+import type { RedisConnection } from '../redis/connection.js';
+import { redisKeys } from '../redis/keys.js';
+import { lua, runScript } from '../redis/lua.js';
+import type { HistoryPage, HistoryQuery, HistorySettings, RoomHistory, UnsequencedEvent } from './types.js';
+
+/**
+ * Shared head of both scripts. KEYS[1]: the room's `{e: epoch, s: last seq}` hash;
+ * KEYS[2]: the list of its last events; ARGV[1]: a fresh epoch; ARGV[2]: TTL ms;
+ * ARGV[3]: history size. Leaves `epoch` and `top` set, starting a new epoch when the
+ * room has none, or when its log is gone while its counter is not (an eviction took one
+ * key and not the other, or history was off): positions in a lost history must never
+ * match. The log is always a contiguous run of seqs ending at `top`.
+ */
+const HEAD = `
+local size = tonumber(ARGV[3])
+local meta = redis.call('HMGET', KEYS[1], 'e', 's')
+local epoch, top = meta[1], tonumber(meta[2] or '0')
+if epoch and size > 0 and top > 0 and redis.call('EXISTS', KEYS[2]) == 0 then epoch = false end
+if not epoch then
+  epoch, top = ARGV[1], 0
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if size > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+`;
+
+/**
+ * Numbers the event, keeps it, and publishes it on the room's channel, in one step:
+ * Redis runs scripts one at a time, so the channel carries a room's events in seq order.
+ * ARGV[4]: the channel; ARGV[5]: 1 for SPUBLISH (sharded), 0 for PUBLISH; ARGV[6]: the
+ * event's JSON without its opening brace, to which the script prepends `{"seq":N,`.
+ * The message is `e<epoch> <event JSON>`.
+ */
+const APPEND = lua(`${HEAD}
+top = top + 1
+redis.call('HSET', KEYS[1], 's', top)
+local entry = '{"seq":' .. top .. ',' .. ARGV[6]
+if size > 0 then
+  redis.call('RPUSH', KEYS[2], entry)
+  redis.call('LTRIM', KEYS[2], -size, -1)
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+else
+  redis.call('DEL', KEYS[2])
+end
+redis.call(ARGV[5] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[4], 'e' .. epoch .. ' ' .. entry)
+return {epoch, top}`);
+
+/**
+ * ARGV[4]: events after this seq, or -1 for the latest; ARGV[5]: at most this many.
+ * The log holds seqs top-len+1 .. top, so an index is a subtraction.
+ */
+const READ = lua(`${HEAD}
+local limit = tonumber(ARGV[5])
+local events = {}
+if size > 0 and limit > 0 and top > 0 then
+  local after = tonumber(ARGV[4])
+  if after < 0 then
+    events = redis.call('LRANGE', KEYS[2], -limit, -1)
+  elseif after < top then
+    local first = top - redis.call('LLEN', KEYS[2]) + 1
+    local from = math.max(after + 1 - first, 0)
+    events = redis.call('LRANGE', KEYS[2], from, from + limit - 1)
+  end
+end
+return {epoch, top, events}`);
+
+function parseEvents(entries: unknown): RoomEvent[] {
+  if (!Array.isArray(entries)) return [];
+  return entries.flatMap((entry) => (typeof entry === 'string' ? [JSON.parse(entry) as RoomEvent] : []));
+}
+
+/**
+ * The history in Redis: per room, `history:{room}` (epoch and last seq) and
+ * `history:{room}:log` (the last `size` events), both expiring `ttlSeconds` after the
+ * room's last event or join; the room's channel shares their hash tag, so the append
+ * script may publish on it on a Cluster too.
+ */
+export function createRedisHistory(
+  redis: RedisConnection,
+  { keyPrefix, sharded, size, ttlSeconds }: HistorySettings & { keyPrefix: string; sharded: boolean },
+): RoomHistory {
+  const keys = redisKeys(keyPrefix);
+  const ttlMs = ttlSeconds * 1000;
+  const epoch = () => randomBytes(6).toString('base64url');
+  return {
+    kind: 'redis',
+    async append(room, event: UnsequencedEvent) {
+      // `{"seq":N,` is prepended by the script, so the event is encoded exactly once.
+      const tail = JSON.stringify(event).slice(1);
+      const reply = await redis.run('history-append', (c) =>
+        runScript(
+          c,
+          APPEND,
+          [keys.history(room), keys.historyLog(room)],
+          [epoch(), ttlMs, size, keys.roomChannel(room), sharded ? 1 : 0, tail],
+        ),
+      );
+      if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'number') {
+        throw new Error('history-append: unexpected reply');
+      }
+      return { epoch: reply[0], seq: reply[1] };
+    },
+    async read(room, { after, limit }: HistoryQuery): Promise<HistoryPage> {
+      const reply = await redis.run('history-read', (c) =>
+        runScript(c, READ, [keys.history(room), keys.historyLog(room)], [epoch(), ttlMs, size, after ?? -1, limit]),
+      );
+      if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'number') {
+        throw new Error('history-read: unexpected reply');
+      }
+      return { epoch: reply[0], top: reply[1], events: parseEvents(reply[2]) };
+    },
+  };
+}

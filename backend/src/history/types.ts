@@ -1,0 +1,36 @@
+import type { HistoryResponse, JsonValue, RoomEvent } from '@switchboard/contract';
+
+/** An event before the history numbers it. */
+export type UnsequencedEvent = Omit<RoomEvent, 'seq'> & { data: JsonValue };
+
+/** `{epoch, top, events}`: events oldest first, `top` the room's last seq. */
+export type HistoryPage = HistoryResponse;
+
+export interface HistoryQuery {
+  /** Events after this seq; undefined for the latest `limit`. */
+  after: number | undefined;
+  limit: number;
+}
+
+/**
+ * A room's numbered event log: one epoch and a `seq` that grows by exactly 1 per event,
+ * assigned once however many replicas publish. The Redis driver hands each appended
+ * event to every replica that follows the room (on the room's channel, in seq order);
+ * the memory driver to this process's sink.
+ */
+export interface RoomHistory {
+  readonly kind: 'redis' | 'memory';
+  /** Numbers and keeps `event`, and delivers it to the room's followers. */
+  append(room: string, event: UnsequencedEvent): Promise<{ epoch: string; seq: number }>;
+  /** Reads the log, starting an epoch for a room that has none (so positions are stable). */
+  read(room: string, query: HistoryQuery): Promise<HistoryPage>;
+}
+
+/** Where the memory driver sends what it appends (the Redis driver publishes instead). */
+export type HistorySink = (room: string, epoch: string, event: RoomEvent) => void;
+
+export interface HistorySettings {
+  /** Events kept per room; 0 keeps none (seq is still assigned). */
+  size: number;
+  ttlSeconds: number;
+}

@@ -1,0 +1,82 @@
+import type { RoomEvent } from '@switchboard/contract';
+
+export interface Coalescer {
+  /** Queues events (in order) for the room's members on this replica. */
+  push(room: string, events: RoomEvent[]): void;
+  /** Sends what is queued for `room` now: before a socket joins it, or before an epoch notice. */
+  flush(room: string): void;
+  /** Sends whatever is still queued; idempotent. */
+  close(): void;
+}
+
+/**
+ * Room events that reach a replica within `coalesceMs` reach each member as one frame:
+ * one frame per socket per window, encoded once per replica (Socket.IO pre-encodes
+ * broadcasts), however many replicas publish into the room.
+ *
+ * The window opens on the leading edge: the first events of a room that sent nothing
+ * in the current window go out at once, and only what follows within the window waits.
+ * A quiet room therefore pays no coalescing delay; a busy one gets at most one frame
+ * per socket per window (plus that first one). Order is kept: a room's queue only grows
+ * at its end and leaves whole.
+ */
+export function createCoalescer({
+  deliver,
+  coalesceMs,
+}: {
+  /** Writes events to the room's local members. */
+  deliver: (room: string, events: RoomEvent[]) => void;
+  coalesceMs: number;
+}): Coalescer {
+  let queued = new Map<string, RoomEvent[]>();
+  /** Rooms that sent in the current window: their next events wait for its end. */
+  let recent = new Set<string>();
+  let timer: NodeJS.Timeout | undefined;
+
+  const sendQueued = (): void => {
+    const due = queued;
+    queued = new Map();
+    recent = new Set(due.keys());
+    for (const [room, events] of due) deliver(room, events);
+  };
+  const tick = (): void => {
+    timer = undefined;
+    sendQueued();
+    // Keep the window going while rooms are busy; an idle replica holds no timer.
+    if (recent.size > 0) timer = setTimeout(tick, coalesceMs);
+  };
+
+  return {
+    push(room, events) {
+      if (events.length === 0) return;
+      if (coalesceMs === 0) {
+        deliver(room, events);
+        return;
+      }
+      const pending = queued.get(room);
+      if (pending) {
+        for (const event of events) pending.push(event);
+        return;
+      }
+      if (recent.has(room)) {
+        queued.set(room, events.slice());
+        return;
+      }
+      recent.add(room);
+      timer ??= setTimeout(tick, coalesceMs);
+      deliver(room, events);
+    },
+    flush(room) {
+      const pending = queued.get(room);
+      if (!pending) return;
+      queued.delete(room);
+      deliver(room, pending);
+    },
+    close() {
+      clearTimeout(timer);
+      timer = undefined;
+      sendQueued();
+      recent = new Set();
+    },
+  };
+}

@@ -1,0 +1,138 @@
+import type { RoomEvent, SignalMessage } from '@switchboard/contract';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { PresenceMessage } from '../presence/types.js';
+import type { RedisConnection, StandaloneClient } from '../redis/connection.js';
+import { redisKeys } from '../redis/keys.js';
+
+/** What travels on a room's channel between replicas. */
+export type ChannelMessage =
+  | { kind: 'event'; epoch: string; event: RoomEvent }
+  | { kind: 'signal'; to: string; signal: SignalMessage }
+  | { kind: 'presence'; message: PresenceMessage };
+
+export interface RoomChannels {
+  /** Subscribes to the room's channel; resolves once Redis confirmed (or the client will on reconnect). */
+  follow(room: string): Promise<void>;
+  unfollow(room: string): void;
+  /** Publishes a signal or presence change to the replicas that follow the room. */
+  send(room: string, message: Exclude<ChannelMessage, { kind: 'event' }>): void;
+  close(): void;
+}
+
+export interface RoomChannelsOptions {
+  redis: RedisConnection;
+  keyPrefix: string;
+  /** SSUBSCRIBE/SPUBLISH (Redis 7 sharded pub/sub) instead of SUBSCRIBE/PUBLISH. */
+  sharded: boolean;
+  onMessage: (room: string, message: ChannelMessage) => void;
+  /** The subscriber reconnected: messages sent meanwhile were lost. */
+  onResubscribed: () => void;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * Messages are framed by their first character: `e<epoch> <event JSON>` (written by the
+ * history's append script), `s<signal JSON>` and `p<presence JSON>`.
+ */
+function parse(raw: string): ChannelMessage | undefined {
+  try {
+    switch (raw[0]) {
+      case 'e': {
+        const space = raw.indexOf(' ');
+        return { kind: 'event', epoch: raw.slice(1, space), event: JSON.parse(raw.slice(space + 1)) as RoomEvent };
+      }
+      case 's': {
+        const { to, ...signal } = JSON.parse(raw.slice(1)) as SignalMessage & { to: string };
+        return { kind: 'signal', to, signal };
+      }
+      case 'p':
+        return { kind: 'presence', message: JSON.parse(raw.slice(1)) as PresenceMessage };
+      default:
+        return undefined;
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+function frame(message: Exclude<ChannelMessage, { kind: 'event' }>): string {
+  return message.kind === 'signal'
+    ? `s${JSON.stringify({ to: message.to, ...message.signal })}`
+    : `p${JSON.stringify(message.message)}`;
+}
+
+/**
+ * One channel per room (`room:{<room>}`), subscribed by a replica only while it has
+ * members there: a replica reads nothing of the rooms it does not serve, so adding
+ * replicas or rooms does not multiply what each one reads. On one dedicated client.
+ */
+export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
+  const { redis, sharded, metrics } = options;
+  const keys = redisKeys(options.keyPrefix);
+  const log = options.logger.child({ component: 'room-channels' });
+  // Every topology has the same pub/sub methods, but the union's generic overloads do not unify.
+  const sub = redis.open('rooms-sub', { subscriber: true }) as StandaloneClient;
+  const listeners = new Map<string, (raw: string) => void>();
+  let lastWarning = 0;
+  const warn = (what: string, error: unknown): void => {
+    if (Date.now() - lastWarning < 5_000) return;
+    lastWarning = Date.now();
+    log.warn({ err: error instanceof Error ? error.message : String(error) }, `room channel ${what} failed`);
+  };
+
+  let pending: NodeJS.Timeout | undefined;
+  const resubscribed = (): void => {
+    // Coalesces a burst of node events into one catch-up, once resubscriptions are through.
+    if (pending) return;
+    pending = setTimeout(() => {
+      pending = undefined;
+      options.onResubscribed();
+    }, 250);
+    pending.unref();
+  };
+  for (const event of ['ready', 'node-ready', 'topology-change']) sub.on(event, resubscribed);
+
+  return {
+    async follow(room) {
+      if (listeners.has(room)) return;
+      const listener = (raw: string): void => {
+        metrics.roomChannelBytes.inc(raw.length);
+        const message = parse(raw);
+        if (message) options.onMessage(room, message);
+      };
+      listeners.set(room, listener);
+      const channel = keys.roomChannel(room);
+      try {
+        await (sharded ? sub.sSubscribe(channel, listener) : sub.subscribe(channel, listener));
+      } catch (error) {
+        // node-redis keeps the listener and subscribes again when it reconnects.
+        warn('subscribe', error);
+      }
+    },
+    unfollow(room) {
+      const listener = listeners.get(room);
+      if (!listener) return;
+      listeners.delete(room);
+      const channel = keys.roomChannel(room);
+      (sharded ? sub.sUnsubscribe(channel, listener) : sub.unsubscribe(channel, listener)).catch((error: unknown) => {
+        warn('unsubscribe', error);
+      });
+    },
+    send(room, message) {
+      const channel = keys.roomChannel(room);
+      const payload = frame(message);
+      redis
+        .run('room-publish', (c) => (sharded ? c.sPublish(channel, payload) : c.publish(channel, payload)))
+        .catch((error: unknown) => {
+          warn('publish', error);
+        });
+    },
+    close() {
+      clearTimeout(pending);
+      listeners.clear();
+      // The client itself is closed with the connection.
+    },
+  };
+}

@@ -1,0 +1,343 @@
+import { randomBytes } from 'node:crypto';
+import type {
+  JsonValue,
+  PublishEventResponse,
+  RecoveryFailureReason,
+  RecoveryOutcome,
+  RoomEpochPayload,
+  RoomEvent,
+  RoomPosition,
+} from '@switchboard/contract';
+import type { HistoryPage, HistoryQuery, RoomHistory } from '../history/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { RedisConnection } from '../redis/connection.js';
+import { createCoalescer } from './coalescer.js';
+import type { ChannelMessage, RoomChannels } from './room-channels.js';
+import { RoomStream, type RoomStreamOptions } from './room-stream.js';
+
+/** What a recovery will replay, decided before the socket's `session` goes out. */
+export interface Recovery {
+  outcome: RecoveryOutcome;
+  events: RoomEvent[];
+}
+
+export interface Rooms {
+  /** Follows `room` for one more local member; resolves with its stream, positioned. */
+  enter(room: string): Promise<RoomStream>;
+  /** One member fewer; the room is let go a little after its last member leaves. */
+  leave(room: string): void;
+  /** Numbers and fans out an event; local (`local: true`) while Redis is unreachable. */
+  publish(room: string, event: { type: string; data: JsonValue }, from: string): Promise<PublishEventResponse>;
+  /** A history read; from this replica's stream when it holds the answer. */
+  read(room: string, query: HistoryQuery): Promise<HistoryPage>;
+  /** Works out what `recover` misses; `finish` then runs in the tick the socket joins. */
+  prepareRecovery(stream: RoomStream, recover: RoomPosition): Promise<(now: number) => Recovery>;
+  /** Sends what is queued for the room's local members (before a socket joins it). */
+  flush(room: string): void;
+  /** A message from the room's channel (or, for events, memory mode's log). */
+  receive(room: string, message: ChannelMessage): void;
+  /** Messages on the channels may have been lost: read every followed room again. */
+  catchUpAll(): void;
+  /** Rooms with members on this replica. */
+  count(): number;
+  close(): void;
+}
+
+export interface RoomsOptions {
+  history: RoomHistory;
+  /** Undefined in memory mode, where the history hands events to `receive` itself. */
+  channels: RoomChannels | undefined;
+  redis: RedisConnection | undefined;
+  historySize: number;
+  historyTtlSeconds: number;
+  recoveryMaxEvents: number;
+  coalesceMs: number;
+  /** Writes to the room's local members. */
+  emitEvents: (room: string, events: RoomEvent[]) => void;
+  emitMoved: (room: string, payload: RoomEpochPayload) => void;
+  /** Non-event channel traffic (signals, presence), handed on as it arrives. */
+  onChannelMessage: (room: string, message: Exclude<ChannelMessage, { kind: 'event' }>) => void;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+interface Entry {
+  refs: number;
+  stream: RoomStream | undefined;
+  ready: Promise<RoomStream>;
+  /** Channel events that arrived while the stream was being positioned. */
+  pending: Array<{ epoch: string; event: RoomEvent }>;
+  linger: NodeJS.Timeout | undefined;
+  lastActivity: number;
+}
+
+/** A room stays followed this long after its last member left, so a reconnect finds it warm. */
+const LINGER_MS = 5_000;
+/** An event ahead of its predecessor waits this long for it before the hole is filled. */
+const HOLD_MS = 25;
+
+export class HistoryUnavailableError extends Error {
+  constructor() {
+    super('room history is unreachable right now');
+    this.name = 'HistoryUnavailableError';
+  }
+}
+
+/**
+ * The rooms this replica follows: for each, a RoomStream that turns the room's channel
+ * into ordered, gap-free delivery, and a coalescer in front of the members' sockets.
+ */
+export function createRooms(options: RoomsOptions): Rooms {
+  const { history, channels, redis, metrics } = options;
+  const log = options.logger.child({ component: 'rooms' });
+  const entries = new Map<string, Entry>();
+  const idPrefix = randomBytes(6).toString('base64url');
+  let counter = 0;
+  let lastFillWarning = 0;
+  // Recoveries and reads are served from here; keep enough for both.
+  const keep = Math.max(options.historySize, options.recoveryMaxEvents, 1);
+
+  const coalescer = createCoalescer({ deliver: options.emitEvents, coalesceMs: options.coalesceMs });
+
+  const streamOptions = (room: string): RoomStreamOptions => ({
+    room,
+    read: (r, query) => history.read(r, query),
+    historySize: options.historySize,
+    keep,
+    holdMs: HOLD_MS,
+    output: {
+      deliver: (events) => coalescer.push(room, events),
+      moved: (payload) => {
+        // Whatever is queued was numbered in the old epoch: it goes first.
+        coalescer.flush(room);
+        metrics.roomEpochMoves.inc({ reason: payload.reason ?? 'none' });
+        options.emitMoved(room, payload);
+      },
+    },
+    onFilled: (events) => metrics.historyFilled.inc(events),
+    onFillError: (error) => {
+      metrics.historyFillFailures.inc();
+      if (Date.now() - lastFillWarning < 5_000) return;
+      lastFillWarning = Date.now();
+      log.warn({ err: error instanceof Error ? error.message : String(error) }, 'history fill failed; retrying');
+    },
+  });
+
+  /** Positions a new stream for `room`; channel events that arrive meanwhile wait in `pending`. */
+  async function open(room: string, pending: Entry['pending']): Promise<RoomStream> {
+    const settings = streamOptions(room);
+    // Subscribed before the read: whatever is published after the read arrives on the channel.
+    if (channels) await channels.follow(room);
+    let stream: RoomStream;
+    try {
+      if (redis && !redis.isReady()) throw new HistoryUnavailableError();
+      stream = new RoomStream(settings, await history.read(room, { after: undefined, limit: keep }));
+    } catch (error) {
+      if (!redis) throw error;
+      stream = RoomStream.local(settings);
+    }
+    for (const { epoch, event } of pending.splice(0)) stream.receive(epoch, event);
+    return stream;
+  }
+
+  const follow = (room: string): Entry => {
+    let entry = entries.get(room);
+    if (!entry) {
+      const pending: Entry['pending'] = [];
+      const ready = open(room, pending).then((stream) => {
+        created.stream = stream;
+        return stream;
+      });
+      const created: Entry = {
+        refs: 0,
+        stream: undefined,
+        ready,
+        pending,
+        linger: undefined,
+        lastActivity: Date.now(),
+      };
+      // A failed open is reported to whoever awaits it; the entry must not keep it.
+      ready.catch(() => {
+        if (entries.get(room) === created) entries.delete(room);
+      });
+      entries.set(room, created);
+      entry = created;
+    }
+    clearTimeout(entry.linger);
+    entry.linger = undefined;
+    return entry;
+  };
+
+  const release = (room: string, entry: Entry): void => {
+    if (entry.refs > 0 || entry.linger) return;
+    entry.linger = setTimeout(() => {
+      if (entries.get(room) !== entry || entry.refs > 0) return;
+      entries.delete(room);
+      coalescer.flush(room);
+      entry.stream?.close();
+      channels?.unfollow(room);
+    }, LINGER_MS);
+    entry.linger.unref();
+  };
+
+  const rejoin = (entry: Entry): void => {
+    entry.stream?.rejoin().catch((error: unknown) => {
+      log.warn({ err: error instanceof Error ? error.message : String(error) }, 'room rejoin failed; will retry');
+    });
+  };
+
+  // Quiet rooms are read now and then: to keep their history's TTL alive while they
+  // have members, and to notice an event lost at the very end of a burst.
+  const checkMs = Math.min(60_000, Math.max(1_000, (options.historyTtlSeconds * 1000) / 3));
+  const checker = setInterval(() => {
+    const now = Date.now();
+    for (const entry of entries.values()) {
+      const stream = entry.stream;
+      if (!stream) continue;
+      if (stream.isLocal) {
+        if (redis?.isReady()) rejoin(entry);
+      } else if (now - entry.lastActivity >= checkMs) {
+        entry.lastActivity = now;
+        void stream.catchUp();
+      }
+    }
+  }, checkMs);
+  checker.unref();
+  const offReady = redis?.onReady(() => {
+    for (const entry of entries.values()) if (entry.stream?.isLocal) rejoin(entry);
+  });
+
+  const fail = (reason: RecoveryFailureReason): Recovery => ({
+    outcome: { recovered: false, replayed: 0, reason },
+    events: [],
+  });
+
+  return {
+    async enter(room) {
+      const entry = follow(room);
+      entry.refs++;
+      try {
+        return await entry.ready;
+      } catch (error) {
+        entry.refs--;
+        throw error;
+      }
+    },
+    leave(room) {
+      const entry = entries.get(room);
+      if (!entry) return;
+      entry.refs = Math.max(0, entry.refs - 1);
+      release(room, entry);
+    },
+    async publish(room, { type, data }, from) {
+      const event = { id: `${idPrefix}-${(counter++).toString(36)}`, type, data, from, ts: Date.now() };
+      metrics.eventsOut.inc({ event: 'room_event' });
+      if (!redis || redis.isReady()) {
+        try {
+          const { seq } = await history.append(room, event);
+          const entry = entries.get(room);
+          // Redis is back while this room was numbering locally.
+          if (entry?.stream?.isLocal) rejoin(entry);
+          return { id: event.id, seq };
+        } catch (error) {
+          if (!redis) throw error;
+          log.warn({ err: error instanceof Error ? error.message : String(error) }, 'history append failed; local');
+        }
+      }
+      // Redis is unreachable: only this replica's members can be reached, under a local epoch.
+      const entry = follow(room);
+      const stream = await entry.ready;
+      release(room, entry);
+      const { seq } = stream.appendLocal(event);
+      metrics.localPublishes.inc();
+      return { id: event.id, seq, local: true };
+    },
+    async read(room, query) {
+      const stream = entries.get(room)?.stream;
+      if (stream) {
+        const { epoch, seq: top } = stream.position;
+        const recent = stream.recentAfter(query.after ?? Math.max(0, top - query.limit));
+        if (recent) return { epoch, top, events: recent.slice(0, query.limit) };
+        // A local epoch exists only here: what this replica holds is all there is.
+        if (stream.isLocal) return { epoch, top, events: [] };
+      }
+      if (redis && !redis.isReady()) throw new HistoryUnavailableError();
+      return history.read(room, query);
+    },
+    async prepareRecovery(stream, recover) {
+      const max = options.recoveryMaxEvents;
+      if (options.historySize === 0) return () => fail('history_disabled');
+      if (recover.epoch !== stream.position.epoch) return () => fail('epoch_changed');
+      if (recover.seq > stream.position.seq) {
+        // Seen through another replica, not yet here: catch up before judging.
+        await Promise.race([stream.catchUp(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+      }
+      let fetched: RoomEvent[] = [];
+      const { epoch, seq } = stream.position;
+      if (epoch === recover.epoch && seq - recover.seq <= max && !stream.recentAfter(recover.seq)) {
+        if (stream.isLocal) return () => fail('history_expired');
+        try {
+          const page = await history.read(stream.room, { after: recover.seq, limit: max });
+          if (page.epoch !== recover.epoch) return () => fail('epoch_changed');
+          fetched = page.events;
+        } catch {
+          return () => fail('history_expired');
+        }
+      }
+      return (now) => {
+        const position = stream.position;
+        if (position.epoch !== recover.epoch || recover.seq > position.seq) return fail('epoch_changed');
+        if (position.seq - recover.seq > max) return fail('too_many');
+        let events = stream.recentAfter(recover.seq);
+        if (!events) {
+          // What was read, up to where this replica's stream has delivered, then the rest from it.
+          const head = fetched.filter((event) => event.seq <= position.seq);
+          const last = head[head.length - 1]?.seq ?? recover.seq;
+          const tail = stream.recentAfter(last);
+          if (!tail) return fail('history_expired');
+          events = [...head, ...tail];
+        }
+        if (events.length !== position.seq - recover.seq || (events[0] && events[0].seq !== recover.seq + 1)) {
+          return fail('history_expired');
+        }
+        const oldest = events[0];
+        if (oldest && oldest.ts < now - options.historyTtlSeconds * 1000) return fail('history_expired');
+        return { outcome: { recovered: true, replayed: events.length }, events };
+      };
+    },
+    flush(room) {
+      coalescer.flush(room);
+    },
+    receive(room, message) {
+      if (message.kind !== 'event') {
+        options.onChannelMessage(room, message);
+        return;
+      }
+      const entry = entries.get(room);
+      if (!entry) return;
+      entry.lastActivity = Date.now();
+      if (entry.stream) entry.stream.receive(message.epoch, message.event);
+      else entry.pending.push({ epoch: message.epoch, event: message.event });
+    },
+    catchUpAll() {
+      for (const entry of entries.values()) void entry.stream?.catchUp();
+    },
+    count() {
+      let rooms = 0;
+      for (const entry of entries.values()) if (entry.refs > 0) rooms++;
+      return rooms;
+    },
+    close() {
+      clearInterval(checker);
+      offReady?.();
+      for (const [room, entry] of entries) {
+        clearTimeout(entry.linger);
+        entry.stream?.close();
+        channels?.unfollow(room);
+      }
+      entries.clear();
+      coalescer.close();
+    },
+  };
+}

@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+
+/** Length of the user slot tag at the start of every RTC token id. */
+const SLOT_TAG_LENGTH = 8;
+
+/**
+ * A short tag derived from a user id, shared by all of that user's keys so that one
+ * script may touch several of them on a Cluster. Hashing spreads users over slots and
+ * keeps ids with any characters out of the braces.
+ */
+export function userSlotTag(userId: string): string {
+  return createHash('sha256').update(userId).digest('base64url').slice(0, SLOT_TAG_LENGTH);
+}
+
+/** The owner's slot tag an RTC token id starts with (see `RtcTokenCodec.newJti`). */
+export function slotTagOfJti(jti: string): string {
+  return jti.slice(0, SLOT_TAG_LENGTH);
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>;
+
+/**
+ * Every key and channel Switchboard uses, in one place. `{…}` is the Cluster hash tag:
+ * keys that one command or script touches together share it. Room names and user
+ * slot tags never contain braces, and `#` never occurs in a room name, so bookkeeping
+ * keys cannot collide with a room's.
+ */
+export function redisKeys(prefix: string) {
+  return {
+    /** String: the owner of an unused RTC token, or a used/revoked mark; `PX` = token TTL. */
+    token: (jti: string) => `${prefix}rtc:token:{${slotTagOfJti(jti)}}${jti}`,
+    /** Counter: mints in the current window; same slot as the user's tokens. */
+    mintWindow: (userId: string) => `${prefix}ratelimit:mint:{${userSlotTag(userId)}}${userId}`,
+    /** Hash replica -> open sockets of one user, for the cluster-wide connection cap. */
+    connections: (userId: string) => `${prefix}connections:{${userSlotTag(userId)}}${userId}`,
+    /** Hash peerId -> PeerInfo JSON: the room's peers across replicas. */
+    presence: (room: string) => `${prefix}presence:{${room}}`,
+    /** Hash `e` (epoch), `s` (last seq) of a room's history. */
+    history: (room: string) => `${prefix}history:{${room}}`,
+    /** List of the room's last events (JSON), oldest first. */
+    historyLog: (room: string) => `${prefix}history:{${room}}:log`,
+    /** Pub/sub channel of a room's traffic between replicas (events, signals, presence). */
+    roomChannel: (room: string) => `${prefix}room:{${room}}`,
+    /** Sorted set replica -> last heartbeat (ms). */
+    replicas: `${prefix}presence:#replicas`,
+    /** Set of `<room> <peerId> <userId>` a replica holds, so a survivor can clean up after it. */
+    replica: (id: string) => `${prefix}presence:#replica:${id}`,
+  };
+}
