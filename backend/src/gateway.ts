@@ -73,7 +73,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     logger,
     metrics,
     tokens,
-    access: createAccessTokenVerifier(config.accessJwt),
+    access: createAccessTokenVerifier({ ...config.accessJwt, logger }),
     devLogin: config.devLogin ? createDevAccessTokenSigner(config.accessJwt) : undefined,
     corsOrigins: config.corsOrigins,
     ice: config.ice,

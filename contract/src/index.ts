@@ -30,6 +30,7 @@ export const ERROR_CODES = [
   'not_in_room',
   'payload_too_large',
   'internal',
+  'identity_unavailable',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -294,4 +295,5 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   not_in_room: 'That peer is not in this room.',
   payload_too_large: 'The message is too large.',
   internal: 'Something went wrong on the server.',
+  identity_unavailable: 'Sign-in cannot be checked right now; try again shortly.',
 };

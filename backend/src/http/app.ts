@@ -21,7 +21,12 @@ import {
   roomNameSchema,
 } from '@switchboard/contract/schemas';
 import type { z } from 'zod';
-import { UnauthorizedError, type AccessTokenVerifier, type Principal } from '../auth/access-token.js';
+import {
+  IdentityUnavailableError,
+  UnauthorizedError,
+  type AccessTokenVerifier,
+  type Principal,
+} from '../auth/access-token.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { iceServersFor, type IceServerOptions } from '../rtc/ice-servers.js';
@@ -127,19 +132,25 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   const corsFor = corsHeaders(options.corsOrigins);
   app.use(cors(corsFor));
 
-  /** The caller an `Authorization: Bearer <jwt>` header names, or an `unauthorized` ApiError. */
-  const principalFrom = (header: string | undefined): Principal => {
+  /**
+   * The caller an `Authorization: Bearer <jwt>` header names; rejects with an
+   * `unauthorized` ApiError, or `identity_unavailable` when the keys cannot be fetched.
+   */
+  const principalFrom = async (header: string | undefined): Promise<Principal> => {
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match?.[1]) throw new ApiError('unauthorized', 'send an access token as "Authorization: Bearer <jwt>"');
     try {
-      return access.verify(match[1]);
+      return await access.verify(match[1]);
     } catch (error) {
+      if (error instanceof IdentityUnavailableError) {
+        throw new ApiError('identity_unavailable', error.message, { 'Retry-After': String(error.retryAfterSeconds) });
+      }
       throw new ApiError('unauthorized', error instanceof UnauthorizedError ? error.message : 'unauthorized');
     }
   };
   const principals = new WeakMap<Request, Principal>();
-  const authenticate: RequestHandler = (req, _res, next) => {
-    principals.set(req, principalFrom(req.headers.authorization));
+  const authenticate: RequestHandler = async (req, _res, next) => {
+    principals.set(req, await principalFrom(req.headers.authorization));
     next();
   };
   const principal = (req: Request): Principal => {

@@ -9,6 +9,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   rate_limited: 429,
   internal: 500,
   server_draining: 503,
+  identity_unavailable: 503,
 };
 
 /** An error with a contract code; the HTTP error handler turns it into the JSON body. */
