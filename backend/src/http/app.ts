@@ -174,8 +174,18 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   }
 
   const json = express.json({ limit: BODY_LIMIT });
+  // express.json() leaves bodies of other types unread, which would fail later as
+  // "expected object, received undefined"; say what to send instead.
+  const requireJson: RequestHandler = (req, _res, next) => {
+    if (req.body === undefined) {
+      const type = req.headers['content-type']?.split(';')[0]?.trim().slice(0, 100);
+      const sent = type ? `, not "${type}"` : '';
+      throw new ApiError('invalid_request', `send a JSON body with "Content-Type: application/json"${sent}`);
+    }
+    next();
+  };
 
-  app.post(HTTP_PATHS.devLogin, json, (req, res) => {
+  app.post(HTTP_PATHS.devLogin, json, requireJson, (req, res) => {
     if (!options.devLogin) throw new ApiError('not_found', 'dev login is disabled');
     const body = parse(devLoginRequestSchema, req.body);
     const response: DevLoginResponse = {
@@ -215,7 +225,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
       metrics.mintSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
   };
-  app.post(HTTP_PATHS.rtcTokens, authenticate, json, async (req, res) => {
+  app.post(HTTP_PATHS.rtcTokens, authenticate, json, requireJson, async (req, res) => {
     res.status(201).json(await mint(principal(req), req.body));
   });
 
@@ -228,7 +238,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     res.status(204).end();
   });
 
-  app.post('/api/rooms/:room/events', authenticate, json, (req, res) => {
+  app.post('/api/rooms/:room/events', authenticate, json, requireJson, (req, res) => {
     const who = principal(req);
     if (!who.scopes.includes('publish'))
       throw new ApiError('forbidden', 'a service token with scope "publish" is required');
