@@ -121,7 +121,14 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
   const metricsPort = metricsServer ? await listen(metricsServer, config.metricsPort) : undefined;
   const addons = nativeWsAddons();
   logger.info(
-    { port, metricsPort, redis: redis ? 'configured' : 'disabled', adapter: config.adapter, wsNative: addons },
+    {
+      port,
+      metricsPort,
+      redis: redis ? 'configured' : 'disabled',
+      // Without Redis, Socket.IO keeps its default in-memory adapter whatever SOCKETIO_ADAPTER says.
+      adapter: redis ? config.adapter : 'memory',
+      wsNative: addons,
+    },
     'gateway listening',
   );
   if (!addons.bufferutil) logger.warn('bufferutil did not load: WebSocket masking falls back to JavaScript');

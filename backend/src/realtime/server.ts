@@ -121,7 +121,14 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   });
   if (redis) {
     io.adapter(
-      createRedisAdapter({ redis, kind: options.adapter, keyPrefix: options.keyPrefix, logger: log, metrics }),
+      createRedisAdapter({
+        redis,
+        kind: options.adapter,
+        keyPrefix: options.keyPrefix,
+        // The root logger: each part names its own component, and pino would repeat the key.
+        logger: options.logger,
+        metrics,
+      }),
     );
   }
 
@@ -145,7 +152,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
         replica,
         keyPrefix: options.keyPrefix,
         ttlSeconds: options.presenceTtlSeconds,
-        logger: log,
+        logger: options.logger,
         metrics,
         bus: {
           publish: (message) => io.serverSideEmit('presence', message),
