@@ -98,7 +98,7 @@ describe('identity provider keys (JWT_JWKS_URL)', () => {
 });
 
 describe('JWT_SCOPE_CLAIM', () => {
-  it("reads service scopes from an array claim such as Azure's scp, and ignores scope then", async () => {
+  it("reads service scopes from an array claim such as Okta's scp, and ignores scope then", async () => {
     const idp = await track(startJwksServer());
     const kid = await idp.addKey('RS256');
     const gw = await track(jwksGateway(idp.url, { JWT_SCOPE_CLAIM: 'scp' }));
@@ -225,6 +225,6 @@ describe('an identity provider that fails', () => {
 
     idp.setMode('ok');
     expect((await mint(gw, await idp.sign(rotated, { sub: 'ada' }))).status).toBe(201);
-    expect(gw.logs()).toContain('identity provider keys are reachable again');
+    expect(gw.logs()).toContain('identity provider keys fetched again');
   });
 });

@@ -27,7 +27,7 @@ export interface AccessTokenOptions {
   key: AccessKey;
   issuer: string | undefined;
   audience: string | undefined;
-  /** Claim holding the scopes: a space-separated string (`scope`) or an array (Azure's `scp`). */
+  /** Claim holding the scopes: a space-separated string (`scope`) or an array (Okta's `scp`). */
   scopeClaim: string;
 }
 

@@ -78,28 +78,40 @@ export function createJwksKeys(options: JwksKeysOptions): JWTVerifyGetKey {
     }
   };
 
+  const failed = (error: unknown): void => {
+    retryAt = Date.now() + options.cooldownMs;
+    if (!failing) {
+      failing = true;
+      log.warn(
+        { err: reason(error), retryInMs: options.cooldownMs },
+        'identity provider keys cannot be fetched; using the keys fetched before',
+      );
+    }
+    const known = remote.jwks();
+    lastGood = known ? createLocalJWKSet(known) : undefined;
+  };
+
   return async (header, token) => {
-    if (failing && Date.now() < retryAt) return fromLastGood(header, token);
-    try {
-      const key = await remote(header, token);
+    if (failing) {
+      if (Date.now() < retryAt) return fromLastGood(header, token);
+      // One probe per cooldown (jose shares it between concurrent callers).
+      try {
+        await remote.reload();
+      } catch (error) {
+        failed(error);
+        return fromLastGood(header, token);
+      }
       if (failing) {
         failing = false;
         lastGood = undefined;
-        log.info('identity provider keys are reachable again');
+        log.info('identity provider keys fetched again');
       }
-      return key;
+    }
+    try {
+      return await remote(header, token);
     } catch (error) {
       if (isTokenProblem(error)) throw error;
-      retryAt = Date.now() + options.cooldownMs;
-      if (!failing) {
-        failing = true;
-        log.warn(
-          { err: reason(error), retryInMs: options.cooldownMs },
-          'identity provider keys cannot be fetched; using the keys fetched before',
-        );
-      }
-      const known = remote.jwks();
-      lastGood = known ? createLocalJWKSet(known) : undefined;
+      failed(error);
       return fromLastGood(header, token);
     }
   };

@@ -183,7 +183,7 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
   if (production) {
     secretProblem('RTC_TOKEN_SECRET', e.RTC_TOKEN_SECRET);
     if (keySources.length === 0)
-      problems.push(`JWT_SECRET: is required in production (or JWT_PUBLIC_KEY, or JWT_JWKS_URL)`);
+      problems.push('JWT_SECRET: is required in production (or JWT_PUBLIC_KEY, or JWT_JWKS_URL)');
     else if (e.JWT_SECRET !== undefined) secretProblem('JWT_SECRET', e.JWT_SECRET);
     // Keys fetched over plain http could be swapped by anyone on the path.
     if (e.JWT_JWKS_URL?.startsWith('http:')) problems.push('JWT_JWKS_URL: must be an https:// URL in production');

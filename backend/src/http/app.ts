@@ -179,7 +179,8 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   const requireJson: RequestHandler = (req, _res, next) => {
     if (req.body === undefined) {
       const type = req.headers['content-type']?.split(';')[0]?.trim().slice(0, 100);
-      const sent = type ? `, not "${type}"` : '';
+      // A JSON type with no body at all (no Content-Length) also lands here.
+      const sent = !type ? '' : /^application\/json$/i.test(type) ? '; this request has no body' : `, not "${type}"`;
       throw new ApiError('invalid_request', `send a JSON body with "Content-Type: application/json"${sent}`);
     }
     next();
