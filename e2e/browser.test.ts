@@ -15,6 +15,13 @@ const DIST_INDEX = fileURLToPath(new URL('../frontend/dist/index.html', import.m
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 const ROOM = `e2e-call-${Date.now().toString(36)}`;
 const WAIT_MS = 20_000;
+/** Debian's package, Ubuntu's (a snap), or one named by CHROMIUM_PATH; scripts/system-deps.sh looks alike. */
+const CHROMIUM = [
+  process.env.CHROMIUM_PATH,
+  '/usr/bin/chromium',
+  '/usr/bin/chromium-browser',
+  '/snap/bin/chromium',
+].find((candidate) => candidate && existsSync(candidate));
 
 interface Person {
   name: string;
@@ -110,6 +117,8 @@ async function expectInLog(person: Person, log: 'chat-log' | 'event-log', text: 
 
 beforeAll(async () => {
   if (!existsSync(DIST_INDEX)) throw new Error('frontend/dist is missing: run `npm run build` first');
+  if (!CHROMIUM)
+    throw new Error('Chromium is missing: `npm test` installs it (scripts/system-deps.sh), or set CHROMIUM_PATH');
   redis = await startRedisServer();
   // A short presence TTL: the surviving replica announces a killed replica's peers as gone sooner.
   const env = { REDIS_URL: redis.url, PRESENCE_TTL_SECONDS: '3' };
@@ -118,7 +127,7 @@ beforeAll(async () => {
     startGatewayProcess({ env, replica: 'replica-b' }),
   ]);
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     args: [
       '--use-fake-ui-for-media-stream',
       '--use-fake-device-for-media-stream',

@@ -12,8 +12,8 @@ import { Agent, request } from 'node:http';
 import type { Ack, ReadyResponse, RoomEvent } from '@switchboard/contract';
 import type { SocketOptions } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from '../scripts/stack.js';
-import { joinRoom, type ConnectedClient } from '../support/client.js';
+import { stackBanner, startStack, type Stack } from '../scripts/stack.js';
+import { joinRoom, postJson, type ConnectedClient } from '../support/client.js';
 
 // socket.io-client cannot infer the ack type through `timeout()`; this is the contract's.
 type PublishAck = Ack<{ id: string }>;
@@ -147,6 +147,22 @@ describe('npm run stack: Redis, two replicas and nginx on loopback', () => {
     // Still the same sessions: nothing was dropped and re-established on the way.
     expect(bob.socket.connected && alice.socket.connected).toBe(true);
     expect(bob.socket.io.engine.transport.name).toBe('polling');
+  });
+
+  it('prints a service token that publishes into a room through the load balancer, as the README shows', async () => {
+    const { url } = running();
+    const service = /export SERVICE=(\S+)/.exec(stackBanner(running()))?.[1];
+    if (!service) throw new Error('the banner has no service token');
+    const room = `stack-service-${Date.now()}`;
+    const [address] = (await addressPerReplica(url, 1)).values();
+    const listener = await join(url, 'listener', room, 'websocket', address ?? '127.0.0.2');
+    const response = await postJson(
+      `${url}/api/rooms/${room}/events`,
+      { type: 'notice', data: { text: 'hello' } },
+      { authorization: `Bearer ${service}` },
+    );
+    expect(response.status, JSON.stringify(response.body)).toBe(202);
+    expect(await eventOfType(listener, 'notice')).toMatchObject({ data: { text: 'hello' }, from: 'service:ops' });
   });
 
   it('keeps metrics off the load balancer', async () => {

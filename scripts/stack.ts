@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { accessToken } from '../support/client.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startNginx, type NginxHandle } from '../support/nginx.js';
 import { freePort, waitFor } from '../support/ports.js';
@@ -35,6 +36,11 @@ export interface Stack {
   readonly replicas: readonly GatewayProcess[];
   readonly redis: RedisServerHandle;
   readonly nginx: NginxHandle;
+  /**
+   * An access JWT signed with the replicas' JWT_SECRET (random per stack unless given),
+   * e.g. a service token `{ sub: 'ops', scope: 'publish' }`.
+   */
+  accessToken(claims: { sub: string; scope?: string; name?: string }, expiresInSeconds?: number): string;
   /** Stops nginx, then the replicas (they drain), then Redis; idempotent. */
   close(): Promise<void>;
 }
@@ -69,6 +75,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let redis: RedisServerHandle | undefined;
   const replicas: GatewayProcess[] = [];
   let nginx: NginxHandle | undefined;
+  let accessSecret: string | undefined;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -97,6 +104,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       SHUTDOWN_TIMEOUT_MS: '3000',
       ...options.env,
     };
+    accessSecret = env.JWT_SECRET;
     const started = await Promise.allSettled(
       Array.from({ length: replicaCount }, (_, index) => {
         const replica = `gateway-${index + 1}`;
@@ -128,7 +136,43 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     throw error;
   }
 
-  return { url, replicas, redis, nginx, close };
+  return {
+    url,
+    replicas,
+    redis,
+    nginx,
+    accessToken(claims, expiresInSeconds = 3600) {
+      if (!accessSecret) throw new Error('this stack does not verify access JWTs with JWT_SECRET');
+      return accessToken(claims, { secret: accessSecret, expiresInSeconds });
+    },
+    close,
+  };
+}
+
+/**
+ * What `npm run stack` prints once it is up: where everything runs, and a service token
+ * for the stack's random JWT_SECRET, so the README's publish recipe works against it.
+ */
+export function stackBanner(stack: Stack): string {
+  const service = stack.accessToken({ sub: 'ops', scope: 'publish' });
+  return [
+    '',
+    'switchboard stack is up',
+    `  load balancer  ${stack.url}   (nginx, deploy/nginx/nginx.conf)`,
+    ...stack.replicas.map((replica) => `  ${replica.replica.padEnd(13)}  ${replica.url}`),
+    `  redis          redis://127.0.0.1:${stack.redis.port}   (password protected)`,
+    '',
+    `Open ${stack.url} for the demo app. Ctrl+C stops everything.`,
+    '',
+    'A service token (scope "publish", valid 1 h) for this stack, and publishing with it:',
+    '',
+    `  export SERVICE=${service}`,
+    `  curl -s -XPOST ${stack.url}/api/rooms/demo/events -H "authorization: Bearer $SERVICE" \\`,
+    `    -H 'content-type: application/json' -d '{"type":"notice","data":{"text":"hello"}}'`,
+    '',
+    'To sign access JWTs of your own, start the stack with JWT_SECRET=<32 bytes or more>.',
+    '',
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -157,17 +201,7 @@ async function main(): Promise<void> {
     },
   });
 
-  const lines = [
-    '',
-    'switchboard stack is up',
-    `  load balancer  ${stack.url}   (nginx, deploy/nginx/nginx.conf)`,
-    ...stack.replicas.map((replica) => `  ${replica.replica.padEnd(13)}  ${replica.url}`),
-    `  redis          redis://127.0.0.1:${stack.redis.port}   (password protected)`,
-    '',
-    `Open ${stack.url} for the demo app. Ctrl+C stops everything.`,
-    '',
-  ];
-  process.stdout.write(lines.join('\n'));
+  process.stdout.write(stackBanner(stack));
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {

@@ -74,7 +74,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     logger,
     metrics,
     tokens,
-    access: createAccessTokenVerifier(config.accessJwt),
+    access: createAccessTokenVerifier({ ...config.accessJwt, logger }),
     devLogin: config.devLogin ? createDevAccessTokenSigner(config.accessJwt) : undefined,
     corsOrigins: config.corsOrigins,
     ice: config.ice,
@@ -128,7 +128,8 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
       port,
       metricsPort,
       redis: topology?.kind ?? 'disabled',
-      ...(redis ? { adapter: config.adapter } : {}),
+      // Without Redis, Socket.IO keeps its default in-memory adapter whatever SOCKETIO_ADAPTER says.
+      adapter: redis ? config.adapter : 'memory',
       history: config.history.size > 0 ? config.history.size : 'off',
       wsNative: addons,
     },

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from './config/index.js';
 import { startGateway } from './gateway.js';
-import { createLogger } from './observability/logger.js';
+import { createLogger, prettyDestination } from './observability/logger.js';
 
 // The only place that reads the environment and installs signal handlers.
 async function main(): Promise<void> {
@@ -16,7 +16,9 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger({ level: config.logLevel, replica: config.replicaId });
+  // People read a terminal; machines read everything else, and production always.
+  const pretty = process.stdout.isTTY && config.env !== 'production' ? await prettyDestination() : undefined;
+  const logger = createLogger({ level: config.logLevel, replica: config.replicaId, destination: pretty });
   for (const warning of config.warnings) logger.warn(warning);
 
   process.on('unhandledRejection', (reason) => {

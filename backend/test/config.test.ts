@@ -37,7 +37,7 @@ describe('config', () => {
   it('refuses to start in production with missing, default or short secrets, and says which', () => {
     expect(problems({ NODE_ENV: 'production' })).toEqual([
       'RTC_TOKEN_SECRET: is required in production',
-      'JWT_SECRET: is required in production',
+      'JWT_SECRET: is required in production (or JWT_PUBLIC_KEY, or JWT_JWKS_URL)',
     ]);
     expect(problems({ NODE_ENV: 'production', ...DEV_SECRETS })).toEqual([
       'RTC_TOKEN_SECRET: is the development default; set a real secret',
@@ -69,6 +69,43 @@ describe('config', () => {
     expect(problems({ JWT_PUBLIC_KEY: rsa.toString(), JWT_SECRET: STRONG })[0]).toMatch(/^JWT_PUBLIC_KEY: /);
   });
 
+  it('takes access keys from exactly one of JWT_SECRET, JWT_PUBLIC_KEY and JWT_JWKS_URL', () => {
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' });
+    const jwks = 'https://idp.example/.well-known/jwks.json';
+    expect(problems({ JWT_SECRET: STRONG, JWT_JWKS_URL: jwks })).toEqual([
+      'JWT_JWKS_URL: set only one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL',
+    ]);
+    expect(problems({ JWT_PUBLIC_KEY: pem.toString(), JWT_JWKS_URL: jwks })[0]).toMatch(/^JWT_JWKS_URL: set only one/);
+    expect(problems({ JWT_JWKS_URL: 'ftp://idp.example/keys' })[0]).toMatch(/^JWT_JWKS_URL: must be an http/);
+    expect(problems({ JWT_JWKS_URL: 'not a url' })[0]).toMatch(/^JWT_JWKS_URL: /);
+    expect(problems({ JWT_SCOPE_CLAIM: 'two words' })[0]).toMatch(/^JWT_SCOPE_CLAIM: /);
+    expect(problems({ JWT_JWKS_COOLDOWN_SECONDS: '-1' })[0]).toMatch(/^JWT_JWKS_COOLDOWN_SECONDS: /);
+  });
+
+  it('verifies with a JWKS in production over https only, with dev login off and the defaults documented', () => {
+    const production = { NODE_ENV: 'production', RTC_TOKEN_SECRET: STRONG };
+    expect(problems({ ...production, JWT_JWKS_URL: 'http://idp.internal/keys' })).toEqual([
+      'JWT_JWKS_URL: must be an https:// URL in production',
+    ]);
+    const config = loadConfig({ ...production, JWT_JWKS_URL: 'https://idp.example/keys', DEV_LOGIN: 'true' }, 'h');
+    expect(config.accessJwt).toEqual({
+      key: {
+        kind: 'jwks',
+        algorithms: ['RS256', 'ES256'],
+        url: 'https://idp.example/keys',
+        cacheMaxAgeMs: 600_000,
+        cooldownMs: 30_000,
+        timeoutMs: 3000,
+      },
+      issuer: undefined,
+      audience: undefined,
+      scopeClaim: 'scope',
+    });
+    expect(config.devLogin).toBe(false);
+    expect(config.warnings).toContain('DEV_LOGIN needs JWT_SECRET; it is off with JWT_JWKS_URL');
+    expect(loadConfig({ JWT_SCOPE_CLAIM: ' scp ' }, 'h').accessJwt.scopeClaim).toBe('scp');
+  });
+
   it('knows every variable DESIGN.md lists', () => {
     for (const name of [
       'PORT',
@@ -77,6 +114,8 @@ describe('config', () => {
       'JWT_PUBLIC_KEY',
       'JWT_ISSUER',
       'JWT_AUDIENCE',
+      'JWT_JWKS_URL',
+      'JWT_SCOPE_CLAIM',
       'RTC_TOKEN_SECRET',
       'RTC_TOKEN_TTL_SECONDS',
       'CORS_ORIGINS',

@@ -143,6 +143,41 @@ describe('HTTP API in memory mode', () => {
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
   });
 
+  it('tells a client that sends no JSON to send JSON, on every JSON route', async () => {
+    const service = jwt.sign({ sub: 'ops', scope: 'publish' }, 'test-access-secret-0123456789abcdef0123456789', {
+      expiresIn: 300,
+      audience: 'switchboard-test',
+      issuer: 'https://auth.example',
+    });
+    const routes = [
+      ['/api/rtc/tokens', userToken('alice')],
+      ['/api/rooms/lobby/events', service],
+      ['/api/dev/login', undefined],
+    ] as const;
+    for (const [path, token] of routes) {
+      for (const [type, body] of [
+        ['text/plain', '{"room":"lobby"}'],
+        ['application/x-www-form-urlencoded', 'room=lobby'],
+        [undefined, undefined],
+      ] as const) {
+        const response = await fetch(`${gw.url}${path}`, {
+          method: 'POST',
+          headers: {
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+            ...(type ? { 'content-type': type } : {}),
+          },
+          ...(body === undefined ? {} : { body: new Blob([body]) }),
+        });
+        expect(response.status, `${path} ${type ?? 'no body'}`).toBe(400);
+        const { error } = (await response.json()) as HttpErrorResponse;
+        expect(error.code).toBe('invalid_request');
+        expect(error.message).toBe(
+          `send a JSON body with "Content-Type: application/json"${type ? `, not "${type}"` : ''}`,
+        );
+      }
+    }
+  });
+
   it('sends security headers and CORS', async () => {
     const response = await fetch(`${gw.url}/healthz`, { headers: { origin: 'https://app.example' } });
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');

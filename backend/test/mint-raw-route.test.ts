@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessToken } from '../../support/client.js';
 import { startTestGateway, type TestGateway } from '../../support/gateway.js';
+import { freePort } from '../../support/ports.js';
 
 /** One request over a fresh connection, as raw bytes, so headers can be compared exactly. */
 function exchange(port: number, request: string): Promise<string> {
@@ -15,6 +16,14 @@ function exchange(port: number, request: string): Promise<string> {
     });
     socket.on('error', reject);
   });
+}
+
+/** The same request to the raw route and, through a trailing slash, to Express. */
+function bothRoutes(port: number, headers: string, body: string): Promise<[string, string]> {
+  const request = (path: string) =>
+    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${headers}` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  return Promise.all([exchange(port, request('/api/rtc/tokens')), exchange(port, request('/api/rtc/tokens/'))]);
 }
 
 /** Drops what legitimately differs between two answers: the date, and the token and its length. */
@@ -62,12 +71,32 @@ describe('the raw mint route', () => {
   ];
 
   it.each(cases)('answers %s exactly as the Express route does', async (_name, headers, body) => {
-    const request = (path: string) =>
-      `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${headers}` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-    const raw = await exchange(port, request('/api/rtc/tokens'));
-    const express = await exchange(port, request('/api/rtc/tokens/'));
+    const [raw, express] = await bothRoutes(port, headers, body);
     expect(raw).toMatch(/^HTTP\/1\.1 \d{3} /);
+    expect(comparable(raw)).toBe(comparable(express));
+  });
+});
+
+describe('the raw mint route, verifying with an identity provider that is down', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({
+      JWT_SECRET: undefined,
+      JWT_JWKS_URL: `http://127.0.0.1:${await freePort()}/jwks.json`,
+      JWT_JWKS_COOLDOWN_SECONDS: '0',
+    });
+  });
+  afterAll(() => gw.close());
+
+  it('answers 503 identity_unavailable with Retry-After exactly as the Express route does', async () => {
+    const header = { alg: 'RS256', kid: 'k1' };
+    const token = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.e30.c2ln`;
+    const [raw, express] = await bothRoutes(
+      gw.gateway.port,
+      `Authorization: Bearer ${token}\r\nContent-Type: application/json\r\n`,
+      '{"room":"r1"}',
+    );
+    expect(raw).toMatch(/^HTTP\/1\.1 503 [^]*\r\nRetry-After: 1\r\n[^]*"identity_unavailable"/);
     expect(comparable(raw)).toBe(comparable(express));
   });
 });

@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   'unknown_event',
   'unavailable',
   'internal',
+  'identity_unavailable',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -374,4 +375,5 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   unknown_event: 'No such event.',
   unavailable: 'A service the gateway needs is unreachable; try again shortly.',
   internal: 'Something went wrong on the server.',
+  identity_unavailable: 'Sign-in cannot be checked right now; try again shortly.',
 };

@@ -106,6 +106,15 @@ describe('retry plan', () => {
     });
   });
 
+  it('waits out an identity provider outage on the same gateway, rather than signing out', () => {
+    expect(planRetry({ kind: 'error', code: 'identity_unavailable', retryAfterMs: 30_000 }, 0, backoff)).toMatchObject({
+      action: 'retry',
+      delayMs: 30_000,
+      rotate: false,
+      code: 'identity_unavailable',
+    });
+  });
+
   it('gives up on refusals that no retry can fix', () => {
     for (const code of ['origin_forbidden', 'unauthorized', 'forbidden', 'invalid_request'] as const) {
       expect(planRetry({ kind: 'error', code }, 0, backoff)).toEqual({ action: 'fail', code });

@@ -1,84 +1,121 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { errors, jwtVerify } from 'jose';
 import jwt from 'jsonwebtoken';
 import type { AccessKey } from '../config/index.js';
+import type { Logger } from '../observability/logger.js';
+import { UnauthorizedError } from './errors.js';
+import { createJwksKeys } from './jwks.js';
+
+export { IdentityUnavailableError, UnauthorizedError } from './errors.js';
 
 /** The caller an access JWT identifies. */
 export interface Principal {
   userId: string;
   name: string;
-  /** Scopes of a service JWT (space-separated `scope` claim); empty for users. */
+  /** Scopes of a service JWT (from the scope claim); empty for users. */
   scopes: string[];
   /** Epoch seconds. */
   expiresAt: number;
 }
 
-export class UnauthorizedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UnauthorizedError';
-  }
-}
-
 export interface AccessTokenVerifier {
-  verify(token: string): Principal;
+  /** Rejects with `UnauthorizedError`, or `IdentityUnavailableError` when the keys cannot be fetched. */
+  verify(token: string): Promise<Principal>;
 }
 
 export interface AccessTokenOptions {
   key: AccessKey;
   issuer: string | undefined;
   audience: string | undefined;
+  /** Claim holding the scopes: a space-separated string (`scope`) or an array (Okta's `scp`). */
+  scopeClaim: string;
+}
+
+function scopesOf(claim: unknown): string[] {
+  if (typeof claim === 'string') return claim.split(/\s+/).filter(Boolean);
+  if (Array.isArray(claim)) return claim.filter((item): item is string => typeof item === 'string' && item.length > 0);
+  return [];
+}
+
+/** The checks every access JWT passes after its signature, whoever signed it. */
+function principalOf(payload: Record<string, unknown>, scopeClaim: string): Principal {
+  const { sub, exp, name } = payload;
+  if (typeof sub !== 'string' || sub.length === 0) throw new UnauthorizedError('access token has no subject');
+  if (typeof exp !== 'number') throw new UnauthorizedError('access token must expire (exp)');
+  const shown = typeof name === 'string' && name.length > 0 ? name : sub;
+  return {
+    userId: sub.slice(0, 128),
+    name: shown.slice(0, 64),
+    scopes: scopesOf(payload[scopeClaim]),
+    expiresAt: exp,
+  };
 }
 
 /**
  * Keys are imported once. Given a string, jsonwebtoken 9 first tries it as a PEM
  * private and public key on every call, which costs ~0.5 ms under OpenSSL 3.
  */
-function importKey(key: AccessKey): KeyObject {
+function importKey(key: Exclude<AccessKey, { kind: 'jwks' }>): KeyObject {
   return key.kind === 'secret' ? createSecretKey(Buffer.from(key.key)) : createPublicKey(key.key);
 }
 
-export function createAccessTokenVerifier({ key, issuer, audience }: AccessTokenOptions): AccessTokenVerifier {
-  const keyObject = importKey(key);
-  const options: jwt.VerifyOptions = {
+export function createAccessTokenVerifier(options: AccessTokenOptions & { logger: Logger }): AccessTokenVerifier {
+  const { key, issuer, audience, scopeClaim } = options;
+  if (key.kind === 'jwks') {
+    const keys = createJwksKeys({ ...key, logger: options.logger });
     // Pinned: never trust the token's own `alg`, so `none` and HS/RS confusion fail.
+    const verifyOptions = { algorithms: key.algorithms, issuer, audience };
+    return {
+      async verify(token) {
+        let payload: Record<string, unknown>;
+        try {
+          ({ payload } = await jwtVerify(token, keys, verifyOptions));
+        } catch (error) {
+          if (error instanceof UnauthorizedError || !(error instanceof errors.JOSEError)) throw error;
+          throw new UnauthorizedError(
+            error instanceof errors.JWTExpired
+              ? 'access token expired'
+              : error instanceof errors.JWKSNoMatchingKey
+                ? 'access token is signed by a key the identity provider does not publish'
+                : 'access token is not valid',
+          );
+        }
+        return principalOf(payload, scopeClaim);
+      },
+    };
+  }
+
+  const keyObject = importKey(key);
+  const verifyOptions: jwt.VerifyOptions = {
+    // Pinned, as above.
     algorithms: key.algorithms,
     ...(issuer ? { issuer } : {}),
     ...(audience ? { audience } : {}),
   };
-  return {
-    verify(token) {
-      let payload: string | jwt.JwtPayload;
-      try {
-        payload = jwt.verify(token, keyObject, options);
-      } catch (error) {
-        throw new UnauthorizedError(
-          error instanceof jwt.TokenExpiredError ? 'access token expired' : 'access token is not valid',
-        );
-      }
-      if (typeof payload === 'string' || typeof payload.sub !== 'string' || payload.sub.length === 0) {
-        throw new UnauthorizedError('access token has no subject');
-      }
-      if (typeof payload.exp !== 'number') throw new UnauthorizedError('access token must expire (exp)');
-      const name = typeof payload.name === 'string' && payload.name.length > 0 ? payload.name : payload.sub;
-      const scope: unknown = payload.scope;
-      return {
-        userId: payload.sub.slice(0, 128),
-        name: name.slice(0, 64),
-        scopes: typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [],
-        expiresAt: payload.exp,
-      };
-    },
+  const check = (token: string): Principal => {
+    let payload: string | jwt.JwtPayload;
+    try {
+      payload = jwt.verify(token, keyObject, verifyOptions);
+    } catch (error) {
+      throw new UnauthorizedError(
+        error instanceof jwt.TokenExpiredError ? 'access token expired' : 'access token is not valid',
+      );
+    }
+    if (typeof payload === 'string') throw new UnauthorizedError('access token has no subject');
+    return principalOf(payload, scopeClaim);
   };
+  // A promise like the JWKS verifier's, so callers handle one shape.
+  return { verify: (token) => Promise.resolve(token).then(check) };
 }
 
 /** Signs access JWTs for `POST /api/dev/login`; only possible with an HS256 secret. */
 export function createDevAccessTokenSigner({ key, issuer, audience }: AccessTokenOptions) {
+  if (key.kind !== 'secret') throw new Error('dev login needs JWT_SECRET');
   const expiresIn = 3600;
   const keyObject = importKey(key);
   return {
     expiresIn,
     sign(userId: string, name: string | undefined): string {
-      if (key.kind !== 'secret') throw new Error('dev login needs JWT_SECRET');
       return jwt.sign({ sub: userId, ...(name ? { name } : {}) }, keyObject, {
         algorithm: 'HS256',
         expiresIn,

@@ -54,8 +54,24 @@ const envSchema = z.object({
     .default(''),
   JWT_SECRET: optionalText,
   JWT_PUBLIC_KEY: optionalText,
+  /** An identity provider's JSON Web Key Set; access JWTs are verified by `kid` against it. */
+  JWT_JWKS_URL: optionalText.pipe(
+    z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  ),
+  /** How long fetched keys are trusted before the set is fetched again. */
+  JWT_JWKS_CACHE_SECONDS: integer(1, 86_400).default(600),
+  /** After a fetch, a token with an unknown `kid` can trigger the next one only this much later. */
+  JWT_JWKS_COOLDOWN_SECONDS: integer(0, 3600).default(30),
+  JWT_JWKS_TIMEOUT_MS: integer(100, 30_000).default(3000),
   JWT_ISSUER: optionalText,
   JWT_AUDIENCE: optionalText,
+  /** The claim that carries a service token's scopes: a space-separated string or an array. */
+  JWT_SCOPE_CLAIM: optionalText.pipe(
+    z
+      .string()
+      .regex(/^\S{1,256}$/, 'must be one claim name without spaces')
+      .optional(),
+  ),
   RTC_TOKEN_SECRET: optionalText,
   RTC_TOKEN_TTL_SECONDS: integer(1, 3600).default(60),
   CORS_ORIGINS: optionalText.pipe(list.optional()),
@@ -93,7 +109,18 @@ export const KNOWN_ENV_VARS: readonly string[] = Object.keys(envSchema.shape);
 
 export type AccessKey =
   | { kind: 'secret'; algorithms: ['HS256']; key: string }
-  | { kind: 'public'; algorithms: ['RS256'] | ['ES256']; key: string };
+  | { kind: 'public'; algorithms: ['RS256'] | ['ES256']; key: string }
+  | {
+      kind: 'jwks';
+      algorithms: ['RS256', 'ES256'];
+      url: string;
+      cacheMaxAgeMs: number;
+      cooldownMs: number;
+      timeoutMs: number;
+    };
+
+/** Where access-JWT keys come from; exactly one may be set. */
+const ACCESS_KEY_SOURCES = ['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_JWKS_URL'] as const;
 
 /** How Redis is reached: exactly one of REDIS_URL, REDIS_CLUSTER_URLS, REDIS_SENTINEL_URLS. */
 export type RedisTopology =
@@ -108,7 +135,7 @@ export interface Config {
   /** Undefined in memory mode. */
   redis: { topology: RedisTopology | undefined; keyPrefix: string };
   adapter: 'redis' | 'redis-sharded';
-  accessJwt: { key: AccessKey; issuer: string | undefined; audience: string | undefined };
+  accessJwt: { key: AccessKey; issuer: string | undefined; audience: string | undefined; scopeClaim: string };
   rtcToken: { secret: string; ttlSeconds: number };
   corsOrigins: '*' | string[];
   devLogin: boolean;
@@ -194,11 +221,16 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
       problems.push(`${name}: must be at least ${MIN_SECRET_BYTES} bytes in production`);
   };
 
-  if (e.JWT_SECRET && e.JWT_PUBLIC_KEY)
-    problems.push('JWT_PUBLIC_KEY: set either JWT_SECRET or JWT_PUBLIC_KEY, not both');
+  const keySources = ACCESS_KEY_SOURCES.filter((name) => e[name] !== undefined);
+  if (keySources.length > 1)
+    problems.push(`${keySources.slice(1).join(', ')}: set only one of ${ACCESS_KEY_SOURCES.join(', ')}`);
   if (production) {
     secretProblem('RTC_TOKEN_SECRET', e.RTC_TOKEN_SECRET);
-    if (!e.JWT_PUBLIC_KEY) secretProblem('JWT_SECRET', e.JWT_SECRET);
+    if (keySources.length === 0)
+      problems.push('JWT_SECRET: is required in production (or JWT_PUBLIC_KEY, or JWT_JWKS_URL)');
+    else if (e.JWT_SECRET !== undefined) secretProblem('JWT_SECRET', e.JWT_SECRET);
+    // Keys fetched over plain http could be swapped by anyone on the path.
+    if (e.JWT_JWKS_URL?.startsWith('http:')) problems.push('JWT_JWKS_URL: must be an https:// URL in production');
     if (e.TURN_URLS?.length && !e.TURN_SECRET) problems.push('TURN_SECRET: is required when TURN_URLS is set');
   }
   const topology = redisTopology(e, problems);
@@ -209,15 +241,26 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
         'cluster, so it adds no throughput; use SOCKETIO_ADAPTER=redis-sharded (the default on Cluster)',
     );
   }
-  const key = accessKey(e.JWT_PUBLIC_KEY, e.JWT_SECRET ?? (production ? undefined : DEV_SECRETS.JWT_SECRET), problems);
+  const key: AccessKey | undefined = e.JWT_JWKS_URL
+    ? {
+        kind: 'jwks',
+        algorithms: ['RS256', 'ES256'],
+        url: e.JWT_JWKS_URL,
+        cacheMaxAgeMs: e.JWT_JWKS_CACHE_SECONDS * 1000,
+        cooldownMs: e.JWT_JWKS_COOLDOWN_SECONDS * 1000,
+        timeoutMs: e.JWT_JWKS_TIMEOUT_MS,
+      }
+    : accessKey(e.JWT_PUBLIC_KEY, e.JWT_SECRET ?? (production ? undefined : DEV_SECRETS.JWT_SECRET), problems);
   if (problems.length > 0 || !key) throw new ConfigError(problems);
 
-  if (!production && !e.JWT_SECRET && !e.JWT_PUBLIC_KEY)
-    warnings.push('JWT_SECRET is unset: using the development secret');
+  if (!production && keySources.length === 0) warnings.push('JWT_SECRET is unset: using the development secret');
   if (!production && !e.RTC_TOKEN_SECRET) warnings.push('RTC_TOKEN_SECRET is unset: using the development secret');
   const devLogin = e.DEV_LOGIN ?? !production;
   if (devLogin && production) warnings.push('DEV_LOGIN is on in production: anyone can sign in as anyone');
-  if (devLogin && key.kind === 'public') warnings.push('DEV_LOGIN needs JWT_SECRET; it is off with JWT_PUBLIC_KEY');
+  if (devLogin && key.kind !== 'secret')
+    warnings.push(
+      `DEV_LOGIN needs JWT_SECRET; it is off with ${key.kind === 'public' ? 'JWT_PUBLIC_KEY' : 'JWT_JWKS_URL'}`,
+    );
   const corsOrigins = e.CORS_ORIGINS?.length ? e.CORS_ORIGINS : production ? [] : '*';
   if (production && corsOrigins !== '*' && corsOrigins.includes('*')) warnings.push('CORS_ORIGINS allows every origin');
   if (!topology) warnings.push('no Redis is configured (REDIS_URL): memory mode, one replica only');
@@ -229,7 +272,7 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
     metricsPort: e.METRICS_PORT,
     redis: { topology, keyPrefix: e.REDIS_KEY_PREFIX },
     adapter,
-    accessJwt: { key, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE },
+    accessJwt: { key, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, scopeClaim: e.JWT_SCOPE_CLAIM ?? 'scope' },
     rtcToken: { secret: e.RTC_TOKEN_SECRET ?? DEV_SECRETS.RTC_TOKEN_SECRET, ttlSeconds: e.RTC_TOKEN_TTL_SECONDS },
     corsOrigins: corsOrigins.includes('*') ? '*' : corsOrigins,
     devLogin: devLogin && key.kind === 'secret',
@@ -259,5 +302,5 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
   };
 }
 
-/** Secrets production refuses to start without (one of the access-key pair suffices). */
-export const PRODUCTION_SECRETS = { required: ['RTC_TOKEN_SECRET'], oneOf: ['JWT_SECRET', 'JWT_PUBLIC_KEY'] } as const;
+/** Settings production refuses to start without (one access-key source suffices). */
+export const PRODUCTION_SECRETS = { required: ['RTC_TOKEN_SECRET'], oneOf: ACCESS_KEY_SOURCES } as const;

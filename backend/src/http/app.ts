@@ -24,7 +24,12 @@ import {
   roomNameSchema,
 } from '@switchboard/contract/schemas';
 import type { z } from 'zod';
-import { UnauthorizedError, type AccessTokenVerifier, type Principal } from '../auth/access-token.js';
+import {
+  IdentityUnavailableError,
+  UnauthorizedError,
+  type AccessTokenVerifier,
+  type Principal,
+} from '../auth/access-token.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { HistoryQuery } from '../history/types.js';
@@ -134,19 +139,25 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   const corsFor = corsHeaders(options.corsOrigins);
   app.use(cors(corsFor));
 
-  /** The caller an `Authorization: Bearer <jwt>` header names, or an `unauthorized` ApiError. */
-  const principalFrom = (header: string | undefined): Principal => {
+  /**
+   * The caller an `Authorization: Bearer <jwt>` header names; rejects with an
+   * `unauthorized` ApiError, or `identity_unavailable` when the keys cannot be fetched.
+   */
+  const principalFrom = async (header: string | undefined): Promise<Principal> => {
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match?.[1]) throw new ApiError('unauthorized', 'send an access token as "Authorization: Bearer <jwt>"');
     try {
-      return access.verify(match[1]);
+      return await access.verify(match[1]);
     } catch (error) {
+      if (error instanceof IdentityUnavailableError) {
+        throw new ApiError('identity_unavailable', error.message, { 'Retry-After': String(error.retryAfterSeconds) });
+      }
       throw new ApiError('unauthorized', error instanceof UnauthorizedError ? error.message : 'unauthorized');
     }
   };
   const principals = new WeakMap<Request, Principal>();
-  const authenticate: RequestHandler = (req, _res, next) => {
-    principals.set(req, principalFrom(req.headers.authorization));
+  const authenticate: RequestHandler = async (req, _res, next) => {
+    principals.set(req, await principalFrom(req.headers.authorization));
     next();
   };
   const principal = (req: Request): Principal => {
@@ -170,8 +181,19 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   }
 
   const json = express.json({ limit: BODY_LIMIT });
+  // express.json() leaves bodies of other types unread, which would fail later as
+  // "expected object, received undefined"; say what to send instead.
+  const requireJson: RequestHandler = (req, _res, next) => {
+    if (req.body === undefined) {
+      const type = req.headers['content-type']?.split(';')[0]?.trim().slice(0, 100);
+      // A JSON type with no body at all (no Content-Length) also lands here.
+      const sent = !type ? '' : /^application\/json$/i.test(type) ? '; this request has no body' : `, not "${type}"`;
+      throw new ApiError('invalid_request', `send a JSON body with "Content-Type: application/json"${sent}`);
+    }
+    next();
+  };
 
-  app.post(HTTP_PATHS.devLogin, json, (req, res) => {
+  app.post(HTTP_PATHS.devLogin, json, requireJson, (req, res) => {
     if (!options.devLogin) throw new ApiError('not_found', 'dev login is disabled');
     const body = parse(devLoginRequestSchema, req.body);
     const response: DevLoginResponse = {
@@ -212,7 +234,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
       metrics.mintSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
   };
-  app.post(HTTP_PATHS.rtcTokens, authenticate, json, async (req, res) => {
+  app.post(HTTP_PATHS.rtcTokens, authenticate, json, requireJson, async (req, res) => {
     res.status(201).json(await mint(principal(req), req.body));
   });
 
@@ -225,7 +247,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     res.status(204).end();
   });
 
-  app.post('/api/rooms/:room/events', authenticate, json, async (req, res) => {
+  app.post('/api/rooms/:room/events', authenticate, json, requireJson, async (req, res) => {
     const who = principal(req);
     if (!who.scopes.includes('publish'))
       throw new ApiError('forbidden', 'a service token with scope "publish" is required');

@@ -10,6 +10,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   internal: 500,
   unavailable: 503,
   server_draining: 503,
+  identity_unavailable: 503,
 };
 
 /** An error with a contract code; the HTTP error handler turns it into the JSON body. */

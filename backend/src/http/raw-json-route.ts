@@ -9,8 +9,11 @@ export interface RawJsonRouteOptions<Context> {
   limitBytes: number;
   /** Headers every answer carries (security, CORS), as a flat `[name, value, ...]` list. */
   headers(req: IncomingMessage): string[];
-  /** Runs before the body is read, like an authentication middleware; throw to refuse. */
-  before(req: IncomingMessage): Context;
+  /**
+   * Runs first, like an authentication middleware, while the body is read; reject to
+   * refuse. Its refusal wins over a bad body, as in Express.
+   */
+  before(req: IncomingMessage): Promise<Context>;
   handle(context: Context, body: unknown): Promise<{ status: number; body: unknown }>;
   /** Turns anything thrown into the error the Express error handler would send. */
   toApiError(error: unknown, req: IncomingMessage): ApiError;
@@ -20,6 +23,22 @@ export interface RawJsonRouteOptions<Context> {
 const JSON_TYPE = /^application\/json\s*(?:;\s*charset="?utf-8"?\s*)?$/i;
 /** express.json() in strict mode: after whitespace, an object or an array. */
 const STRICT_START = /^[ \t\n\r]*[[{]/;
+
+const NOT_JSON = Symbol('not JSON');
+
+/** The body as express.json() in strict mode reads it, or NOT_JSON where it answers 400. */
+function strictJson(chunks: Buffer[]): unknown {
+  let text = (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString('utf8');
+  // express.json() decodes through iconv-lite, which drops a byte order mark.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.length === 0) return {};
+  if (!STRICT_START.test(text)) return NOT_JSON;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return NOT_JSON;
+  }
+}
 
 /**
  * Serves one hot JSON route straight on node:http. Express 5's router, body parser
@@ -66,38 +85,27 @@ export function rawJsonRoute<Context>(
       return false;
     }
 
-    let context: Context;
-    try {
-      context = options.before(req);
-    } catch (error) {
-      fail(req, res, error);
-      return true;
-    }
+    const context = options.before(req);
+    // Settled once the body is in; a refusal before then is not unhandled.
+    context.catch(() => undefined);
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
     });
     req.on('end', () => {
-      let body: unknown;
-      try {
-        let text = (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString('utf8');
-        // express.json() decodes through iconv-lite, which drops a byte order mark.
-        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-        if (text.length === 0) body = {};
-        else if (!STRICT_START.test(text)) throw new SyntaxError('not a JSON object or array');
-        else body = JSON.parse(text);
-      } catch {
-        fail(req, res, { type: 'entity.parse.failed' });
-        return;
-      }
-      options.handle(context, body).then(
-        (result) => {
+      context
+        .then(async (who) => {
+          const body = strictJson(chunks);
+          if (body === NOT_JSON) {
+            fail(req, res, { type: 'entity.parse.failed' });
+            return;
+          }
+          const result = await options.handle(who, body);
           send(req, res, result.status, result.body, []);
-        },
-        (error: unknown) => {
+        })
+        .catch((error: unknown) => {
           fail(req, res, error);
-        },
-      );
+        });
     });
     return true;
   };

@@ -41,3 +41,18 @@ export function createLogger({ level, replica, destination }: LoggerOptions): Lo
     destination,
   );
 }
+
+/**
+ * A colourful, human-readable stream for a developer's terminal, or undefined where
+ * pino-pretty is not installed: it is a dev dependency, so the production image has
+ * no copy, and JSON lines are what log collectors want anyway.
+ */
+export async function prettyDestination(): Promise<DestinationStream | undefined> {
+  try {
+    const { default: pretty } = await import('pino-pretty');
+    // Synchronous, so the last lines before process.exit() are not lost.
+    return pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l' });
+  } catch {
+    return undefined;
+  }
+}
