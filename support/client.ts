@@ -5,6 +5,7 @@ import type {
   DevLoginResponse,
   MintTokenResponse,
   RoomEvent,
+  RoomPosition,
   ServerToClientEvents,
   SessionPayload,
 } from '@switchboard/contract';
@@ -71,11 +72,12 @@ export function connectWithToken(
   baseUrl: string,
   token: string,
   options: Partial<ManagerOptions & SocketOptions> = {},
+  recover?: RoomPosition,
 ): Promise<ConnectedClient> {
   const socket: TestSocket = io(baseUrl, {
     transports: ['websocket'],
     ...options,
-    auth: { token },
+    auth: recover ? { token, recover } : { token },
     reconnection: false,
     forceNew: true,
   });
@@ -99,9 +101,16 @@ export async function joinRoom(
   userId: string,
   room: string,
   options?: Partial<ManagerOptions & SocketOptions>,
+  recover?: RoomPosition,
 ): Promise<ConnectedClient> {
   const minted = await mintToken(baseUrl, await devLogin(baseUrl, userId), room);
-  return connectWithToken(baseUrl, minted.token, options);
+  return connectWithToken(baseUrl, minted.token, options, recover);
+}
+
+/** `seq`s of `events`, and whether they run without a gap or a repeat. */
+export function seqs(events: RoomEvent[]): { seqs: number[]; consecutive: boolean } {
+  const list = events.map((event) => event.seq);
+  return { seqs: list, consecutive: list.every((seq, i) => i === 0 || seq === (list[i - 1] ?? 0) + 1) };
 }
 
 export function nextEvent<E extends keyof ServerToClientEvents>(

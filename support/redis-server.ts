@@ -6,6 +6,8 @@ import { freePort, waitFor } from './ports.js';
 export interface RedisServerHandle {
   readonly port: number;
   readonly url: string;
+  /** The running process's pid (undefined while stopped). */
+  readonly pid: number | undefined;
   /** SIGKILL: an outage with no goodbye. */
   kill(): Promise<void>;
   /** Start again on the same port (after `kill` or `stop`). */
@@ -19,6 +21,10 @@ export interface RedisServerOptions {
   password?: string;
   /** Start later with `start()`, to test a gateway that boots while Redis is down. */
   deferStart?: boolean;
+  /** More `redis-server` arguments (cluster mode, persistence, `--replicaof`). */
+  args?: (port: number) => string[];
+  /** Runs `redis-server <configFile> --sentinel` instead, with the file this writes for the port. */
+  sentinelConfig?: (port: number) => Promise<string>;
 }
 
 /** The pid of the redis-server answering on `port`, if any answers. */
@@ -69,8 +75,11 @@ function createRedisServer(options: RedisServerOptions & { port: number }): Redi
 
   async function start(): Promise<void> {
     if (child) return;
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    const args = options.sentinelConfig
+      ? [await options.sentinelConfig(port), '--sentinel', '--port', String(port), '--bind', '127.0.0.1']
+      : ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
     if (options.password) args.push('--requirepass', options.password);
+    args.push(...(options.args?.(port) ?? []));
     const proc = spawn('redis-server', args, { stdio: 'ignore' });
     child = proc;
     let gone = false;
@@ -99,6 +108,9 @@ function createRedisServer(options: RedisServerOptions & { port: number }): Redi
   return {
     port,
     url: `redis://${auth}127.0.0.1:${port}`,
+    get pid() {
+      return child?.pid;
+    },
     kill: () => terminate('SIGKILL'),
     start,
     stop: () => terminate('SIGTERM'),

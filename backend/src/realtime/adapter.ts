@@ -30,12 +30,17 @@ interface AdapterClient {
 }
 
 function adapterClient(
-  client: RedisClient,
+  { client, connected }: { client: RedisClient; connected: Promise<void> },
   topology: RedisConnection['topology'],
   onPublishFailure: (error: unknown) => void,
 ): AdapterClient {
   // Every topology has the same pub/sub methods, but the union's generic overloads do not unify.
   const pubsub = client as StandaloneClient;
+  // The adapter subscribes in its constructor, and on a Cluster or Sentinel node-redis 5
+  // throws when that comes before the first connect: the Cluster client knows no slots yet
+  // (redis/node-redis#2904), the Sentinel client no master for its pub/sub proxy. So the
+  // first subscriptions wait for it; later reconnects resubscribe inside node-redis.
+  const once = <T>(call: () => Promise<T>): Promise<T> => connected.then(call);
   const view: AdapterClient = {
     // The classic adapter drops the promise of every PUBLISH (`this.pubClient.publish(channel, msg)`
     // in RedisAdapter.broadcast, lib/index.ts:636 of 8.3.0; socketio/socket.io-redis-adapter#513),
@@ -53,12 +58,12 @@ function adapterClient(
       topology === 'sentinel'
         ? (client as Extract<RedisClient, { getMasterNode: unknown }>).sendCommand(undefined, args)
         : (client as Exclude<RedisClient, { getMasterNode: unknown } | { masters: unknown }>).sendCommand(args),
-    subscribe: (channels, listener, bufferMode) => pubsub.subscribe(channels, listener, bufferMode),
-    pSubscribe: (patterns, listener, bufferMode) => pubsub.pSubscribe(patterns, listener, bufferMode),
-    sSubscribe: (channels, listener, bufferMode) => pubsub.sSubscribe(channels, listener, bufferMode),
-    unsubscribe: (channels, listener, bufferMode) => pubsub.unsubscribe(channels, listener, bufferMode),
-    pUnsubscribe: (patterns, listener, bufferMode) => pubsub.pUnsubscribe(patterns, listener, bufferMode),
-    sUnsubscribe: (channels, listener, bufferMode) => pubsub.sUnsubscribe(channels, listener, bufferMode),
+    subscribe: (channels, listener, bufferMode) => once(() => pubsub.subscribe(channels, listener, bufferMode)),
+    pSubscribe: (patterns, listener, bufferMode) => once(() => pubsub.pSubscribe(patterns, listener, bufferMode)),
+    sSubscribe: (channels, listener, bufferMode) => once(() => pubsub.sSubscribe(channels, listener, bufferMode)),
+    unsubscribe: (channels, listener, bufferMode) => once(() => pubsub.unsubscribe(channels, listener, bufferMode)),
+    pUnsubscribe: (patterns, listener, bufferMode) => once(() => pubsub.pUnsubscribe(patterns, listener, bufferMode)),
+    sUnsubscribe: (channels, listener, bufferMode) => once(() => pubsub.sUnsubscribe(channels, listener, bufferMode)),
     on: (event, listener) => client.on(event, listener),
     off: (event, listener) => client.off(event, listener),
   };

@@ -73,7 +73,8 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
   const keys = redisKeys(options.keyPrefix);
   const log = options.logger.child({ component: 'room-channels' });
   // Every topology has the same pub/sub methods, but the union's generic overloads do not unify.
-  const sub = redis.open('rooms-sub', { subscriber: true }) as StandaloneClient;
+  const opened = redis.open('rooms-sub', { subscriber: true });
+  const sub = opened.client as StandaloneClient;
   const listeners = new Map<string, (raw: string) => void>();
   let lastWarning = 0;
   const warn = (what: string, error: unknown): void => {
@@ -105,6 +106,9 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
       listeners.set(room, listener);
       const channel = keys.roomChannel(room);
       try {
+        // Not before the first connect: see the same wait in realtime/adapter.ts.
+        await opened.connected;
+        if (listeners.get(room) !== listener) return;
         await (sharded ? sub.sSubscribe(channel, listener) : sub.subscribe(channel, listener));
       } catch (error) {
         // node-redis keeps the listener and subscribes again when it reconnects.
@@ -116,9 +120,11 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
       if (!listener) return;
       listeners.delete(room);
       const channel = keys.roomChannel(room);
-      (sharded ? sub.sUnsubscribe(channel, listener) : sub.unsubscribe(channel, listener)).catch((error: unknown) => {
-        warn('unsubscribe', error);
-      });
+      opened.connected
+        .then(() => (sharded ? sub.sUnsubscribe(channel, listener) : sub.unsubscribe(channel, listener)))
+        .catch((error: unknown) => {
+          warn('unsubscribe', error);
+        });
     },
     send(room, message) {
       const channel = keys.roomChannel(room);

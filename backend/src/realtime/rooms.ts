@@ -128,7 +128,9 @@ export function createRooms(options: RoomsOptions): Rooms {
   async function open(room: string, pending: Entry['pending']): Promise<RoomStream> {
     const settings = streamOptions(room);
     // Subscribed before the read: whatever is published after the read arrives on the channel.
-    if (channels) await channels.follow(room);
+    // While Redis is down the subscription waits for it, and the room starts locally meanwhile.
+    if (channels && redis?.isReady()) await channels.follow(room);
+    else void channels?.follow(room);
     let stream: RoomStream;
     try {
       if (redis && !redis.isReady()) throw new HistoryUnavailableError();

@@ -53,8 +53,11 @@ export interface RedisConnection {
   run<T>(operation: string, command: (client: RedisClient) => Promise<T>): Promise<T>;
   /** Fires on every transition to `ready` (first connect, each reconnect, a failover, a node's return). */
   onReady(listener: () => void): () => void;
-  /** A client with connections of its own (for pub/sub), closed with this connection. */
-  open(name: string, options?: { subscriber: boolean }): RedisClient;
+  /**
+   * A client with connections of its own (for pub/sub), closed with this connection.
+   * `connected` resolves once it first connects (never, if this connection closes first).
+   */
+  open(name: string, options?: { subscriber: boolean }): { client: RedisClient; connected: Promise<void> };
   close(): Promise<void>;
 }
 
@@ -186,7 +189,7 @@ export function createRedisConnection({
   let state: RedisState = 'connecting';
   let closing: Promise<void> | undefined;
 
-  const open = (name: string, subscriber: boolean, onConnected?: () => void): RedisClient => {
+  const open = (name: string, subscriber: boolean): { client: RedisClient; connected: Promise<void> } => {
     const client = openClient(topology, { name, subscriber, maxBackoffMs });
     // Listeners go on before connect(): node-redis emits 'error' on every failed
     // attempt and an EventEmitter without one would crash the process.
@@ -197,27 +200,35 @@ export function createRedisConnection({
       lastError = message;
     });
     clients.push(client);
-    const connect = async (): Promise<void> => {
-      for (let attempt = 0; !closing; attempt++) {
-        try {
-          await client.connect();
-          onConnected?.();
-          return;
-        } catch (error) {
-          // A standalone client keeps reconnecting by itself; Cluster and Sentinel give up
-          // when no seed answers at start, so they are asked again until one does.
-          if (topology.kind === 'standalone' || closing) return;
-          if (attempt === 0) log.warn({ client: name, err: String(error) }, 'redis not reachable yet; retrying');
-          await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt, maxBackoffMs)).unref());
+    const connected = new Promise<void>((resolve) => {
+      const connect = async (): Promise<void> => {
+        for (let attempt = 0; !closing; attempt++) {
+          try {
+            await client.connect();
+            resolve();
+            return;
+          } catch (error) {
+            // Cluster and Sentinel give up when no seed answers at start, so they are asked
+            // again until one does.
+            if (closing) return;
+            if (attempt === 0) log.warn({ client: name, err: String(error) }, 'redis not reachable yet; retrying');
+            // A standalone client goes on reconnecting by itself; it reports ready when it gets there.
+            if (topology.kind === 'standalone') {
+              client.once('ready', () => resolve());
+              return;
+            }
+            await new Promise((done) => setTimeout(done, reconnectDelay(attempt, maxBackoffMs)).unref());
+          }
         }
-      }
-    };
-    void connect();
-    return client;
+      };
+      void connect();
+    });
+    return { client, connected };
   };
 
   let check = (): void => undefined;
-  const client = open('commands', false, () => check());
+  const { client, connected: commandsConnected } = open('commands', false);
+  void commandsConnected.then(() => check());
   const setState = (next: RedisState): void => {
     if (state === next || state === 'closed') return;
     const previous = state;

@@ -1,0 +1,72 @@
+import { createClient, createCluster } from 'redis';
+import { startRedisCluster } from './redis-cluster.js';
+import { startRedisSentinel, SENTINEL_MASTER } from './redis-sentinel.js';
+import { startRedisServer } from './redis-server.js';
+
+export type TopologyKind = 'standalone' | 'cluster' | 'sentinel';
+
+/** A Redis deployment a test runs gateways against, whatever its shape. */
+export interface TestTopology {
+  readonly kind: TopologyKind;
+  /** What a gateway needs to reach it (REDIS_URL, REDIS_CLUSTER_URLS or REDIS_SENTINEL_*). */
+  readonly env: Record<string, string>;
+  /** Runs `command` against every master (one on a single server or Sentinel), e.g. to look at keys. */
+  onMasters<T>(command: (client: ReturnType<typeof createClient>) => Promise<T>): Promise<T[]>;
+  /** Runs `command` with a client that routes like the gateway's (a cluster client on a Cluster). */
+  withClient<T>(
+    command: (client: ReturnType<typeof createClient> | ReturnType<typeof createCluster>) => Promise<T>,
+  ): Promise<T>;
+  stop(): Promise<void>;
+}
+
+async function onPort<T>(port: number, command: (client: ReturnType<typeof createClient>) => Promise<T>): Promise<T> {
+  const client = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await command(client);
+  } finally {
+    await client.close();
+  }
+}
+
+export async function startTopology(kind: TopologyKind): Promise<TestTopology> {
+  if (kind === 'cluster') {
+    const cluster = await startRedisCluster();
+    return {
+      kind,
+      env: { REDIS_CLUSTER_URLS: cluster.urls.join(',') },
+      onMasters: (command) => Promise.all(cluster.nodes.map((node) => onPort(node.port, command))),
+      async withClient(command) {
+        const client = createCluster({ rootNodes: cluster.urls.map((url) => ({ url })) });
+        client.on('error', () => undefined);
+        await client.connect();
+        try {
+          return await command(client);
+        } finally {
+          await client.close();
+        }
+      },
+      stop: () => cluster.stop(),
+    };
+  }
+  if (kind === 'sentinel') {
+    const sentinel = await startRedisSentinel();
+    const master = () => sentinel.currentMaster();
+    return {
+      kind,
+      env: { REDIS_SENTINEL_URLS: sentinel.urls.join(','), REDIS_SENTINEL_MASTER: SENTINEL_MASTER },
+      onMasters: async (command) => [await onPort(await master(), command)],
+      withClient: async (command) => onPort(await master(), command),
+      stop: () => sentinel.stop(),
+    };
+  }
+  const server = await startRedisServer();
+  return {
+    kind,
+    env: { REDIS_URL: server.url },
+    onMasters: async (command) => [await onPort(server.port, command)],
+    withClient: (command) => onPort(server.port, command),
+    stop: () => server.stop(),
+  };
+}
