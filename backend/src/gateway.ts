@@ -11,6 +11,8 @@ import { createRealtime } from './realtime/server.js';
 import { createRedisConnection } from './redis/connection.js';
 import { createRtcTokenCodec } from './tokens/rtc-token.js';
 import { createTokenService } from './tokens/service.js';
+import { createOpenAiProvider } from './upstream/openai-provider.js';
+import { createUpstreamSessions } from './upstream/service.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -56,6 +58,27 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     logger,
     metrics,
   });
+  const openai = config.upstream.openai;
+  const upstream = openai
+    ? createUpstreamSessions({
+        provider: createOpenAiProvider({
+          apiKey: openai.apiKey,
+          baseUrl: openai.baseUrl,
+          session: openai.session,
+          timeoutMs: config.upstream.timeoutMs,
+        }),
+        models: openai.models,
+        voices: openai.voices,
+        sessionsPerUser: config.upstream.sessionsPerUser,
+        timeoutMs: config.upstream.timeoutMs,
+        secretTtlSeconds: config.upstream.secretTtlSeconds,
+        redis,
+        keyPrefix,
+        memoryCap: config.limits.memoryTokenCap,
+        logger,
+        metrics,
+      })
+    : undefined;
   let draining = false;
 
   const readiness = (): ReadyResponse => {
@@ -85,6 +108,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     serveMetrics: config.metricsPort === 0,
     staticDir,
     allowInsecureConnect: config.env !== 'production',
+    upstream,
   });
   const server = createServer(app);
   // Socket.IO must attach after the app's request listener, so the app reaches it lazily.
@@ -140,6 +164,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
           await new Promise((resolve) => metricsServer?.close(resolve));
         }
         tokens.close();
+        upstream?.close();
         await redis?.close();
         logger.info('gateway closed');
       })();

@@ -8,6 +8,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   payload_too_large: 413,
   rate_limited: 429,
   internal: 500,
+  upstream_unavailable: 502,
   server_draining: 503,
 };
 
