@@ -29,6 +29,7 @@ import { mintRtcToken, type FetchLike } from './http.js';
 import { planRetry, type ConnectionFailure } from './retry-policy.js';
 import { unpackRoomEvents } from './room-events.js';
 import { refreshDelayMs } from './session-refresh.js';
+import { createUpstreamApi, type UpstreamApi } from './upstream.js';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 export type SocketFactory = (url: string, options: Partial<ManagerOptions & SocketOptions>) => ClientSocket;
@@ -151,6 +152,8 @@ export interface Room {
 export interface Switchboard {
   readonly urls: readonly string[];
   join(room: string, options?: JoinOptions): Room;
+  /** Provider secrets for AI voice sessions, brokered by the gateway (`upstream.openai()`). */
+  readonly upstream: UpstreamApi;
   /** Leaves every room; idempotent. */
   close(): void;
 }
@@ -163,12 +166,29 @@ function normalizeUrls(options: SwitchboardOptions): string[] {
   return urls;
 }
 
+/** The app's access token; a failure that is not already a SwitchboardError becomes `unauthorized`. */
+async function accessTokenFrom(options: SwitchboardOptions, forceRefresh: boolean): Promise<string> {
+  try {
+    return await options.getAccessToken({ forceRefresh });
+  } catch (error) {
+    if (error instanceof SwitchboardError) throw error;
+    const reason = error instanceof Error ? `: ${error.message}` : '';
+    throw new SwitchboardError('unauthorized', `could not get an access token${reason}`, { cause: error });
+  }
+}
+
 export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const urls = normalizeUrls(options);
   const backoff = resolveBackoff(options.backoff);
   const rooms = new Set<RoomConnection>();
   return {
     urls,
+    upstream: createUpstreamApi({
+      urls,
+      accessToken: (forceRefresh) => accessTokenFrom(options, forceRefresh),
+      fetch: options.fetch,
+      timeoutMs: options.connectTimeoutMs ?? 10_000,
+    }),
     join(name, joinOptions = {}) {
       const room = new RoomConnection(name, joinOptions, urls, options, backoff, () => rooms.delete(room));
       rooms.add(room);
@@ -455,19 +475,9 @@ class RoomConnection extends Emitter<RoomEventMap> implements Room {
 
   // ---- tokens and session refresh -----------------------------------------
 
-  async #accessToken(forceRefresh: boolean): Promise<string> {
-    try {
-      return await this.#options.getAccessToken({ forceRefresh });
-    } catch (error) {
-      if (error instanceof SwitchboardError) throw error;
-      const reason = error instanceof Error ? `: ${error.message}` : '';
-      throw new SwitchboardError('unauthorized', `could not get an access token${reason}`, { cause: error });
-    }
-  }
-
   async #mint(url: string, forceRefresh: boolean): Promise<MintTokenResponse> {
     const request = async (force: boolean): Promise<MintTokenResponse> => {
-      const accessToken = await this.#accessToken(force);
+      const accessToken = await accessTokenFrom(this.#options, force);
       return mintRtcToken({
         baseUrl: url,
         accessToken,
