@@ -6,11 +6,12 @@ import type {
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
+import { createRedisFallback } from '../redis/fallback.js';
 import { newUpstreamId, parseUpstreamId } from './ids.js';
 import { createMemoryUpstreamStore } from './memory-store.js';
 import { UpstreamError, type ClientSecret, type RealtimeSecretsProvider } from './openai-provider.js';
 import { createRedisUpstreamStore } from './redis-store.js';
-import type { UpstreamRecord, UpstreamStore } from './store.js';
+import type { UpstreamRecord } from './store.js';
 
 /** The provider's longest secret lifetime: a record never outlives it, whatever the answer says. */
 const MAX_SECRET_MS = 7_200_000;
@@ -69,34 +70,13 @@ export function createUpstreamSessions(options: UpstreamSessionsOptions): Upstre
   const memory = createMemoryUpstreamStore({ cap: options.memoryCap });
   const redisStore = redis ? createRedisUpstreamStore(redis, options.keyPrefix) : undefined;
 
-  /** Runs `op` on Redis while it is up, else (or when that fails) on this replica's memory. */
-  async function attempt<T>(op: (store: UpstreamStore) => Promise<T>): Promise<{ value: T; store: UpstreamStore }> {
-    if (redisStore && redis?.isReady()) {
-      try {
-        return { value: await op(redisStore), store: redisStore };
-      } catch (error) {
-        log.warn({ err: (error as Error).message }, 'upstream store falling back to memory');
-      }
-    }
-    return { value: await op(memory), store: memory };
-  }
-
-  let syncing = false;
-  async function replayFallback(): Promise<void> {
-    if (!redisStore || syncing || memory.size === 0) return;
-    syncing = true;
-    const records = memory.drain();
-    try {
-      const written = await redisStore.replay(records);
-      log.info({ written, total: records.length }, 'fallback upstream records replayed into redis');
-    } catch (error) {
-      memory.restore(records);
-      log.warn({ err: (error as Error).message }, 'fallback upstream replay failed; will retry on next reconnect');
-    } finally {
-      syncing = false;
-    }
-  }
-  const unsubscribe = redis?.onReady(() => void replayFallback());
+  const { attempt, close: stopReplay } = createRedisFallback({
+    redis,
+    primary: redisStore,
+    memory,
+    name: 'upstream records',
+    logger: log,
+  });
 
   const failed = (error: UpstreamError): void => {
     metrics.upstreamFailures.inc({ provider: provider.name, kind: error.kind });
@@ -172,7 +152,7 @@ export function createUpstreamSessions(options: UpstreamSessionsOptions): Upstre
       return removed || removedLocally;
     },
     close() {
-      unsubscribe?.();
+      stopReplay();
       memory.close();
     },
   };
