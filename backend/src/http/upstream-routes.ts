@@ -2,7 +2,7 @@ import { Router, type Request, type RequestHandler } from 'express';
 import { HTTP_PATHS, type UpstreamSessionResponse } from '@switchboard/contract';
 import { upstreamSessionRequestSchema } from '@switchboard/contract/schemas';
 import type { Principal } from '../auth/access-token.js';
-import { UpstreamError, type UpstreamFailureKind } from '../upstream/openai-provider.js';
+import { UpstreamError, type UpstreamFailureKind } from '../upstream/provider.js';
 import { UpstreamChoiceError, UpstreamLimitError, type UpstreamSessions } from '../upstream/service.js';
 import { ApiError } from './errors.js';
 import { parse } from './validation.js';

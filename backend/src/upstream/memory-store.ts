@@ -37,13 +37,13 @@ export function createMemoryUpstreamStore({
     if (!parsed) throw new Error('malformed upstream id');
     return parsed.tag;
   };
-  const drop = (tag: string, id: string): boolean => {
+  const drop = (tag: string, id: string): void => {
     const owned = slots.get(tag);
-    if (!owned?.delete(id)) return false;
-    size--;
-    if (owned.size === 0) slots.delete(tag);
+    if (owned?.delete(id)) {
+      size--;
+      if (owned.size === 0) slots.delete(tag);
+    }
     records.delete(id);
-    return true;
   };
   const prune = (tag: string, t: number): void => {
     for (const [id, until] of slots.get(tag) ?? []) if (until <= t) drop(tag, id);

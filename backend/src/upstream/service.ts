@@ -9,7 +9,7 @@ import type { RedisConnection } from '../redis/connection.js';
 import { createRedisFallback } from '../redis/fallback.js';
 import { newUpstreamId, parseUpstreamId } from './ids.js';
 import { createMemoryUpstreamStore } from './memory-store.js';
-import { UpstreamError, type ClientSecret, type RealtimeSecretsProvider } from './openai-provider.js';
+import { UpstreamError, type ClientSecret, type RealtimeSecretsProvider } from './provider.js';
 import { createRedisUpstreamStore } from './redis-store.js';
 import type { UpstreamRecord } from './store.js';
 
