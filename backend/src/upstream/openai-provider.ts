@@ -49,7 +49,8 @@ export function createOpenAiProvider({
     apiKey,
     baseURL: baseUrl,
     // Explicit, so the package does not read OPENAI_ORG_ID and friends from the
-    // environment behind the config schema's back.
+    // environment behind the config schema's back (it still reads OPENAI_CUSTOM_HEADERS,
+    // which no option overrides).
     organization: null,
     project: null,
     adminAPIKey: null,
