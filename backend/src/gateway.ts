@@ -11,6 +11,7 @@ import { createRealtime } from './realtime/server.js';
 import { createRedisConnection } from './redis/connection.js';
 import { createRtcTokenCodec } from './tokens/rtc-token.js';
 import { createTokenService } from './tokens/service.js';
+import { createUpstreamSessions } from './upstream/service.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -57,6 +58,28 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     logger,
     metrics,
   });
+  const openai = config.upstream.openai;
+  const upstream = openai
+    ? createUpstreamSessions({
+        // Loaded only when configured: the `openai` package adds ~0.2 s to every start.
+        provider: (await import('./upstream/openai-provider.js')).createOpenAiProvider({
+          apiKey: openai.apiKey,
+          baseUrl: openai.baseUrl,
+          session: openai.session,
+          timeoutMs: config.upstream.timeoutMs,
+        }),
+        models: openai.models,
+        voices: openai.voices,
+        sessionsPerUser: config.upstream.sessionsPerUser,
+        timeoutMs: config.upstream.timeoutMs,
+        secretTtlSeconds: config.upstream.secretTtlSeconds,
+        redis,
+        keyPrefix,
+        memoryCap: config.limits.memoryTokenCap,
+        logger,
+        metrics,
+      })
+    : undefined;
   let draining = false;
 
   const readiness = (): ReadyResponse => {
@@ -87,6 +110,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     serveMetrics: config.metricsPort === 0,
     staticDir,
     allowInsecureConnect: config.env !== 'production',
+    upstream,
   });
   const server = createServer(app);
   // Socket.IO must attach after the app's request listener, so the app reaches it lazily.
@@ -151,6 +175,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
           await new Promise((resolve) => metricsServer?.close(resolve));
         }
         tokens.close();
+        upstream?.close();
         await redis?.close();
         logger.info('gateway closed');
       })();

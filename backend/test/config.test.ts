@@ -106,6 +106,54 @@ describe('config', () => {
     expect(loadConfig({ JWT_SCOPE_CLAIM: ' scp ' }, 'h').accessJwt.scopeClaim).toBe('scp');
   });
 
+  it('leaves upstream voice sessions off without OPENAI_API_KEY, and parses their settings with it', () => {
+    expect(loadConfig({}, 'h').upstream).toEqual({
+      openai: undefined,
+      sessionsPerUser: 2,
+      timeoutMs: 5_000,
+      secretTtlSeconds: 60,
+    });
+    const config = loadConfig(
+      {
+        OPENAI_API_KEY: 'sk-live-key',
+        OPENAI_BASE_URL: 'http://127.0.0.1:8080/v1/',
+        OPENAI_REALTIME_SESSION: '{"instructions":"Be brief.","audio":{"output":{"speed":1.2}}}',
+        OPENAI_REALTIME_VOICES: 'cedar, marin',
+      },
+      'h',
+    );
+    expect(config.upstream.openai).toEqual({
+      apiKey: 'sk-live-key',
+      baseUrl: 'http://127.0.0.1:8080/v1',
+      session: { type: 'realtime', instructions: 'Be brief.', audio: { output: { speed: 1.2 } } },
+      models: ['gpt-realtime'],
+      voices: ['cedar', 'marin'],
+    });
+    expect(loadConfig({ OPENAI_API_KEY: 'sk' }, 'h').upstream.openai?.baseUrl).toBe('https://api.openai.com/v1');
+  });
+
+  it('names the upstream variable in every error, and never echoes the API key', () => {
+    expect(problems({ OPENAI_REALTIME_SESSION: '{not json' })).toEqual(['OPENAI_REALTIME_SESSION: is not valid JSON']);
+    expect(problems({ OPENAI_REALTIME_SESSION: '{"type":"transcription"}' })[0]).toMatch(
+      /^OPENAI_REALTIME_SESSION\.type: /,
+    );
+    expect(problems({ OPENAI_REALTIME_SESSION: '{"model":"gpt-realtime"}' })[0]).toMatch(
+      /^OPENAI_REALTIME_SESSION\.model: .*OPENAI_REALTIME_MODELS/,
+    );
+    expect(problems({ OPENAI_REALTIME_SESSION: '{"audio":{"output":{"voice":"x"}}}' })[0]).toMatch(
+      /^OPENAI_REALTIME_SESSION\.audio\.output\.voice: .*OPENAI_REALTIME_VOICES/,
+    );
+    expect(problems({ OPENAI_REALTIME_MODELS: ' , ' })[0]).toMatch(/^OPENAI_REALTIME_MODELS: /);
+    expect(problems({ OPENAI_REALTIME_VOICES: 'two words' })[0]).toMatch(/^OPENAI_REALTIME_VOICES\.0: /);
+    expect(problems({ UPSTREAM_SECRET_TTL_SECONDS: '9' })[0]).toMatch(/^UPSTREAM_SECRET_TTL_SECONDS: /);
+    expect(problems({ UPSTREAM_SECRET_TTL_SECONDS: '7201' })[0]).toMatch(/^UPSTREAM_SECRET_TTL_SECONDS: /);
+    expect(problems({ UPSTREAM_SESSIONS_PER_USER: '0' })[0]).toMatch(/^UPSTREAM_SESSIONS_PER_USER: /);
+    expect(problems({ UPSTREAM_TIMEOUT_MS: 'soon' })[0]).toMatch(/^UPSTREAM_TIMEOUT_MS: /);
+    const credentials = problems({ OPENAI_API_KEY: 'sk-hunter2', OPENAI_BASE_URL: 'https://user:sk-hunter2@proxy/v1' });
+    expect(credentials[0]).toMatch(/^OPENAI_BASE_URL: /);
+    expect(credentials.join()).not.toContain('hunter2');
+  });
+
   it('knows every variable DESIGN.md lists', () => {
     for (const name of [
       'PORT',
@@ -128,6 +176,14 @@ describe('config', () => {
       'SHUTDOWN_TIMEOUT_MS',
       'LOG_LEVEL',
       'REDIS_KEY_PREFIX',
+      'OPENAI_API_KEY',
+      'OPENAI_BASE_URL',
+      'OPENAI_REALTIME_SESSION',
+      'OPENAI_REALTIME_MODELS',
+      'OPENAI_REALTIME_VOICES',
+      'UPSTREAM_SESSIONS_PER_USER',
+      'UPSTREAM_TIMEOUT_MS',
+      'UPSTREAM_SECRET_TTL_SECONDS',
     ]) {
       expect(KNOWN_ENV_VARS).toContain(name);
     }

@@ -34,6 +34,7 @@ export const ERROR_CODES = [
   'unavailable',
   'internal',
   'identity_unavailable',
+  'upstream_unavailable',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -132,6 +133,10 @@ export const HTTP_PATHS = {
   metrics: '/metrics',
   devLogin: '/api/dev/login',
   rtcTokens: '/api/rtc/tokens',
+  /** `POST` mints an OpenAI Realtime client secret; `GET` says whether this gateway can (404 when not). */
+  upstreamOpenai: '/api/rtc/upstream/openai',
+  /** `DELETE <upstreamSessions>/:id` forgets a minted secret's record and frees the user's slot. */
+  upstreamSessions: '/api/rtc/upstream',
 } as const;
 
 export interface DevLoginRequest {
@@ -167,6 +172,39 @@ export interface MintTokenResponse {
   expiresAt: number;
   ttlSeconds: number;
   iceServers: IceServer[];
+}
+
+/** Providers whose realtime sessions the gateway brokers. */
+export type UpstreamProvider = 'openai';
+
+export interface UpstreamSessionRequest {
+  /** The room the voice session belongs to; recorded with the secret. */
+  room?: string;
+  /** One of the gateway's allowed models; defaults to the first. */
+  model?: string;
+  /** One of the gateway's allowed voices; defaults to the first. */
+  voice?: string;
+}
+
+export interface UpstreamSessionResponse {
+  /** The gateway's record of this secret, for `DELETE /api/rtc/upstream/:id`. */
+  id: string;
+  /** The provider's ephemeral client secret: a Bearer key for the provider's realtime API. */
+  value: string;
+  /** Epoch milliseconds: the provider's `expires_at`. */
+  expiresAt: number;
+  provider: UpstreamProvider;
+  model: string;
+  voice: string;
+}
+
+/** `GET /api/rtc/upstream/openai`: what a client may ask for, and where to open the call. */
+export interface UpstreamCapabilityResponse {
+  provider: UpstreamProvider;
+  models: string[];
+  voices: string[];
+  /** The provider's WebRTC endpoint: POST the SDP offer here with the secret as Bearer. */
+  callsUrl: string;
 }
 
 export interface PublishEventRequest {
@@ -376,4 +414,5 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   unavailable: 'A service the gateway needs is unreachable; try again shortly.',
   internal: 'Something went wrong on the server.',
   identity_unavailable: 'Sign-in cannot be checked right now; try again shortly.',
+  upstream_unavailable: 'The voice provider is unavailable right now; try again shortly.',
 };

@@ -19,6 +19,7 @@ import {
   type PublishEventRequest,
   type SessionRefreshRequest,
   type SignalRequest,
+  type UpstreamSessionRequest,
 } from './index.js';
 
 const jsonData = z.custom<JsonValue>((value) => isBoundedJson(value), {
@@ -45,6 +46,13 @@ export const mintTokenRequestSchema = z.strictObject({
     .refine((caps) => new Set(caps).size === caps.length, 'caps must not repeat')
     .optional(),
 }) satisfies z.ZodType<MintTokenRequest>;
+
+/** Shapes only: which models and voices are allowed is the gateway's configuration. */
+export const upstreamSessionRequestSchema = z.strictObject({
+  room: roomNameSchema.optional(),
+  model: z.string().min(1).max(128).optional(),
+  voice: z.string().min(1).max(128).optional(),
+}) satisfies z.ZodType<UpstreamSessionRequest>;
 
 export const publishEventRequestSchema = z.strictObject({
   type: eventTypeSchema,

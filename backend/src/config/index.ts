@@ -28,6 +28,45 @@ const optionalText = z
   .transform((value) => (value === '' ? undefined : value))
   .optional();
 
+export const OPENAI_PUBLIC_BASE_URL = 'https://api.openai.com/v1';
+
+function parseJson(text: string, context: z.RefinementCtx): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    context.addIssue({ code: 'custom', message: 'is not valid JSON' });
+    return z.NEVER;
+  }
+}
+
+/** Names of models and voices: one or more, each a plain identifier. */
+const names = z
+  .array(z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'entries must be 1-128 characters of A-Z a-z 0-9 _ . : -'))
+  .min(1, 'must name at least one');
+
+/**
+ * A Realtime session configuration object. Model and voice come from the lists, so
+ * setting them here would be silently overridden: refused instead.
+ */
+const realtimeSession = z
+  .looseObject({
+    type: z.literal('realtime').default('realtime'),
+    model: z.never({ error: 'set models with OPENAI_REALTIME_MODELS, not in the session' }).optional(),
+    audio: z
+      .looseObject({
+        output: z
+          .looseObject({
+            voice: z.never({ error: 'set voices with OPENAI_REALTIME_VOICES, not in the session' }).optional(),
+          })
+          .optional(),
+      })
+      .optional(),
+  })
+  .transform((session): RealtimeSessionConfig => session);
+
+/** The session configuration sent upstream, as JSON. */
+export type RealtimeSessionConfig = { type: 'realtime' } & Record<string, unknown>;
+
 /**
  * Every environment variable the gateway reads. Deploy files are checked against
  * these keys, so a variable set in compose or k8s that is not here is a bug.
@@ -103,6 +142,28 @@ const envSchema = z.object({
   ROOM_HISTORY_TTL_SECONDS: integer(1, 86_400).default(300),
   /** Most events one reconnecting client may recover. */
   RECOVERY_MAX_EVENTS: integer(0, 10_000).default(100),
+  /** Mints OpenAI Realtime client secrets; unset turns `/api/rtc/upstream/openai` off (404). */
+  OPENAI_API_KEY: optionalText,
+  OPENAI_BASE_URL: z
+    .url({ protocol: /^https?$/ })
+    .regex(/^https?:\/\/[^@/]+(?:\/|$)/, 'must be an http(s) URL without credentials')
+    .transform((value) => value.replace(/\/+$/, ''))
+    .default(OPENAI_PUBLIC_BASE_URL),
+  /** The session every client secret is minted with (JSON); clients only pick model and voice. */
+  OPENAI_REALTIME_SESSION: z
+    .string()
+    .max(32_768)
+    .transform(parseJson)
+    .pipe(realtimeSession)
+    .default({ type: 'realtime' }),
+  OPENAI_REALTIME_MODELS: list.pipe(names).default(['gpt-realtime']),
+  OPENAI_REALTIME_VOICES: list.pipe(names).default(['marin', 'cedar']),
+  /** Live upstream secrets one user may hold at once, across replicas. */
+  UPSTREAM_SESSIONS_PER_USER: integer(1, 1_000).default(2),
+  /** Bound on one upstream call, retries included. */
+  UPSTREAM_TIMEOUT_MS: integer(100, 60_000).default(5_000),
+  /** The expiry asked of the provider for each client secret (the provider accepts 10–7200). */
+  UPSTREAM_SECRET_TTL_SECONDS: integer(10, 7_200).default(60),
 });
 
 export const KNOWN_ENV_VARS: readonly string[] = Object.keys(envSchema.shape);
@@ -152,6 +213,15 @@ export interface Config {
   coalesceMs: number;
   presenceTtlSeconds: number;
   history: { size: number; ttlSeconds: number; recoveryMaxEvents: number };
+  upstream: {
+    /** Undefined when OPENAI_API_KEY is unset: the feature is off. */
+    openai:
+      | { apiKey: string; baseUrl: string; session: RealtimeSessionConfig; models: string[]; voices: string[] }
+      | undefined;
+    sessionsPerUser: number;
+    timeoutMs: number;
+    secretTtlSeconds: number;
+  };
   /** Insecure choices that are allowed here but deserve a loud warning at start. */
   warnings: string[];
 }
@@ -265,6 +335,8 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
   if (production && corsOrigins !== '*' && corsOrigins.includes('*')) warnings.push('CORS_ORIGINS allows every origin');
   if (!topology) warnings.push('no Redis is configured (REDIS_URL): memory mode, one replica only');
   if (e.TURN_URLS?.length && !e.TURN_SECRET) warnings.push('TURN_URLS is set without TURN_SECRET: TURN is not offered');
+  if (e.OPENAI_API_KEY && production && !e.OPENAI_BASE_URL.startsWith('https:'))
+    warnings.push('OPENAI_BASE_URL is not https: the API key travels in clear text');
 
   return {
     env: e.NODE_ENV,
@@ -297,6 +369,20 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
       size: e.ROOM_HISTORY_SIZE,
       ttlSeconds: e.ROOM_HISTORY_TTL_SECONDS,
       recoveryMaxEvents: e.RECOVERY_MAX_EVENTS,
+    },
+    upstream: {
+      openai: e.OPENAI_API_KEY
+        ? {
+            apiKey: e.OPENAI_API_KEY,
+            baseUrl: e.OPENAI_BASE_URL,
+            session: e.OPENAI_REALTIME_SESSION,
+            models: e.OPENAI_REALTIME_MODELS,
+            voices: e.OPENAI_REALTIME_VOICES,
+          }
+        : undefined,
+      sessionsPerUser: e.UPSTREAM_SESSIONS_PER_USER,
+      timeoutMs: e.UPSTREAM_TIMEOUT_MS,
+      secretTtlSeconds: e.UPSTREAM_SECRET_TTL_SECONDS,
     },
     warnings,
   };

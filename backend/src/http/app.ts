@@ -23,7 +23,6 @@ import {
   publishEventRequestSchema,
   roomNameSchema,
 } from '@switchboard/contract/schemas';
-import type { z } from 'zod';
 import {
   IdentityUnavailableError,
   UnauthorizedError,
@@ -36,8 +35,11 @@ import type { HistoryQuery } from '../history/types.js';
 import { HistoryUnavailableError } from '../realtime/rooms.js';
 import { iceServersFor, type IceServerOptions } from '../rtc/ice-servers.js';
 import { MintRateLimitedError, type TokenService } from '../tokens/service.js';
+import type { UpstreamSessions } from '../upstream/service.js';
 import { ApiError } from './errors.js';
 import { rawJsonRoute } from './raw-json-route.js';
+import { createUpstreamRoutes } from './upstream-routes.js';
+import { parse } from './validation.js';
 
 /** What the HTTP API needs from the realtime side. */
 export interface RoomsApi {
@@ -63,19 +65,11 @@ export interface HttpAppOptions {
   staticDir: string | undefined;
   /** Let pages connect to gateways over plain http/ws (never in production). */
   allowInsecureConnect: boolean;
+  /** Brokered voice sessions; absent when no provider key is configured (the routes 404). */
+  upstream?: UpstreamSessions;
 }
 
 const BODY_LIMIT = '64kb';
-
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    throw new ApiError('invalid_request', `${where}${issue?.message ?? 'invalid request'}`);
-  }
-  return result.data;
-}
 
 /** The CORS headers an answer to `origin` carries, as a flat `[name, value, ...]` list. */
 function corsHeaders(origins: '*' | string[]): (origin: string | undefined) => string[] {
@@ -295,6 +289,8 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
       throw error;
     }
   });
+
+  if (options.upstream) app.use(createUpstreamRoutes({ upstream: options.upstream, authenticate, principal, json }));
 
   if (options.staticDir && existsSync(options.staticDir)) {
     app.use(express.static(options.staticDir, { index: 'index.html', maxAge: '1h' }));

@@ -9,6 +9,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   rate_limited: 429,
   internal: 500,
   unavailable: 503,
+  upstream_unavailable: 502,
   server_draining: 503,
   identity_unavailable: 503,
 };

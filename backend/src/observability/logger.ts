@@ -21,6 +21,8 @@ const REDACT_PATHS = [
   '*.auth',
   'redisUrl',
   '*.redisUrl',
+  'apiKey',
+  '*.apiKey',
 ];
 
 export interface LoggerOptions {

@@ -143,6 +143,24 @@ export function createMetrics() {
       help: 'Peers announced as left because their replica stopped heartbeating',
       registers,
     }),
+    upstreamMinted: new Counter({
+      name: 'switchboard_upstream_secrets_minted_total',
+      help: 'Upstream realtime client secrets minted, by provider and the store that recorded them',
+      labelNames: ['provider', 'store'] as const,
+      registers,
+    }),
+    upstreamRefused: new Counter({
+      name: 'switchboard_upstream_refused_total',
+      help: 'Upstream secret requests refused because the user held the most live secrets allowed',
+      labelNames: ['provider'] as const,
+      registers,
+    }),
+    upstreamFailures: new Counter({
+      name: 'switchboard_upstream_failures_total',
+      help: 'Upstream secret requests that failed at the provider, by kind (timeout, unreachable, server_error, rate_limited, auth, rejected, invalid_response)',
+      labelNames: ['provider', 'kind'] as const,
+      registers,
+    }),
   };
 }
 

@@ -41,6 +41,10 @@ export function redisKeys(prefix: string) {
     historyLog: (room: string) => `${prefix}history:{${room}}:log`,
     /** Pub/sub channel of a room's traffic between replicas (events, signals, presence). */
     roomChannel: (room: string) => `${prefix}room:{${room}}`,
+    /** Sorted set of a user's live upstream (AI voice) secret ids, scored by expiry (ms). */
+    upstreamSlots: (tag: string) => `${prefix}rtc:upstream:user:{${tag}}`,
+    /** String: an upstream secret's record (owner, room, model; never the secret), `PX` = its lifetime. */
+    upstreamRecord: (tag: string, key: string) => `${prefix}rtc:upstream:{${tag}}.${key}`,
     /** Sorted set replica -> last heartbeat (ms). */
     replicas: `${prefix}presence:#replicas`,
     /** Set of `<room> <peerId> <userId>` a replica holds, so a survivor can clean up after it. */

@@ -2,10 +2,11 @@ import type { Capability } from '@switchboard/contract';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
+import { createRedisFallback } from '../redis/fallback.js';
 import { createMemoryTokenStore } from './memory-store.js';
 import { createRedisTokenStore } from './redis-store.js';
 import { RtcTokenError, type RtcClaims, type RtcTokenCodec } from './rtc-token.js';
-import type { RedeemOutcome, Requester, TokenStore } from './store.js';
+import type { RedeemOutcome, Requester } from './store.js';
 
 export class MintRateLimitedError extends Error {
   constructor(readonly retryAfterSeconds: number) {
@@ -79,36 +80,17 @@ export function createTokenService({
   const redisStore = redis ? createRedisTokenStore(redis, keyPrefix) : undefined;
   const refreshGauge = () => metrics.fallbackEntries.set(memory.size);
 
-  /** Runs `op` on Redis when it is up, else (or when it fails) on the memory map. */
-  async function withFallback<T>(op: (store: TokenStore) => Promise<T>): Promise<{ value: T; store: TokenStore }> {
-    if (redisStore && redis?.isReady()) {
-      try {
-        return { value: await op(redisStore), store: redisStore };
-      } catch (error) {
-        log.warn({ err: (error as Error).message }, 'token store falling back to memory');
-      }
-    }
-    return { value: await op(memory), store: memory };
-  }
-
-  let syncing = false;
-  async function replayFallback(): Promise<void> {
-    if (!redisStore || syncing || memory.size === 0) return;
-    syncing = true;
-    const entries = memory.drain();
-    try {
-      const live = await redisStore.replay(entries);
-      metrics.tokensSynced.inc(live);
-      log.info({ live, total: entries.length }, 'fallback tokens replayed into redis');
-    } catch (error) {
-      memory.restore(entries);
-      log.warn({ err: (error as Error).message }, 'fallback token replay failed; will retry on next reconnect');
-    } finally {
-      syncing = false;
+  const { attempt: withFallback, close: stopReplay } = createRedisFallback({
+    redis,
+    primary: redisStore,
+    memory,
+    name: 'tokens',
+    logger: log,
+    onReplayed: (written) => {
+      metrics.tokensSynced.inc(written);
       refreshGauge();
-    }
-  }
-  const unsubscribe = redis?.onReady(() => void replayFallback());
+    },
+  });
 
   return {
     ttlSeconds: codec.ttlSeconds,
@@ -174,7 +156,7 @@ export function createTokenService({
       return done;
     },
     close() {
-      unsubscribe?.();
+      stopReplay();
       memory.close();
     },
   };

@@ -10,6 +10,7 @@ import {
   type Room,
   type Switchboard,
 } from '../sdk/index.js';
+import { startAssistant, type AssistantCall, type AssistantState } from './assistant.js';
 import { createDevAuth, userIdFor } from './auth.js';
 import { badgeText, friendlyError, peerStatusText } from './copy.js';
 import { appendToLog, byId, clockTime, h, hueFor, initials } from './dom.js';
@@ -46,6 +47,8 @@ interface Active {
   call: Call;
   name: string;
   localStream: MediaStream | undefined;
+  /** The voice assistant, when the gateway offers one and it is running. */
+  assistant: AssistantCall | undefined;
 }
 
 interface Tile {
@@ -114,7 +117,7 @@ function join(name: string, roomName: string): void {
   });
   const room = switchboard.join(roomName);
   const call = new Call({ room });
-  const session: Active = { switchboard, room, call, name, localStream: undefined };
+  const session: Active = { switchboard, room, call, name, localStream: undefined, assistant: undefined };
   active = session;
 
   ui.joinView.hidden = true;
@@ -156,6 +159,14 @@ function join(name: string, roomName: string): void {
     }),
   };
 
+  // The button exists only when the gateway holds a provider key (its capability route answers).
+  switchboard.upstream.capability().then(
+    (offer) => {
+      if (offer && active === session) addAssistantControls(session, offer.callsUrl, roomName);
+    },
+    () => undefined,
+  );
+
   // Media is asked for after joining, so chat works while the person decides.
   void getLocalMedia().then((stream) => {
     if (!stream) return;
@@ -174,6 +185,8 @@ function leave(reason?: string): void {
   const session = active;
   if (!session) return;
   active = undefined;
+  session.assistant?.stop();
+  document.getElementById('assistant-controls')?.remove();
   session.call.close();
   session.switchboard.close();
   for (const track of session.localStream?.getTracks() ?? []) track.stop();
@@ -188,6 +201,37 @@ function leave(reason?: string): void {
   renderBadge(undefined);
   renderMediaButtons();
   delete window.__switchboard;
+}
+
+// ---- voice assistant ------------------------------------------------------------
+
+function addAssistantControls(session: Active, callsUrl: string, roomName: string): void {
+  const button = h(
+    'button',
+    { class: 'button', type: 'button', 'data-testid': 'assistant-button' },
+    'Talk to the assistant',
+  );
+  const state = h(
+    'span',
+    { class: 'chip off', 'data-testid': 'assistant-state', 'data-state': 'idle' },
+    'Assistant off',
+  );
+  const render = ({ status, text }: AssistantState): void => {
+    state.dataset.state = status;
+    state.className = `chip ${chipClass(status === 'ended' ? 'closed' : status)}`;
+    state.textContent = text;
+    const over = status === 'ended' || status === 'failed';
+    button.textContent = over ? 'Talk to the assistant' : 'End assistant';
+    if (over) session.assistant = undefined;
+  };
+  button.addEventListener('click', () => {
+    if (session.assistant) {
+      session.assistant.stop();
+      return;
+    }
+    session.assistant = startAssistant({ switchboard: session.switchboard, callsUrl, room: roomName, onState: render });
+  });
+  ui.leaveButton.before(h('span', { class: 'assistant', id: 'assistant-controls' }, state, button));
 }
 
 // ---- rendering ----------------------------------------------------------------
@@ -475,6 +519,7 @@ for (const [button, kind] of [
 
 window.addEventListener('pagehide', () => {
   // Says goodbye to peers so they drop our tile now, not after the gateway notices.
+  active?.assistant?.stop();
   active?.call.close();
   active?.switchboard.close();
 });

@@ -19,10 +19,12 @@ import type {
   SignalKind,
   SignalMessage,
 } from '@switchboard/contract';
+import { accessTokenFrom } from './access-token.js';
 import { resolveBackoff, type BackoffOptions } from './backoff.js';
 import type { ClientErrorCode, SwitchboardError } from './errors.js';
 import type { FetchLike } from './http.js';
 import { RoomConnection } from './room.js';
+import { createUpstreamApi, type UpstreamApi } from './upstream.js';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 export type SocketFactory = (url: string, options: Partial<ManagerOptions & SocketOptions>) => ClientSocket;
@@ -158,6 +160,8 @@ export interface Room {
 export interface Switchboard {
   readonly urls: readonly string[];
   join(room: string, options?: JoinOptions): Room;
+  /** Provider secrets for AI voice sessions, brokered by the gateway (`upstream.openai()`). */
+  readonly upstream: UpstreamApi;
   /** Leaves every room; idempotent. */
   close(): void;
 }
@@ -176,6 +180,12 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const rooms = new Set<RoomConnection>();
   return {
     urls,
+    upstream: createUpstreamApi({
+      urls,
+      accessToken: (forceRefresh) => accessTokenFrom(options, forceRefresh),
+      fetch: options.fetch,
+      timeoutMs: options.connectTimeoutMs ?? 10_000,
+    }),
     join(name, joinOptions = {}) {
       const room: RoomConnection = new RoomConnection(name, joinOptions, urls, options, backoff, () =>
         rooms.delete(room),

@@ -4,6 +4,9 @@ import {
   type DevLoginResponse,
   type MintTokenRequest,
   type MintTokenResponse,
+  type UpstreamCapabilityResponse,
+  type UpstreamSessionRequest,
+  type UpstreamSessionResponse,
 } from '@switchboard/contract';
 import { SwitchboardError, codeForStatus, isErrorCode, parseRetryAfter } from './errors.js';
 
@@ -36,6 +39,40 @@ export async function errorFromResponse(response: Response): Promise<Switchboard
   });
 }
 
+/** Sends one request and returns the response if it is 2xx, or throws a SwitchboardError with a code. */
+async function send(
+  method: 'GET' | 'POST' | 'DELETE',
+  baseUrl: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string>,
+  options: HttpOptions,
+): Promise<Response> {
+  const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const url = new URL(path, baseUrl).toString();
+  let response: Response;
+  try {
+    response = await doFetch(url, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (error) {
+    const timedOut = error instanceof Error && error.name === 'TimeoutError';
+    throw new SwitchboardError(
+      timedOut ? 'timeout' : 'unreachable',
+      timedOut
+        ? `${method} ${path} timed out after ${timeoutMs} ms`
+        : `${method} ${path} failed: the server cannot be reached`,
+      { cause: error },
+    );
+  }
+  if (!response.ok) throw await errorFromResponse(response);
+  return response;
+}
+
 /** POSTs JSON and returns the parsed body, or throws a SwitchboardError with a code. */
 export async function postJson<T>(
   baseUrl: string,
@@ -44,27 +81,7 @@ export async function postJson<T>(
   headers: Record<string, string>,
   options: HttpOptions = {},
 ): Promise<T> {
-  const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const url = new URL(path, baseUrl).toString();
-  let response: Response;
-  try {
-    response = await doFetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-  } catch (error) {
-    const timedOut = error instanceof Error && error.name === 'TimeoutError';
-    throw new SwitchboardError(
-      timedOut ? 'timeout' : 'unreachable',
-      timedOut ? `POST ${path} timed out after ${timeoutMs} ms` : `POST ${path} failed: the server cannot be reached`,
-      { cause: error },
-    );
-  }
-  if (!response.ok) throw await errorFromResponse(response);
-  return (await response.json()) as T;
+  return (await (await send('POST', baseUrl, path, body, headers, options)).json()) as T;
 }
 
 export interface MintOptions extends HttpOptions {
@@ -94,4 +111,58 @@ export function devLogin(
   http: HttpOptions = {},
 ): Promise<DevLoginResponse> {
   return postJson<DevLoginResponse>(baseUrl, HTTP_PATHS.devLogin, name ? { userId, name } : { userId }, {}, http);
+}
+
+export interface UpstreamMintOptions extends HttpOptions, UpstreamSessionRequest {
+  baseUrl: string;
+  accessToken: string;
+}
+
+/** `POST /api/rtc/upstream/openai`: an OpenAI Realtime client secret minted for this user. */
+export function mintUpstreamSession({
+  baseUrl,
+  accessToken,
+  room,
+  model,
+  voice,
+  ...http
+}: UpstreamMintOptions): Promise<UpstreamSessionResponse> {
+  const body: UpstreamSessionRequest = {
+    ...(room === undefined ? {} : { room }),
+    ...(model === undefined ? {} : { model }),
+    ...(voice === undefined ? {} : { voice }),
+  };
+  return postJson<UpstreamSessionResponse>(
+    baseUrl,
+    HTTP_PATHS.upstreamOpenai,
+    body,
+    { authorization: `Bearer ${accessToken}` },
+    http,
+  );
+}
+
+/** `DELETE /api/rtc/upstream/:id`: frees the user's slot early. */
+export async function forgetUpstreamSession(
+  baseUrl: string,
+  accessToken: string,
+  id: string,
+  http: HttpOptions = {},
+): Promise<void> {
+  const path = `${HTTP_PATHS.upstreamSessions}/${encodeURIComponent(id)}`;
+  await send('DELETE', baseUrl, path, undefined, { authorization: `Bearer ${accessToken}` }, http);
+}
+
+/** `GET /api/rtc/upstream/openai`: what the gateway offers, or undefined when it has no provider key (404). */
+export async function upstreamCapability(
+  baseUrl: string,
+  http: HttpOptions = {},
+): Promise<UpstreamCapabilityResponse | undefined> {
+  try {
+    return (await (
+      await send('GET', baseUrl, HTTP_PATHS.upstreamOpenai, undefined, {}, http)
+    ).json()) as UpstreamCapabilityResponse;
+  } catch (error) {
+    if (error instanceof SwitchboardError && error.code === 'not_found') return undefined;
+    throw error;
+  }
 }

@@ -50,4 +50,12 @@ export { planRetry, isFatal, type ConnectionFailure, type RetryPlan } from './re
 export { refreshDelayMs } from './session-refresh.js';
 export { unpackRoomEvents } from './room-events.js';
 export { unwrapAck } from './acks.js';
-export { devLogin, mintRtcToken, type FetchLike } from './http.js';
+export {
+  devLogin,
+  forgetUpstreamSession,
+  mintRtcToken,
+  mintUpstreamSession,
+  upstreamCapability,
+  type FetchLike,
+} from './http.js';
+export { type UpstreamApi, type UpstreamSecret, type UpstreamSessionOptions } from './upstream.js';

@@ -14,6 +14,7 @@ import {
   type SessionPayload,
   type SignalKind,
 } from '@switchboard/contract';
+import { accessTokenFrom } from './access-token.js';
 import { unwrapAck } from './acks.js';
 import { backoffDelay, type ResolvedBackoff } from './backoff.js';
 import type {
@@ -342,19 +343,9 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
 
   // ---- tokens and session refresh -----------------------------------------
 
-  async #accessToken(forceRefresh: boolean): Promise<string> {
-    try {
-      return await this.#options.getAccessToken({ forceRefresh });
-    } catch (error) {
-      if (error instanceof SwitchboardError) throw error;
-      const reason = error instanceof Error ? `: ${error.message}` : '';
-      throw new SwitchboardError('unauthorized', `could not get an access token${reason}`, { cause: error });
-    }
-  }
-
   async #mint(url: string, forceRefresh: boolean): Promise<MintTokenResponse> {
     const request = async (force: boolean): Promise<MintTokenResponse> => {
-      const accessToken = await this.#accessToken(force);
+      const accessToken = await accessTokenFrom(this.#options, force);
       return mintRtcToken({
         baseUrl: url,
         accessToken,

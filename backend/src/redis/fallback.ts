@@ -1,0 +1,80 @@
+import type { Logger } from '../observability/logger.js';
+import type { RedisConnection } from './connection.js';
+
+/** A memory driver that can hand over what it took while Redis was away. */
+export interface DrainableStore<Entry> {
+  readonly size: number;
+  drain(): Entry[];
+  restore(entries: Entry[]): void;
+}
+
+export interface RedisFallbackOptions<Primary, Memory> {
+  redis: RedisConnection | undefined;
+  /** The Redis driver; undefined in memory mode. */
+  primary: Primary | undefined;
+  memory: Memory;
+  /** Names the store in log lines, e.g. `tokens`. */
+  name: string;
+  logger: Logger;
+  /** After each replay attempt, with how many entries were written (0 when it failed). */
+  onReplayed?: (written: number) => void;
+}
+
+export interface RedisFallback<Store> {
+  /** Runs `op` on Redis while it is up, else (or when that fails) on this replica's memory. */
+  attempt: <T>(op: (store: Store) => Promise<T>) => Promise<{ value: T; store: Store }>;
+  /** Stops replaying on reconnects; idempotent. */
+  close: () => void;
+}
+
+/**
+ * The degraded-mode rule every Redis-backed store follows: serve from memory
+ * while Redis is down, and when it returns, write what memory took meanwhile into Redis,
+ * putting it back if that fails so the next reconnect tries again.
+ */
+export function createRedisFallback<
+  Memory extends DrainableStore<unknown>,
+  Primary extends { replay(entries: ReturnType<Memory['drain']>): Promise<number> },
+>({
+  redis,
+  primary,
+  memory,
+  name,
+  logger,
+  onReplayed,
+}: RedisFallbackOptions<Primary, Memory>): RedisFallback<Primary | Memory> {
+  let syncing = false;
+  async function replay(): Promise<void> {
+    if (!primary || syncing || memory.size === 0) return;
+    syncing = true;
+    const entries = memory.drain() as ReturnType<Memory['drain']>;
+    let written = 0;
+    try {
+      written = await primary.replay(entries);
+      logger.info({ written, total: entries.length }, `fallback ${name} replayed into redis`);
+    } catch (error) {
+      memory.restore(entries);
+      logger.warn({ err: (error as Error).message }, `fallback ${name} replay failed; will retry on next reconnect`);
+    } finally {
+      syncing = false;
+      onReplayed?.(written);
+    }
+  }
+  const unsubscribe = redis?.onReady(() => void replay());
+
+  return {
+    attempt: async (op) => {
+      if (primary && redis?.isReady()) {
+        try {
+          return { value: await op(primary), store: primary };
+        } catch (error) {
+          logger.warn({ err: (error as Error).message }, `${name} store falling back to memory`);
+        }
+      }
+      return { value: await op(memory), store: memory };
+    },
+    close: () => {
+      unsubscribe?.();
+    },
+  };
+}
