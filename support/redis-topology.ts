@@ -1,6 +1,6 @@
 import { createClient, createCluster } from 'redis';
-import { startRedisCluster } from './redis-cluster.js';
-import { startRedisSentinel, SENTINEL_MASTER } from './redis-sentinel.js';
+import { startRedisCluster, type RedisClusterHandle } from './redis-cluster.js';
+import { startRedisSentinel, SENTINEL_MASTER, type RedisSentinelHandle } from './redis-sentinel.js';
 import { startRedisServer } from './redis-server.js';
 
 export type TopologyKind = 'standalone' | 'cluster' | 'sentinel';
@@ -16,6 +16,9 @@ export interface TestTopology {
   withClient<T>(
     command: (client: ReturnType<typeof createClient> | ReturnType<typeof createCluster>) => Promise<T>,
   ): Promise<T>;
+  /** The servers, for tests that kill or reshard them. */
+  readonly cluster?: RedisClusterHandle;
+  readonly sentinel?: RedisSentinelHandle;
   stop(): Promise<void>;
 }
 
@@ -35,6 +38,7 @@ export async function startTopology(kind: TopologyKind): Promise<TestTopology> {
     const cluster = await startRedisCluster();
     return {
       kind,
+      cluster,
       env: { REDIS_CLUSTER_URLS: cluster.urls.join(',') },
       onMasters: (command) => Promise.all(cluster.nodes.map((node) => onPort(node.port, command))),
       async withClient(command) {
@@ -55,6 +59,7 @@ export async function startTopology(kind: TopologyKind): Promise<TestTopology> {
     const master = () => sentinel.currentMaster();
     return {
       kind,
+      sentinel,
       env: { REDIS_SENTINEL_URLS: sentinel.urls.join(','), REDIS_SENTINEL_MASTER: SENTINEL_MASTER },
       onMasters: async (command) => [await onPort(await master(), command)],
       withClient: async (command) => onPort(await master(), command),

@@ -180,6 +180,9 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
           Promise.all([
             runScript(c, JOIN, [keys.presence(room)], [peer.peerId, JSON.stringify(peer), firstHere ? 1 : 0]),
             c.sAdd(keys.replica(replica), member(room, peer)),
+            // A heartbeat too: a replica that holds peers is always known to the reapers, even
+            // one that dies right after Redis lost its heartbeats (a restart, a flush).
+            c.zAdd(keys.replicas, { score: Date.now(), value: replica }),
           ]),
         );
         if (firstHere) view.merge(room, peersOf(all));

@@ -3,73 +3,55 @@ import type { Namespace } from 'socket.io';
 import type { Adapter } from 'socket.io-adapter';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { RedisClient, RedisConnection, StandaloneClient } from '../redis/connection.js';
+import type { RedisConnection, StandaloneClient } from '../redis/connection.js';
+import { PubSub, type Listener } from '../redis/pubsub.js';
 
 export type AdapterFactory = (nsp: Namespace) => Adapter;
 
-type Listener = (message: Buffer, channel: Buffer) => void;
-
 /**
  * Exactly the client surface `@socket.io/redis-adapter` 8.3 calls (it types its clients
- * as `any`), as a view over one of our clients rather than a patched client.
+ * as `any`), as a view over our pub/sub rather than a patched client.
  */
 interface AdapterClient {
   publish(channel: string, message: string | Buffer): Promise<number>;
   sPublish(channel: string, message: string | Buffer): Promise<number>;
   sendCommand(args: string[]): Promise<unknown>;
-  subscribe(channels: string | string[], listener: Listener, bufferMode: true): Promise<void>;
-  pSubscribe(patterns: string | string[], listener: Listener, bufferMode: true): Promise<void>;
-  sSubscribe(channels: string | string[], listener: Listener, bufferMode: true): Promise<void>;
-  unsubscribe(channels?: string | string[], listener?: Listener, bufferMode?: true): Promise<void>;
-  pUnsubscribe(patterns?: string | string[], listener?: Listener, bufferMode?: true): Promise<void>;
-  sUnsubscribe(channels: string | string[], listener?: Listener, bufferMode?: true): Promise<void>;
-  on(event: string, listener: (error: Error) => void): unknown;
-  off(event: string, listener: (error: Error) => void): unknown;
+  subscribe(channels: string | string[], listener: Listener, bufferMode: boolean): Promise<void>;
+  pSubscribe(patterns: string | string[], listener: Listener, bufferMode: boolean): Promise<void>;
+  sSubscribe(channels: string | string[], listener: Listener, bufferMode: boolean): Promise<void>;
+  unsubscribe(channels?: string | string[], listener?: Listener, bufferMode?: boolean): Promise<void>;
+  pUnsubscribe(patterns?: string | string[], listener?: Listener, bufferMode?: boolean): Promise<void>;
+  sUnsubscribe(channels: string | string[], listener?: Listener, bufferMode?: boolean): Promise<void>;
+  on(event: string, listener: (error: Error) => void): void;
+  off(event: string, listener: (error: Error) => void): void;
   /** Present on a Cluster: the adapter counts subscribers with PUBSUB on every master. */
   readonly masters?: unknown;
 }
 
-function adapterClient(
-  { client, connected }: { client: RedisClient; connected: Promise<void> },
-  topology: RedisConnection['topology'],
-  onPublishFailure: (error: unknown) => void,
-): AdapterClient {
-  // Every topology has the same pub/sub methods, but the union's generic overloads do not unify.
-  const pubsub = client as StandaloneClient;
-  // The adapter subscribes in its constructor, and on a Cluster or Sentinel node-redis 5
-  // throws when that comes before the first connect: the Cluster client knows no slots yet
-  // (redis/node-redis#2904), the Sentinel client no master for its pub/sub proxy. So the
-  // first subscriptions wait for it; later reconnects resubscribe inside node-redis.
-  const once = <T>(call: () => Promise<T>): Promise<T> => connected.then(call);
+function adapterClient(pubsub: PubSub, cluster: boolean, onPublishFailure: (error: unknown) => void): AdapterClient {
   const view: AdapterClient = {
     // The classic adapter drops the promise of every PUBLISH (`this.pubClient.publish(channel, msg)`
     // in RedisAdapter.broadcast, lib/index.ts:636 of 8.3.0; socketio/socket.io-redis-adapter#513),
     // so one made while Redis is down would become an unhandled rejection. The sharded
     // adapter returns its SPUBLISH promise to ClusterAdapter, which catches it.
     publish: (channel, message) =>
-      client.publish(channel, message).catch((error: unknown) => {
+      pubsub.publish('channel', channel, message).catch((error: unknown) => {
         onPublishFailure(error);
         return 0;
       }),
-    sPublish: (channel, message) => client.sPublish(channel, message),
-    // node-redis's Sentinel client takes `sendCommand(isReadonly, args)`; the adapter calls
-    // `sendCommand(args)` for PUBSUB NUMSUB, which would crash the process there.
-    sendCommand: (args) =>
-      topology === 'sentinel'
-        ? (client as Extract<RedisClient, { getMasterNode: unknown }>).sendCommand(undefined, args)
-        : (client as Exclude<RedisClient, { getMasterNode: unknown } | { masters: unknown }>).sendCommand(args),
-    subscribe: (channels, listener, bufferMode) => once(() => pubsub.subscribe(channels, listener, bufferMode)),
-    pSubscribe: (patterns, listener, bufferMode) => once(() => pubsub.pSubscribe(patterns, listener, bufferMode)),
-    sSubscribe: (channels, listener, bufferMode) => once(() => pubsub.sSubscribe(channels, listener, bufferMode)),
-    unsubscribe: (channels, listener, bufferMode) => once(() => pubsub.unsubscribe(channels, listener, bufferMode)),
-    pUnsubscribe: (patterns, listener, bufferMode) => once(() => pubsub.pUnsubscribe(patterns, listener, bufferMode)),
-    sUnsubscribe: (channels, listener, bufferMode) => once(() => pubsub.sUnsubscribe(channels, listener, bufferMode)),
-    on: (event, listener) => client.on(event, listener),
-    off: (event, listener) => client.off(event, listener),
+    sPublish: (channel, message) => pubsub.publish('shard', channel, message),
+    sendCommand: (args) => (pubsub.client as StandaloneClient).sendCommand(args),
+    subscribe: (channels, listener, bufferMode) => pubsub.subscribe('channel', channels, listener, bufferMode),
+    pSubscribe: (patterns, listener, bufferMode) => pubsub.subscribe('pattern', patterns, listener, bufferMode),
+    sSubscribe: (channels, listener, bufferMode) => pubsub.subscribe('shard', channels, listener, bufferMode),
+    unsubscribe: (channels, listener, bufferMode) => pubsub.unsubscribe('channel', channels, listener, bufferMode),
+    pUnsubscribe: (patterns, listener, bufferMode) => pubsub.unsubscribe('pattern', patterns, listener, bufferMode),
+    sUnsubscribe: (channels, listener, bufferMode) => pubsub.unsubscribe('shard', channels, listener, bufferMode),
+    // Client errors are logged by the connection; the adapter's "friendly" handler would log them again.
+    on: () => undefined,
+    off: () => undefined,
   };
-  if (topology === 'cluster') {
-    Object.defineProperty(view, 'masters', { get: () => (client as { masters: unknown }).masters });
-  }
+  if (cluster) Object.defineProperty(view, 'masters', { get: () => (pubsub.client as { masters: unknown }).masters });
   return view;
 }
 
@@ -96,8 +78,9 @@ export function createRedisAdapter({ redis, kind, keyPrefix, logger, metrics }: 
       logger.warn({ component: 'adapter', err: String(error) }, 'adapter publish failed; delivery stays local');
     }
   };
-  const pub = adapterClient(redis.open('adapter-pub'), redis.topology, onPublishFailure);
-  const sub = adapterClient(redis.open('adapter-sub', { subscriber: true }), redis.topology, onPublishFailure);
+  const cluster = redis.topology === 'cluster';
+  const pub = adapterClient(new PubSub(redis.open('adapter-pub')), cluster, onPublishFailure);
+  const sub = adapterClient(new PubSub(redis.open('adapter-sub', { subscriber: true })), cluster, onPublishFailure);
   const channelPrefix = `${keyPrefix}socket.io`;
   return kind === 'redis-sharded'
     ? // Static: rooms do not travel through the adapter, so a channel per room would be waste.

@@ -2,8 +2,9 @@ import type { RoomEvent, SignalMessage } from '@switchboard/contract';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PresenceMessage } from '../presence/types.js';
-import type { RedisConnection, StandaloneClient } from '../redis/connection.js';
+import type { RedisConnection } from '../redis/connection.js';
 import { redisKeys } from '../redis/keys.js';
+import { PubSub } from '../redis/pubsub.js';
 
 /** What travels on a room's channel between replicas. */
 export type ChannelMessage =
@@ -73,8 +74,8 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
   const keys = redisKeys(options.keyPrefix);
   const log = options.logger.child({ component: 'room-channels' });
   // Every topology has the same pub/sub methods, but the union's generic overloads do not unify.
-  const opened = redis.open('rooms-sub', { subscriber: true });
-  const sub = opened.client as StandaloneClient;
+  const sub = new PubSub(redis.open('rooms-sub', { subscriber: true }));
+  const kind = sharded ? 'shard' : 'channel';
   const listeners = new Map<string, (raw: string) => void>();
   let lastWarning = 0;
   const warn = (what: string, error: unknown): void => {
@@ -93,7 +94,7 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
     }, 250);
     pending.unref();
   };
-  for (const event of ['ready', 'node-ready', 'topology-change']) sub.on(event, resubscribed);
+  const offResubscribed = sub.onResubscribed(resubscribed);
 
   return {
     async follow(room) {
@@ -104,12 +105,8 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
         if (message) options.onMessage(room, message);
       };
       listeners.set(room, listener);
-      const channel = keys.roomChannel(room);
       try {
-        // Not before the first connect: see the same wait in realtime/adapter.ts.
-        await opened.connected;
-        if (listeners.get(room) !== listener) return;
-        await (sharded ? sub.sSubscribe(channel, listener) : sub.subscribe(channel, listener));
+        await sub.subscribe(kind, keys.roomChannel(room), listener);
       } catch (error) {
         // node-redis keeps the listener and subscribes again when it reconnects.
         warn('subscribe', error);
@@ -119,12 +116,9 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
       const listener = listeners.get(room);
       if (!listener) return;
       listeners.delete(room);
-      const channel = keys.roomChannel(room);
-      opened.connected
-        .then(() => (sharded ? sub.sUnsubscribe(channel, listener) : sub.unsubscribe(channel, listener)))
-        .catch((error: unknown) => {
-          warn('unsubscribe', error);
-        });
+      sub.unsubscribe(kind, keys.roomChannel(room), listener).catch((error: unknown) => {
+        warn('unsubscribe', error);
+      });
     },
     send(room, message) {
       const channel = keys.roomChannel(room);
@@ -137,6 +131,7 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
     },
     close() {
       clearTimeout(pending);
+      offResubscribed();
       listeners.clear();
       // The client itself is closed with the connection.
     },

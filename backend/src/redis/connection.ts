@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { createClient, createCluster, createSentinel } from 'redis';
+import { createClient, createCluster } from 'redis';
 import type { RedisTopology } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { createSentinelWatch, type MasterAddress } from './sentinel.js';
 
 /**
  * `ready`: every node answers. `partial`: a Cluster with some masters down; commands
@@ -36,11 +37,22 @@ export interface RedisConnectionOptions {
   maxBackoffMs?: number;
 }
 
-export type StandaloneClient = ReturnType<typeof openStandalone>;
-type ClusterClient = ReturnType<typeof openCluster>;
-type SentinelClient = ReturnType<typeof openSentinel>;
-/** One client of whichever topology is configured; their command methods are the same. */
-export type RedisClient = StandaloneClient | ClusterClient | SentinelClient;
+export type StandaloneClient = ReturnType<typeof createStandalone>;
+type ClusterClient = ReturnType<typeof createClusterClient>;
+/** A client of one server (also the master Sentinel names), or of a Cluster; their command methods are the same. */
+export type RedisClient = StandaloneClient | ClusterClient;
+
+/**
+ * One logical client. On Sentinel, `client` is replaced by a client of the new master
+ * after a failover, so it is read each time it is used, never kept.
+ */
+export interface RedisHandle {
+  readonly client: RedisClient;
+  /** Resolves once a client first connects (never, if the connection closes first). */
+  readonly connected: Promise<void>;
+  /** `replaced`: a failover swapped `client`, whose subscriptions are gone. `reconnected`: the same client is back. */
+  on(event: 'replaced' | 'reconnected', listener: () => void): void;
+}
 
 export interface RedisConnection {
   readonly topology: RedisTopology['kind'];
@@ -53,11 +65,8 @@ export interface RedisConnection {
   run<T>(operation: string, command: (client: RedisClient) => Promise<T>): Promise<T>;
   /** Fires on every transition to `ready` (first connect, each reconnect, a failover, a node's return). */
   onReady(listener: () => void): () => void;
-  /**
-   * A client with connections of its own (for pub/sub), closed with this connection.
-   * `connected` resolves once it first connects (never, if this connection closes first).
-   */
-  open(name: string, options?: { subscriber: boolean }): { client: RedisClient; connected: Promise<void> };
+  /** A client with connections of its own (for pub/sub), closed with this connection. */
+  open(name: string, options?: { subscriber: boolean }): RedisHandle;
   close(): Promise<void>;
 }
 
@@ -95,68 +104,24 @@ function nodeClientOptions({ name, subscriber, maxBackoffMs }: NodeOptions, url:
   };
 }
 
-function openStandalone(url: string, options: NodeOptions) {
+function createStandalone(url: string, options: NodeOptions) {
   return createClient({ ...nodeClientOptions(options, new URL(url)), url });
 }
 
-function openCluster(urls: string[], options: NodeOptions) {
-  const first = new URL(urls[0] ?? '');
+function createClusterClient(urls: string[], options: NodeOptions) {
   return createCluster({
     rootNodes: urls.map((url) => ({ url })),
     // Nodes discovered from CLUSTER SLOTS get these, so credentials and TLS apply to all.
-    defaults: nodeClientOptions(options, first),
+    defaults: nodeClientOptions(options, new URL(urls[0] ?? '')),
   });
 }
 
-function openSentinel(urls: string[], master: string, options: NodeOptions) {
-  const first = new URL(urls[0] ?? '');
-  const nodeOptions = nodeClientOptions(options, first);
-  return createSentinel({
-    name: master,
-    sentinelRootNodes: urls.map((url) => {
-      const parsed = new URL(url);
-      return { host: parsed.hostname, port: Number(parsed.port || 26379) };
-    }),
-    // Credentials in the sentinel URLs are used for the sentinels and the data nodes alike.
-    nodeClientOptions: nodeOptions,
-    sentinelClientOptions: { ...nodeOptions, disableOfflineQueue: false, pingInterval: 5_000 },
-    masterPoolSize: 1,
-    // Topology is also re-read on every +switch-master; the scan catches what a lost message missed.
-    scanInterval: 5_000,
-  });
-}
-
-function openClient(topology: RedisTopology, options: NodeOptions): RedisClient {
-  switch (topology.kind) {
-    case 'standalone':
-      return openStandalone(topology.url, options);
-    case 'cluster':
-      return openCluster(topology.urls, options);
-    case 'sentinel':
-      return openSentinel(topology.urls, topology.master, options);
-  }
-}
-
-/** Answers whether every node behind `client` responds, within `timeoutMs`. */
-async function probe(
-  client: RedisClient,
-  topology: RedisTopology['kind'],
-  timeoutMs: number,
-): Promise<'ready' | 'partial' | 'disconnected'> {
-  const ping = (p: Promise<unknown>) =>
-    withDeadline(p, timeoutMs, 'ping').then(
-      () => true,
-      () => false,
-    );
-  if (topology === 'cluster') {
-    const cluster = client as ClusterClient;
-    const masters = cluster.masters;
-    if (masters.length === 0) return 'disconnected';
-    const answers = await Promise.all(masters.map((node) => ping(cluster.nodeClient(node).then((c) => c.ping()))));
-    const up = answers.filter(Boolean).length;
-    return up === answers.length ? 'ready' : up > 0 ? 'partial' : 'disconnected';
-  }
-  return (await ping(client.ping())) ? 'ready' : 'disconnected';
+/** The URL of the master Sentinel named, with the credentials and scheme of the sentinel URLs. */
+function masterUrl(sentinelUrl: string, address: MasterAddress): string {
+  const url = new URL(sentinelUrl);
+  url.hostname = address.host.includes(':') ? `[${address.host}]` : address.host;
+  url.port = String(address.port);
+  return url.toString();
 }
 
 function withDeadline<T>(pending: Promise<T>, timeoutMs: number, operation: string): Promise<T> {
@@ -167,14 +132,36 @@ function withDeadline<T>(pending: Promise<T>, timeoutMs: number, operation: stri
   return Promise.race([pending, deadline]).finally(() => clearTimeout(timer));
 }
 
+/** Closes gracefully, or destroys after a grace period: see `close()` below. */
+async function shut(client: RedisClient): Promise<void> {
+  try {
+    // close() lets replies in flight arrive, but waits for the whole command queue to
+    // drain, which a client caught mid-reconnect with resubscriptions queued never does
+    // (see redis/node-redis#3089); after a grace period it is destroyed.
+    if (client.isOpen) await withDeadline(client.close(), CLOSE_GRACE_MS, 'close');
+  } catch {
+    // Timed out, or already gone.
+  }
+  try {
+    if (client.isOpen) await client.destroy();
+  } catch {
+    // Already gone.
+  }
+}
+
 /**
  * The Redis connections of one gateway, for any topology. A Redis that is down at
  * boot or later only means degraded mode: nothing here throws on connect, and every
  * command is bounded by a deadline.
  *
- * A standalone client reports its state through its own events. Cluster and
- * Sentinel clients have no single connection to watch, so their state is probed:
- * a PING to every master, every second and at once on any node event.
+ * - One server: node-redis clients, whose own events tell the state.
+ * - Cluster: node-redis cluster clients; the state is probed (a PING to every master,
+ *   every second and at once on any node event).
+ * - Sentinel: plain clients of the master Sentinel names, replaced by clients of the new
+ *   master after a failover (redis/sentinel.ts). node-redis's own Sentinel client was not
+ *   used: its commands take a pool lease each, so concurrent commands can run out of the
+ *   order they were sent in (one publisher's events would be numbered out of order), and
+ *   its `sendCommand(isReadonly, args)` differs from what the Socket.IO adapter calls.
  */
 export function createRedisConnection({
   topology,
@@ -185,50 +172,110 @@ export function createRedisConnection({
 }: RedisConnectionOptions): RedisConnection {
   const log = logger.child({ component: 'redis', topology: topology.kind });
   const events = new EventEmitter();
-  const clients: RedisClient[] = [];
+  const handles: Array<{ replace(address: MasterAddress): void; shut(): Promise<void> }> = [];
   let state: RedisState = 'connecting';
   let closing: Promise<void> | undefined;
+  let master: MasterAddress | undefined;
 
-  const open = (name: string, subscriber: boolean): { client: RedisClient; connected: Promise<void> } => {
-    const client = openClient(topology, { name, subscriber, maxBackoffMs });
-    // Listeners go on before connect(): node-redis emits 'error' on every failed
-    // attempt and an EventEmitter without one would crash the process.
-    let lastError = '';
-    client.on('error', (error: unknown) => {
-      const message = error instanceof Error ? error.message : String(error);
-      if (message !== lastError) log.warn({ client: name, err: message }, 'redis client error');
-      lastError = message;
-    });
-    clients.push(client);
-    const connected = new Promise<void>((resolve) => {
-      const connect = async (): Promise<void> => {
-        for (let attempt = 0; !closing; attempt++) {
-          try {
-            await client.connect();
-            resolve();
-            return;
-          } catch (error) {
-            // Cluster and Sentinel give up when no seed answers at start, so they are asked
-            // again until one does.
-            if (closing) return;
-            if (attempt === 0) log.warn({ client: name, err: String(error) }, 'redis not reachable yet; retrying');
-            // A standalone client goes on reconnecting by itself; it reports ready when it gets there.
-            if (topology.kind === 'standalone') {
-              client.once('ready', () => resolve());
-              return;
-            }
-            await new Promise((done) => setTimeout(done, reconnectDelay(attempt, maxBackoffMs)).unref());
-          }
-        }
-      };
-      void connect();
-    });
-    return { client, connected };
+  const watch =
+    topology.kind === 'sentinel'
+      ? createSentinelWatch({
+          urls: topology.urls,
+          master: topology.master,
+          logger,
+          onMaster: (address) => {
+            master = address;
+            for (const handle of handles) handle.replace(address);
+          },
+        })
+      : undefined;
+
+  const clientFor = (options: NodeOptions, address: MasterAddress | undefined): RedisClient => {
+    if (topology.kind === 'cluster') return createClusterClient(topology.urls, options);
+    if (topology.kind === 'standalone') return createStandalone(topology.url, options);
+    // Until Sentinel has named a master, an unconnected client stands in (nothing uses it).
+    return createStandalone(masterUrl(topology.urls[0] ?? '', address ?? { host: '127.0.0.1', port: 1 }), options);
   };
 
-  let check = (): void => undefined;
-  const { client, connected: commandsConnected } = open('commands', false);
-  void commandsConnected.then(() => check());
+  const open = (name: string, subscriber: boolean): RedisHandle => {
+    const options: NodeOptions = { name, subscriber, maxBackoffMs };
+    const emitter = new EventEmitter();
+    let resolveConnected: () => void = () => undefined;
+    const connected = new Promise<void>((resolve) => {
+      resolveConnected = resolve;
+    });
+    let lastError = '';
+
+    const connect = async (client: RedisClient, onUp: () => void): Promise<void> => {
+      // Listeners go on before connect(): node-redis emits 'error' on every failed
+      // attempt and an EventEmitter without one would crash the process.
+      client.on('error', (error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        if (message !== lastError) log.warn({ client: name, err: message }, 'redis client error');
+        lastError = message;
+        if (topology.kind === 'sentinel') watch?.check();
+      });
+      let wasReady = false;
+      client.on('ready', () => {
+        lastError = '';
+        if (wasReady) emitter.emit('reconnected');
+        wasReady = true;
+      });
+      for (let attempt = 0; !closing && client === current; attempt++) {
+        try {
+          await client.connect();
+          onUp();
+          return;
+        } catch (error) {
+          // A Cluster client gives up when no seed answers at start, so it is asked again.
+          if (closing || client !== current) return;
+          if (attempt === 0) log.warn({ client: name, err: String(error) }, 'redis not reachable yet; retrying');
+          // A standalone client goes on reconnecting by itself; it reports ready when it gets there.
+          if (topology.kind !== 'cluster') {
+            client.once('ready', onUp);
+            return;
+          }
+          await new Promise((done) => setTimeout(done, reconnectDelay(attempt, maxBackoffMs)).unref());
+        }
+      }
+    };
+
+    let current = clientFor(options, master);
+    if (topology.kind !== 'sentinel' || master) void connect(current, resolveConnected);
+    if (topology.kind === 'cluster') {
+      // Node events of a Cluster call for a look at the state now.
+      for (const event of ['node-ready', 'node-reconnecting', 'node-error'])
+        current.on(event, () => setImmediate(check));
+      current.on('node-ready', () => emitter.emit('reconnected'));
+    }
+
+    handles.push({
+      replace(address) {
+        const previous = current;
+        const next = clientFor(options, address);
+        current = next;
+        void connect(next, () => {
+          resolveConnected();
+          if (next !== current) return;
+          emitter.emit('replaced');
+          check();
+        });
+        void shut(previous);
+      },
+      shut: () => shut(current),
+    });
+    return {
+      get client() {
+        return current;
+      },
+      connected,
+      on(event, listener) {
+        emitter.on(event, listener);
+      },
+    };
+  };
+
+  const commands = open('commands', false);
   const setState = (next: RedisState): void => {
     if (state === next || state === 'closed') return;
     const previous = state;
@@ -239,9 +286,39 @@ export function createRedisConnection({
   };
   metrics.redisUp.set(0);
 
+  let probing = false;
+  /** Asks every master for a PONG (one, unless Cluster) and sets the state from the answers. */
+  function check(): void {
+    if (probing || closing || !commands.client.isOpen) return;
+    probing = true;
+    const ping = (p: Promise<unknown>) =>
+      withDeadline(p, commandTimeoutMs, 'ping').then(
+        () => true,
+        () => false,
+      );
+    const client = commands.client;
+    const answers =
+      topology.kind === 'cluster'
+        ? Promise.all(
+            (client as ClusterClient).masters.map((node) =>
+              ping((client as ClusterClient).nodeClient(node).then((c) => c.ping())),
+            ),
+          )
+        : ping((client as StandaloneClient).ping()).then((up) => [up]);
+    answers
+      .then((ups) => {
+        const up = ups.filter(Boolean).length;
+        setState(up > 0 && up === ups.length ? 'ready' : up > 0 ? 'partial' : 'disconnected');
+      })
+      .catch(() => setState('disconnected'))
+      .finally(() => {
+        probing = false;
+      });
+  }
+
   let prober: NodeJS.Timeout | undefined;
   if (topology.kind === 'standalone') {
-    const standalone = client as StandaloneClient;
+    const standalone = commands.client as StandaloneClient;
     standalone.on('ready', () => setState('ready'));
     standalone.on('reconnecting', () => setState('disconnected'));
     standalone.on('end', () => setState('disconnected'));
@@ -249,22 +326,15 @@ export function createRedisConnection({
       if (!standalone.isReady) setState('disconnected');
     });
   } else {
-    let probing = false;
-    check = (): void => {
-      if (probing || closing || !client.isOpen) return;
-      probing = true;
-      probe(client, topology.kind, commandTimeoutMs)
-        .then(setState, () => setState('disconnected'))
-        .finally(() => {
-          probing = false;
-        });
-    };
     prober = setInterval(check, 1_000);
     prober.unref();
-    // Node events of a Cluster, and topology changes of Sentinel, call for a look now.
-    for (const event of ['node-ready', 'node-reconnecting', 'node-error', 'topology-change', 'client-error']) {
-      client.on(event, () => setImmediate(check));
-    }
+    void commands.connected.then(check);
+  }
+  if (watch) {
+    // Ask at once; the watch keeps asking every second, and on every client error.
+    watch.resolve().catch((error: unknown) => {
+      log.warn({ err: error instanceof Error ? error.message : String(error) }, 'no sentinel answered yet');
+    });
   }
 
   const usable = (): boolean => state === 'ready' || state === 'partial';
@@ -283,7 +353,7 @@ export function createRedisConnection({
       }
       let pending: Promise<T> | undefined;
       try {
-        pending = command(client);
+        pending = command(commands.client);
         return await withDeadline(pending, commandTimeoutMs, operation);
       } catch (error) {
         metrics.redisCommandFailures.inc({ operation });
@@ -303,23 +373,8 @@ export function createRedisConnection({
         clearInterval(prober);
         metrics.redisUp.set(0);
         events.removeAllListeners();
-        await Promise.all(
-          clients.map(async (c) => {
-            try {
-              // close() lets replies in flight arrive, but waits for the whole command queue
-              // to drain, which a client caught mid-reconnect with resubscriptions queued never
-              // does (see redis/node-redis#3089); after a grace period it is destroyed.
-              if (c.isOpen) await withDeadline(c.close(), CLOSE_GRACE_MS, 'close');
-            } catch {
-              // Timed out, or already gone: closing must not fail.
-            }
-            try {
-              if (c.isOpen) await c.destroy();
-            } catch {
-              // Already gone.
-            }
-          }),
-        );
+        await watch?.close();
+        await Promise.all(handles.map((handle) => handle.shut()));
       })();
       return closing;
     },

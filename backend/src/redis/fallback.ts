@@ -44,22 +44,35 @@ export function createRedisFallback<
   onReplayed,
 }: RedisFallbackOptions<Primary, Memory>): RedisFallback<Primary | Memory> {
   let syncing = false;
+  let failures = 0;
+  let retry: NodeJS.Timeout | undefined;
   async function replay(): Promise<void> {
+    clearTimeout(retry);
+    retry = undefined;
     if (!primary || syncing || memory.size === 0) return;
     syncing = true;
     const entries = memory.drain() as ReturnType<Memory['drain']>;
     let written = 0;
     try {
       written = await primary.replay(entries);
+      failures = 0;
       logger.info({ written, total: entries.length }, `fallback ${name} replayed into redis`);
     } catch (error) {
       memory.restore(entries);
-      logger.warn({ err: (error as Error).message }, `fallback ${name} replay failed; will retry on next reconnect`);
+      // A Redis that just came back may still refuse writes for a moment (a Cluster
+      // taking a node back answers CLUSTERDOWN): try again soon, not only on the next reconnect.
+      const delay = Math.min(2_000, 250 * 2 ** failures++);
+      logger.warn({ err: (error as Error).message, retryInMs: delay }, `fallback ${name} replay failed; will retry`);
+      if (!closed) {
+        retry = setTimeout(() => void replay(), delay);
+        retry.unref();
+      }
     } finally {
       syncing = false;
       onReplayed?.(written);
     }
   }
+  let closed = false;
   const unsubscribe = redis?.onReady(() => void replay());
 
   return {
@@ -74,6 +87,8 @@ export function createRedisFallback<
       return { value: await op(memory), store: memory };
     },
     close: () => {
+      closed = true;
+      clearTimeout(retry);
       unsubscribe?.();
     },
   };

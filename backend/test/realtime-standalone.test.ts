@@ -1,0 +1,3 @@
+import { realtimeSuite } from './suites/realtime.js';
+
+realtimeSuite('standalone');
