@@ -1,5 +1,5 @@
 /**
- * @switchboard/client: the browser SDK for Switchboard. Join a room, exchange
+ * @switchboard/client: the Switchboard SDK, for browsers and Node. Join a room, exchange
  * signaling and room events, and run a WebRTC mesh call with perfect negotiation.
  */
 export {
@@ -50,4 +50,22 @@ export { planRetry, isFatal, type ConnectionFailure, type RetryPlan } from './re
 export { refreshDelayMs } from './session-refresh.js';
 export { unpackRoomEvents } from './room-events.js';
 export { unwrapAck } from './acks.js';
-export { devLogin, mintRtcToken, type FetchLike } from './http.js';
+export { devLogin, mintRtcToken, type FetchLike, type HttpOptions, type MintOptions } from './http.js';
+// The wire types this API hands out, so an app needs no direct dependency on the contract.
+export type {
+  Capability,
+  DevLoginResponse,
+  ErrorCode,
+  IceServer,
+  JsonValue,
+  MintTokenResponse,
+  PeerInfo,
+  PeerLeftPayload,
+  PeerLeftReason,
+  RoomEvent,
+  ServerShutdownPayload,
+  SessionEndedPayload,
+  SessionPayload,
+  SignalKind,
+  SignalMessage,
+} from '@switchboard/contract';
