@@ -118,6 +118,8 @@ export const HTTP_PATHS = {
   metrics: '/metrics',
   devLogin: '/api/dev/login',
   rtcTokens: '/api/rtc/tokens',
+  openApi: '/api/openapi.json',
+  asyncApi: '/api/asyncapi.json',
 } as const;
 
 export interface DevLoginRequest {
@@ -162,6 +164,10 @@ export interface PublishEventResponse {
   id: string;
 }
 
+export interface HealthResponse {
+  status: 'ok';
+}
+
 export type ReadyStatus = 'ready' | 'degraded' | 'draining';
 export type RedisStatus = 'connected' | 'disconnected' | 'disabled';
 
@@ -192,6 +198,12 @@ export interface PeersResponse {
 
 export interface HandshakeAuth {
   token: string;
+}
+
+/** A refused handshake, as Socket.IO's `connect_error` carries it: `message` is the code. */
+export interface HandshakeRefusal {
+  message: HandshakeErrorCode;
+  data: { code: HandshakeErrorCode; message: string };
 }
 
 export interface SessionPayload {

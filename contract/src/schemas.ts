@@ -2,21 +2,48 @@
  * Runtime validation of everything a client sends, for the gateway. A separate entry
  * (`@switchboard/contract/schemas`) so the browser SDK, which needs only the types,
  * does not bundle zod. `satisfies` keeps each schema in step with its contract type.
+ * The schemas of what the gateway answers and sends follow; the API documents (OpenAPI,
+ * AsyncAPI) are generated from all of them.
  */
 import { z } from 'zod';
 import {
   CAPABILITIES,
+  ERROR_CODES,
   EVENT_TYPE_PATTERN,
+  HANDSHAKE_ERROR_CODES,
   LIMITS,
   ROOM_NAME_PATTERN,
   SIGNAL_KINDS,
   USER_ID_PATTERN,
   isBoundedJson,
+  type Ack,
+  type AckError,
   type DevLoginRequest,
+  type DevLoginResponse,
+  type ErrorBody,
+  type HandshakeAuth,
+  type HandshakeRefusal,
+  type HealthResponse,
+  type HttpErrorResponse,
+  type IceServer,
   type JsonValue,
   type MintTokenRequest,
+  type MintTokenResponse,
+  type PeerInfo,
+  type PeerLeftPayload,
+  type PeerLeftReason,
+  type PeersResponse,
   type PublishEventRequest,
+  type PublishEventResponse,
+  type ReadyResponse,
+  type ReadyStatus,
+  type RedisStatus,
+  type RoomEvent,
+  type ServerShutdownPayload,
+  type SessionEndedPayload,
+  type SessionPayload,
   type SessionRefreshRequest,
+  type SignalMessage,
   type SignalRequest,
 } from './index.js';
 
@@ -63,3 +90,225 @@ export const sessionRefreshRequestSchema = z.strictObject({
 }) satisfies z.ZodType<SessionRefreshRequest>;
 
 export const peersRequestSchema = z.union([z.strictObject({}), z.undefined(), z.null()]);
+
+// ---------------------------------------------------------------------------
+// What the gateway answers and sends
+// ---------------------------------------------------------------------------
+
+/**
+ * Names and descriptions for the API documents: a schema with an `id` here becomes
+ * `#/components/schemas/<id>`, referenced wherever it is used. The contract's own
+ * registry rather than zod's global one, so nothing else in a process adds to it.
+ */
+export const contractRegistry = z.registry<{ id?: string; description?: string }>();
+
+function described<S extends z.ZodType>(description: string, schema: S): S {
+  contractRegistry.add(schema, { description });
+  return schema;
+}
+const epochMs = (description: string) => described(description, z.number().int().nonnegative());
+
+/** A zod enum of every member of the string union `T`: a member missing here, or extra, fails to compile. */
+const enumOf = <T extends string>(members: { [K in T]: K }): z.ZodEnum<{ [K in T]: K }> => z.enum(members);
+
+const capabilitySchema = z.enum(CAPABILITIES);
+
+export const tokenIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
+export const errorBodySchema = z.object({
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+}) satisfies z.ZodType<ErrorBody>;
+
+export const httpErrorResponseSchema = z.object({ error: errorBodySchema }) satisfies z.ZodType<HttpErrorResponse>;
+
+export const peerInfoSchema = z.object({
+  peerId: described('Changes on every (re)join.', z.string()),
+  userId: described("The `sub` of the member's access JWT.", z.string()),
+  name: z.string(),
+  replica: described('The replica that holds the socket.', z.string()),
+  joinedAt: epochMs('When the peer joined, epoch milliseconds.'),
+}) satisfies z.ZodType<PeerInfo>;
+
+export const healthResponseSchema = z.object({ status: z.literal('ok') }) satisfies z.ZodType<HealthResponse>;
+
+export const readyResponseSchema = z.object({
+  status: enumOf<ReadyStatus>({ ready: 'ready', degraded: 'degraded', draining: 'draining' }),
+  redis: enumOf<RedisStatus>({ connected: 'connected', disconnected: 'disconnected', disabled: 'disabled' }),
+  tokenStore: enumOf<ReadyResponse['tokenStore']>({ redis: 'redis', memory: 'memory' }),
+  replica: z.string(),
+  connections: described('Sockets connected to this replica.', z.number().int().nonnegative()),
+}) satisfies z.ZodType<ReadyResponse>;
+
+export const devLoginResponseSchema = z.object({
+  accessToken: z.string(),
+  expiresIn: described('Seconds until the access token expires.', z.number().int().positive()),
+}) satisfies z.ZodType<DevLoginResponse>;
+
+export const iceServerSchema = z.object({
+  urls: z.array(z.string()),
+  username: z.string().optional(),
+  credential: z.string().optional(),
+}) satisfies z.ZodType<IceServer>;
+
+export const mintTokenResponseSchema = z.object({
+  token: described('Send it as the Socket.IO handshake `auth: { token }`; redeemable once.', z.string()),
+  room: roomNameSchema,
+  expiresAt: epochMs('When the token stops being redeemable, epoch milliseconds.'),
+  ttlSeconds: z.number().int().positive(),
+  iceServers: z.array(iceServerSchema),
+}) satisfies z.ZodType<MintTokenResponse>;
+
+export const publishEventResponseSchema = z.object({ id: z.string() }) satisfies z.ZodType<PublishEventResponse>;
+
+export const peersResponseSchema = z.object({ peers: z.array(peerInfoSchema) }) satisfies z.ZodType<PeersResponse>;
+
+export const handshakeAuthSchema = z.object({ token: z.string().min(1).max(4096) }) satisfies z.ZodType<HandshakeAuth>;
+
+export const handshakeRefusalSchema = z.object({
+  message: z.enum(HANDSHAKE_ERROR_CODES),
+  data: z.object({ code: z.enum(HANDSHAKE_ERROR_CODES), message: z.string() }),
+}) satisfies z.ZodType<HandshakeRefusal>;
+
+export const ackErrorSchema = z.object({ ok: z.literal(false), error: errorBodySchema }) satisfies z.ZodType<AckError>;
+
+const ackOf = <Shape extends z.core.$ZodLooseShape>(shape: Shape) =>
+  z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), ...shape }), ackErrorSchema]);
+
+export const signalAckSchema = ackOf({}) satisfies z.ZodType<Ack>;
+export const publishAckSchema = ackOf({ id: z.string() }) satisfies z.ZodType<Ack<{ id: string }>>;
+export const sessionRefreshAckSchema = ackOf({
+  expiresAt: epochMs('The new session expiry, epoch milliseconds.'),
+}) satisfies z.ZodType<Ack<{ expiresAt: number }>>;
+export const peersAckSchema = ackOf({ peers: z.array(peerInfoSchema) }) satisfies z.ZodType<Ack<{ peers: PeerInfo[] }>>;
+
+export const sessionPayloadSchema = z.object({
+  peerId: described("This socket's id in the room; new on every (re)join.", z.string()),
+  userId: z.string(),
+  name: z.string(),
+  room: roomNameSchema,
+  replica: z.string(),
+  peers: described('The other members at the time of joining, across replicas.', z.array(peerInfoSchema)),
+  expiresAt: epochMs('The server disconnects the socket then unless it is refreshed; epoch milliseconds.'),
+  caps: z.array(capabilitySchema),
+}) satisfies z.ZodType<SessionPayload>;
+
+export const peerLeftPayloadSchema = z.object({
+  peerId: z.string(),
+  reason: enumOf<PeerLeftReason>({
+    disconnect: 'disconnect',
+    session_expired: 'session_expired',
+    replica_lost: 'replica_lost',
+    server_shutdown: 'server_shutdown',
+  }),
+}) satisfies z.ZodType<PeerLeftPayload>;
+
+export const signalMessageSchema = z.object({
+  from: described('The peer id of the sender, stamped by the server.', z.string()),
+  kind: z.enum(SIGNAL_KINDS),
+  data: jsonData,
+}) satisfies z.ZodType<SignalMessage>;
+
+export const roomEventSchema = z.object({
+  id: z.string(),
+  type: eventTypeSchema,
+  data: jsonData,
+  from: described('The peer id of the sender, or `service:<sub>` for events published over HTTP.', z.string()),
+  ts: epochMs('When the gateway accepted the event, epoch milliseconds.'),
+}) satisfies z.ZodType<RoomEvent>;
+
+export const roomEventBatchSchema = z.array(roomEventSchema).min(1) satisfies z.ZodType<RoomEvent[]>;
+
+export const serverShutdownPayloadSchema = z.object({
+  reconnectAfterMs: z.number().int().nonnegative(),
+}) satisfies z.ZodType<ServerShutdownPayload>;
+
+export const sessionEndedPayloadSchema = z.object({
+  reason: enumOf<SessionEndedPayload['reason']>({
+    session_expired: 'session_expired',
+    server_shutdown: 'server_shutdown',
+  }),
+}) satisfies z.ZodType<SessionEndedPayload>;
+
+// ---------------------------------------------------------------------------
+// Names for the API documents
+// ---------------------------------------------------------------------------
+
+const NAMES: Array<[schema: z.ZodType, id: string, description: string]> = [
+  [
+    jsonData,
+    'JsonValue',
+    `Any JSON value, at most ${LIMITS.dataDepth} levels deep and ${LIMITS.dataNodes} values in all.`,
+  ],
+  [roomNameSchema, 'RoomName', 'A room: 1-128 characters of A-Z a-z 0-9 _ . : -'],
+  [eventTypeSchema, 'EventType', "A room event's type: 1-64 characters of A-Z a-z 0-9 _ . : -"],
+  [capabilitySchema, 'Capability', 'What an RTC token allows beyond signaling: `publish` room events.'],
+  [tokenIdSchema, 'TokenId', "An RTC token's id: its `jti` claim."],
+  [errorBodySchema, 'ErrorBody', 'Why a request or an event was refused: a stable `code`, and text for people.'],
+  [httpErrorResponseSchema, 'HttpErrorResponse', 'Every HTTP error answer.'],
+  [peerInfoSchema, 'PeerInfo', 'A member of a room, on whichever replica it is connected to.'],
+  [healthResponseSchema, 'HealthResponse', 'The process is up.'],
+  [
+    readyResponseSchema,
+    'ReadyResponse',
+    '`degraded` while Redis is unreachable (the replica still serves, from memory); `draining` after SIGTERM.',
+  ],
+  [devLoginRequestSchema, 'DevLoginRequest', 'Who to sign in as.'],
+  [devLoginResponseSchema, 'DevLoginResponse', 'An access JWT signed by the gateway itself.'],
+  [
+    mintTokenRequestSchema,
+    'MintTokenRequest',
+    'The room to admit to, and what the token allows there (`caps`: all by default).',
+  ],
+  [iceServerSchema, 'IceServer', 'One entry of `RTCConfiguration.iceServers`; TURN credentials are time-limited.'],
+  [
+    mintTokenResponseSchema,
+    'MintTokenResponse',
+    'A single-use RTC token for one room, and the ICE servers for its peer connections.',
+  ],
+  [publishEventRequestSchema, 'PublishEventRequest', 'A room event to deliver to every member of the room.'],
+  [publishEventResponseSchema, 'PublishEventResponse', 'The id the event carries to every member.'],
+  [peersResponseSchema, 'PeersResponse', "The room's members across replicas."],
+  [
+    handshakeAuthSchema,
+    'HandshakeAuth',
+    'The Socket.IO handshake `auth`: an RTC token from `POST /api/rtc/tokens`, used once.',
+  ],
+  [
+    handshakeRefusalSchema,
+    'HandshakeRefusal',
+    'A refused handshake (`connect_error`): `message` is the code; `data` has it with text for people.',
+  ],
+  [signalRequestSchema, 'SignalRequest', 'A signaling message for one peer of the same room (`to`: its peer id).'],
+  [
+    sessionRefreshRequestSchema,
+    'SessionRefreshRequest',
+    'A fresh RTC token for the same room and user, to move the session expiry.',
+  ],
+  [peersRequestSchema, 'PeersRequest', '`{}`; `null` or no payload at all are accepted too.'],
+  [ackErrorSchema, 'AckError', 'A refused event.'],
+  [signalAckSchema, 'SignalAck', 'The signal was relayed.'],
+  [publishAckSchema, 'PublishAck', 'The event was accepted; `id` is the one every member receives.'],
+  [sessionRefreshAckSchema, 'SessionRefreshAck', 'The session now ends at `expiresAt`.'],
+  [peersAckSchema, 'PeersAck', "The room's members across replicas."],
+  [sessionPayloadSchema, 'SessionPayload', 'Sent right after a handshake is admitted, before any room traffic.'],
+  [peerLeftPayloadSchema, 'PeerLeftPayload', 'A member left the room.'],
+  [signalMessageSchema, 'SignalMessage', 'A signaling message from another peer of the room.'],
+  [
+    roomEventSchema,
+    'RoomEvent',
+    'A room event, from a member (socket `publish`) or a service (`POST /api/rooms/{room}/events`).',
+  ],
+  [roomEventBatchSchema, 'RoomEventBatch', 'Several room events in one frame, oldest first.'],
+  [
+    serverShutdownPayloadSchema,
+    'ServerShutdownPayload',
+    'This replica is draining: reconnect, through another replica, after `reconnectAfterMs`.',
+  ],
+  [
+    sessionEndedPayloadSchema,
+    'SessionEndedPayload',
+    'Why the server ends the session; the socket is disconnected right after.',
+  ],
+];
+for (const [schema, id, description] of NAMES) contractRegistry.add(schema, { id, description });
