@@ -19,8 +19,10 @@ import {
   mintTokenRequestSchema,
   publishEventRequestSchema,
   roomNameSchema,
+  tokenIdSchema,
 } from '@switchboard/contract/schemas';
 import type { z } from 'zod';
+import { createApiDocuments } from '../api-docs/index.js';
 import { UnauthorizedError, type AccessTokenVerifier, type Principal } from '../auth/access-token.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -211,7 +213,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   app.delete(`${HTTP_PATHS.rtcTokens}/:jti`, authenticate, async (req, res) => {
     const who = principal(req);
     const jti = String(req.params.jti);
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(jti)) throw new ApiError('not_found', 'no such token');
+    if (!tokenIdSchema.safeParse(jti).success) throw new ApiError('not_found', 'no such token');
     const revoked = await tokens.revoke(jti, { userId: who.userId, service: who.scopes.length > 0 });
     if (!revoked) throw new ApiError('not_found', 'no such token');
     res.status(204).end();
@@ -238,6 +240,14 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     }
     const response: PeersResponse = { peers };
     res.json(response);
+  });
+
+  const documents = createApiDocuments();
+  app.get(HTTP_PATHS.openApi, (_req, res) => {
+    res.json(documents.openApi());
+  });
+  app.get(HTTP_PATHS.asyncApi, (_req, res) => {
+    res.json(documents.asyncApi());
   });
 
   if (options.staticDir && existsSync(options.staticDir)) {
