@@ -1,4 +1,4 @@
-import { ERROR_MESSAGES, type ErrorCode } from '@switchboard/contract';
+import { ERROR_MESSAGES, LIMITS, type ErrorCode } from '@switchboard/contract';
 import { httpErrorResponseSchema } from '@switchboard/contract/schemas';
 import type { z } from 'zod';
 import { ERROR_STATUS } from '../http/errors.js';
@@ -22,7 +22,7 @@ const TAGS = [
 
 const DESCRIPTION = `The HTTP side of a Switchboard gateway: RTC tokens that admit a browser to a room over Socket.IO, and the routes services use to reach rooms. The Socket.IO events are in the AsyncAPI document at \`/api/asyncapi.json\`.
 
-Every error answer is JSON, \`{"error": {"code", "message"}}\`, whose \`code\` is stable: branch on it, show \`message\` to people. A route can also answer 500 \`internal\`, and a path no route serves 404 \`not_found\`. Bodies are JSON (\`Content-Type: application/json\`) of at most 64 KiB.`;
+Every error answer is JSON, \`{"error": {"code", "message"}}\`, whose \`code\` is stable: branch on it, show \`message\` to people. A route can also answer 500 \`internal\`, and a path no route serves 404 \`not_found\`. Bodies are JSON (\`Content-Type: application/json\`) of at most ${LIMITS.httpBodyBytes / 1024} KiB.`;
 
 function parameters(route: HttpRoute, components: SchemaComponents): JsonSchema[] {
   const list = (where: 'path' | 'query', schemas: Record<string, z.ZodType> | undefined) =>
