@@ -4,7 +4,16 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/dist-types/**', 'node_modules/**', 'test-artifacts/**', 'bench/results/**'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/dist-demo/**',
+      '**/dist-types/**',
+      'node_modules/**',
+      'test-artifacts/**',
+      'bench/results/**',
+    ],
+  },
   js.configs.recommended,
   {
     files: ['**/*.ts'],
@@ -16,6 +25,7 @@ export default tseslint.config(
           './contract/tsconfig.json',
           './backend/tsconfig.json',
           './frontend/tsconfig.json',
+          './frontend/tsconfig.sdk.json',
         ],
         tsconfigRootDir: import.meta.dirname,
       },

@@ -11,7 +11,7 @@ import { accessToken, postJson } from '../support/client.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
-const DIST_INDEX = fileURLToPath(new URL('../frontend/dist/index.html', import.meta.url));
+const DIST_INDEX = fileURLToPath(new URL('../frontend/dist-demo/index.html', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 const ROOM = `e2e-call-${Date.now().toString(36)}`;
 const WAIT_MS = 20_000;
@@ -116,7 +116,7 @@ async function expectInLog(person: Person, log: 'chat-log' | 'event-log', text: 
 }
 
 beforeAll(async () => {
-  if (!existsSync(DIST_INDEX)) throw new Error('frontend/dist is missing: run `npm run build` first');
+  if (!existsSync(DIST_INDEX)) throw new Error('frontend/dist-demo is missing: run `npm run build` first');
   if (!CHROMIUM)
     throw new Error('Chromium is missing: `npm test` installs it (scripts/system-deps.sh), or set CHROMIUM_PATH');
   redis = await startRedisServer();

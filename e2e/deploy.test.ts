@@ -342,7 +342,7 @@ describe('backend/Dockerfile', () => {
     const copies = all(final, 'COPY').map((instruction) => instruction.args);
     const fromStage = (path: string) =>
       copies.find((args) => new RegExp(`--from=\\S+\\s+/app/${path}\\s`).test(args))?.match(/--from=(\S+)/)?.[1];
-    for (const path of ['backend/dist', 'contract/dist', 'frontend/dist', 'contract/package.json']) {
+    for (const path of ['backend/dist', 'contract/dist', 'frontend/dist-demo', 'contract/package.json']) {
       expect(fromStage(path), `final stage copies ${path}`).toBeDefined();
     }
     const modulesFrom = fromStage('node_modules');

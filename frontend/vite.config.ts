@@ -19,8 +19,9 @@ export default defineConfig({
       '/readyz': gateway,
     },
   },
+  // dist/ is the published SDK (tsconfig.sdk.json); the demo app has a folder of its own.
   build: {
-    outDir: 'dist',
+    outDir: 'dist-demo',
     emptyOutDir: true,
     target: 'es2022',
   },

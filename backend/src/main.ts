@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const gateway = await startGateway({
     config,
     logger,
-    staticDir: fileURLToPath(new URL('../../frontend/dist', import.meta.url)),
+    staticDir: fileURLToPath(new URL('../../frontend/dist-demo', import.meta.url)),
   });
 
   let stopping = false;

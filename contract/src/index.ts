@@ -137,6 +137,8 @@ export const HTTP_PATHS = {
   upstreamOpenai: '/api/rtc/upstream/openai',
   /** `DELETE <upstreamSessions>/:id` forgets a minted secret's record and frees the user's slot. */
   upstreamSessions: '/api/rtc/upstream',
+  openApi: '/api/openapi.json',
+  asyncApi: '/api/asyncapi.json',
 } as const;
 
 export interface DevLoginRequest {
@@ -268,6 +270,10 @@ export interface RoomEpochPayload extends RoomPosition {
   reason?: RecoveryFailureReason;
 }
 
+export interface HealthResponse {
+  status: 'ok';
+}
+
 export type ReadyStatus = 'ready' | 'degraded' | 'draining';
 export type RedisStatus = 'connected' | 'disconnected' | 'disabled';
 
@@ -300,6 +306,12 @@ export interface HandshakeAuth {
   token: string;
   /** The last event seen in this room before a reconnect: its missed events are replayed. */
   recover?: RoomPosition;
+}
+
+/** A refused handshake, as Socket.IO's `connect_error` carries it: `message` is the code. */
+export interface HandshakeRefusal {
+  message: HandshakeErrorCode;
+  data: { code: HandshakeErrorCode; message: string };
 }
 
 export interface SessionPayload {

@@ -2,22 +2,54 @@
  * Runtime validation of everything a client sends, for the gateway. A separate entry
  * (`@switchboard/contract/schemas`) so the browser SDK, which needs only the types,
  * does not bundle zod. `satisfies` keeps each schema in step with its contract type.
+ * The schemas of what the gateway answers and sends follow; the API documents (OpenAPI,
+ * AsyncAPI) are generated from all of them.
  */
 import { z } from 'zod';
 import {
   CAPABILITIES,
+  ERROR_CODES,
   EVENT_TYPE_PATTERN,
+  HANDSHAKE_ERROR_CODES,
   LIMITS,
   ROOM_NAME_PATTERN,
   SIGNAL_KINDS,
   USER_ID_PATTERN,
   isBoundedJson,
+  type Ack,
+  type AckError,
   type DevLoginRequest,
+  type DevLoginResponse,
+  type ErrorBody,
+  type HandshakeAuth,
+  type HandshakeRefusal,
+  type HealthResponse,
+  type HttpErrorResponse,
   type HistoryRequest,
+  type HistoryResponse,
+  type IceServer,
   type JsonValue,
   type MintTokenRequest,
+  type MintTokenResponse,
+  type PeerInfo,
+  type PeerLeftPayload,
+  type PeerLeftReason,
+  type PeersResponse,
   type PublishEventRequest,
+  type PublishEventResponse,
+  type ReadyResponse,
+  type ReadyStatus,
+  type RecoveryFailureReason,
+  type RecoveryOutcome,
+  type RedisStatus,
+  type RoomEpochPayload,
+  type RoomEvent,
+  type RoomPosition,
+  type ServerShutdownPayload,
+  type SessionEndedPayload,
+  type SessionPayload,
   type SessionRefreshRequest,
+  type SignalMessage,
   type SignalRequest,
   type UpstreamSessionRequest,
 } from './index.js';
@@ -82,10 +114,302 @@ export const historyQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(LIMITS.historyLimit).optional(),
 }) satisfies z.ZodType<HistoryRequest>;
 
-/** `auth.recover` of a handshake. */
+/** A point in a room's stream, e.g. the handshake's `auth.recover`: the last event seen. */
 export const roomPositionSchema = z.strictObject({
   epoch: z.string().min(1).max(64),
   seq: z.number().int().min(0),
-});
+}) satisfies z.ZodType<RoomPosition>;
 
 export const peersRequestSchema = z.union([z.strictObject({}), z.undefined(), z.null()]);
+
+// ---------------------------------------------------------------------------
+// What the gateway answers and sends
+// ---------------------------------------------------------------------------
+
+/**
+ * Names and descriptions for the API documents: a schema with an `id` here becomes
+ * `#/components/schemas/<id>`, referenced wherever it is used. The contract's own
+ * registry rather than zod's global one, so nothing else in a process adds to it.
+ */
+export const contractRegistry = z.registry<{ id?: string; description?: string }>();
+
+function described<S extends z.ZodType>(description: string, schema: S): S {
+  contractRegistry.add(schema, { description });
+  return schema;
+}
+const epochMs = (description: string) => described(description, z.number().int().nonnegative());
+
+/** A zod enum of every member of the string union `T`: a member missing here, or extra, fails to compile. */
+const enumOf = <T extends string>(members: { [K in T]: K }): z.ZodEnum<{ [K in T]: K }> => z.enum(members);
+
+const capabilitySchema = z.enum(CAPABILITIES);
+
+export const tokenIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
+export const errorBodySchema = z.object({
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+}) satisfies z.ZodType<ErrorBody>;
+
+export const httpErrorResponseSchema = z.object({ error: errorBodySchema }) satisfies z.ZodType<HttpErrorResponse>;
+
+export const peerInfoSchema = z.object({
+  peerId: described('Changes on every (re)join.', z.string()),
+  userId: described("The `sub` of the member's access JWT.", z.string()),
+  name: z.string(),
+  replica: described('The replica that holds the socket.', z.string()),
+  joinedAt: epochMs('When the peer joined, epoch milliseconds.'),
+}) satisfies z.ZodType<PeerInfo>;
+
+export const healthResponseSchema = z.object({ status: z.literal('ok') }) satisfies z.ZodType<HealthResponse>;
+
+export const readyResponseSchema = z.object({
+  status: enumOf<ReadyStatus>({ ready: 'ready', degraded: 'degraded', draining: 'draining' }),
+  redis: enumOf<RedisStatus>({ connected: 'connected', disconnected: 'disconnected', disabled: 'disabled' }),
+  tokenStore: enumOf<ReadyResponse['tokenStore']>({ redis: 'redis', memory: 'memory' }),
+  replica: z.string(),
+  connections: described('Sockets connected to this replica.', z.number().int().nonnegative()),
+}) satisfies z.ZodType<ReadyResponse>;
+
+export const devLoginResponseSchema = z.object({
+  accessToken: z.string(),
+  expiresIn: described('Seconds until the access token expires.', z.number().int().positive()),
+}) satisfies z.ZodType<DevLoginResponse>;
+
+export const iceServerSchema = z.object({
+  urls: z.array(z.string()),
+  username: z.string().optional(),
+  credential: z.string().optional(),
+}) satisfies z.ZodType<IceServer>;
+
+export const mintTokenResponseSchema = z.object({
+  token: described('Send it as the Socket.IO handshake `auth: { token }`; redeemable once.', z.string()),
+  jti: described("The token's id, for `DELETE /api/rtc/tokens/{jti}`.", tokenIdSchema),
+  room: roomNameSchema,
+  expiresAt: epochMs('When the token stops being redeemable, epoch milliseconds.'),
+  ttlSeconds: z.number().int().positive(),
+  iceServers: z.array(iceServerSchema),
+}) satisfies z.ZodType<MintTokenResponse>;
+
+const seqSchema = described(
+  "The event's place in its room: grows by exactly 1 per event, within the room's epoch.",
+  z.number().int().positive(),
+);
+
+const publishedFields = {
+  id: z.string(),
+  seq: seqSchema,
+  local: described(
+    'Present when Redis was unreachable: only members on this replica got the event, under a replica-local epoch.',
+    z.literal(true).optional(),
+  ),
+};
+
+export const publishEventResponseSchema = z.object(publishedFields) satisfies z.ZodType<PublishEventResponse>;
+
+export const peersResponseSchema = z.object({ peers: z.array(peerInfoSchema) }) satisfies z.ZodType<PeersResponse>;
+
+export const handshakeAuthSchema = z.object({
+  token: z.string().min(1).max(4096),
+  recover: described(
+    'The last event this client saw in the room, on a reconnect: the events it missed are replayed.',
+    roomPositionSchema.optional(),
+  ),
+}) satisfies z.ZodType<HandshakeAuth>;
+
+export const handshakeRefusalSchema = z.object({
+  message: z.enum(HANDSHAKE_ERROR_CODES),
+  data: z.object({ code: z.enum(HANDSHAKE_ERROR_CODES), message: z.string() }),
+}) satisfies z.ZodType<HandshakeRefusal>;
+
+export const ackErrorSchema = z.object({ ok: z.literal(false), error: errorBodySchema }) satisfies z.ZodType<AckError>;
+
+const ackOf = <Shape extends z.core.$ZodLooseShape>(shape: Shape) =>
+  z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), ...shape }), ackErrorSchema]);
+
+export const signalAckSchema = ackOf({}) satisfies z.ZodType<Ack>;
+export const publishAckSchema = ackOf(publishedFields) satisfies z.ZodType<Ack<PublishEventResponse>>;
+export const sessionRefreshAckSchema = ackOf({
+  expiresAt: epochMs('The new session expiry, epoch milliseconds.'),
+}) satisfies z.ZodType<Ack<{ expiresAt: number }>>;
+export const peersAckSchema = ackOf({ peers: z.array(peerInfoSchema) }) satisfies z.ZodType<Ack<{ peers: PeerInfo[] }>>;
+
+const recoveryFailureReasonSchema = enumOf<RecoveryFailureReason>({
+  epoch_changed: 'epoch_changed',
+  history_expired: 'history_expired',
+  too_many: 'too_many',
+  history_disabled: 'history_disabled',
+});
+
+export const recoveryOutcomeSchema = z.discriminatedUnion('recovered', [
+  z.object({ recovered: z.literal(true), replayed: z.number().int().nonnegative() }),
+  z.object({ recovered: z.literal(false), replayed: z.literal(0), reason: recoveryFailureReasonSchema }),
+]) satisfies z.ZodType<RecoveryOutcome>;
+
+export const sessionPayloadSchema = z.object({
+  peerId: described("This socket's id in the room; new on every (re)join.", z.string()),
+  userId: z.string(),
+  name: z.string(),
+  room: roomNameSchema,
+  replica: z.string(),
+  peers: described('The other members at the time of joining, across replicas.', z.array(peerInfoSchema)),
+  expiresAt: epochMs('The server disconnects the socket then unless it is refreshed; epoch milliseconds.'),
+  caps: z.array(capabilitySchema),
+  position: described(
+    "The room's position when the socket joined: every event after it follows, once and in order.",
+    roomPositionSchema,
+  ),
+  recovery: described('The answer to `auth.recover`; absent when none was sent.', recoveryOutcomeSchema.optional()),
+}) satisfies z.ZodType<SessionPayload>;
+
+export const peerLeftPayloadSchema = z.object({
+  peerId: z.string(),
+  reason: enumOf<PeerLeftReason>({
+    disconnect: 'disconnect',
+    session_expired: 'session_expired',
+    replica_lost: 'replica_lost',
+    server_shutdown: 'server_shutdown',
+  }),
+}) satisfies z.ZodType<PeerLeftPayload>;
+
+export const signalMessageSchema = z.object({
+  from: described('The peer id of the sender, stamped by the server.', z.string()),
+  kind: z.enum(SIGNAL_KINDS),
+  data: jsonData,
+}) satisfies z.ZodType<SignalMessage>;
+
+export const roomEventSchema = z.object({
+  id: z.string(),
+  type: eventTypeSchema,
+  data: jsonData,
+  from: described('The peer id of the sender, or `service:<sub>` for events published over HTTP.', z.string()),
+  ts: epochMs('When the gateway accepted the event, epoch milliseconds.'),
+  seq: seqSchema,
+}) satisfies z.ZodType<RoomEvent>;
+
+export const roomEventBatchSchema = z.array(roomEventSchema).min(1) satisfies z.ZodType<RoomEvent[]>;
+
+export const historyResponseSchema = z.object({
+  epoch: z.string(),
+  top: described("The room's last seq (0 for a room with no history).", z.number().int().nonnegative()),
+  events: described('Oldest first.', z.array(roomEventSchema)),
+}) satisfies z.ZodType<HistoryResponse>;
+
+export const historyAckSchema = ackOf(historyResponseSchema.shape) satisfies z.ZodType<Ack<HistoryResponse>>;
+
+export const roomEpochPayloadSchema = z.object({
+  epoch: z.string(),
+  seq: z.number().int().nonnegative(),
+  reason: described(
+    'Present when events between the old position and this one could not be delivered: reload what the app shows.',
+    recoveryFailureReasonSchema.optional(),
+  ),
+}) satisfies z.ZodType<RoomEpochPayload>;
+
+export const serverShutdownPayloadSchema = z.object({
+  reconnectAfterMs: z.number().int().nonnegative(),
+}) satisfies z.ZodType<ServerShutdownPayload>;
+
+export const sessionEndedPayloadSchema = z.object({
+  reason: enumOf<SessionEndedPayload['reason']>({
+    session_expired: 'session_expired',
+    server_shutdown: 'server_shutdown',
+  }),
+}) satisfies z.ZodType<SessionEndedPayload>;
+
+// ---------------------------------------------------------------------------
+// Names for the API documents
+// ---------------------------------------------------------------------------
+
+const NAMES: Array<[schema: z.ZodType, id: string, description: string]> = [
+  [
+    jsonData,
+    'JsonValue',
+    `Any JSON value, at most ${LIMITS.dataDepth} levels deep and ${LIMITS.dataNodes} values in all.`,
+  ],
+  [roomNameSchema, 'RoomName', 'A room: 1-128 characters of A-Z a-z 0-9 _ . : -'],
+  [eventTypeSchema, 'EventType', "A room event's type: 1-64 characters of A-Z a-z 0-9 _ . : -"],
+  [capabilitySchema, 'Capability', 'What an RTC token allows beyond signaling: `publish` room events.'],
+  [tokenIdSchema, 'TokenId', "An RTC token's id: its `jti` claim."],
+  [errorBodySchema, 'ErrorBody', 'Why a request or an event was refused: a stable `code`, and text for people.'],
+  [httpErrorResponseSchema, 'HttpErrorResponse', 'Every HTTP error answer.'],
+  [peerInfoSchema, 'PeerInfo', 'A member of a room, on whichever replica it is connected to.'],
+  [healthResponseSchema, 'HealthResponse', 'The process is up.'],
+  [
+    readyResponseSchema,
+    'ReadyResponse',
+    '`degraded` while Redis is unreachable (the replica still serves, from memory); `draining` after SIGTERM.',
+  ],
+  [devLoginRequestSchema, 'DevLoginRequest', 'Who to sign in as.'],
+  [devLoginResponseSchema, 'DevLoginResponse', 'An access JWT signed by the gateway itself.'],
+  [
+    mintTokenRequestSchema,
+    'MintTokenRequest',
+    'The room to admit to, and what the token allows there (`caps`: all by default).',
+  ],
+  [iceServerSchema, 'IceServer', 'One entry of `RTCConfiguration.iceServers`; TURN credentials are time-limited.'],
+  [
+    mintTokenResponseSchema,
+    'MintTokenResponse',
+    'A single-use RTC token for one room, and the ICE servers for its peer connections.',
+  ],
+  [publishEventRequestSchema, 'PublishEventRequest', 'A room event to deliver to every member of the room.'],
+  [publishEventResponseSchema, 'PublishEventResponse', 'The id the event carries to every member.'],
+  [peersResponseSchema, 'PeersResponse', "The room's members across replicas."],
+  [
+    handshakeAuthSchema,
+    'HandshakeAuth',
+    'The Socket.IO handshake `auth`: an RTC token from `POST /api/rtc/tokens`, used once.',
+  ],
+  [
+    handshakeRefusalSchema,
+    'HandshakeRefusal',
+    'A refused handshake (`connect_error`): `message` is the code; `data` has it with text for people.',
+  ],
+  [signalRequestSchema, 'SignalRequest', 'A signaling message for one peer of the same room (`to`: its peer id).'],
+  [
+    sessionRefreshRequestSchema,
+    'SessionRefreshRequest',
+    'A fresh RTC token for the same room and user, to move the session expiry.',
+  ],
+  [peersRequestSchema, 'PeersRequest', '`{}`; `null` or no payload at all are accepted too.'],
+  [roomPositionSchema, 'RoomPosition', "A point in a room's event stream: `{epoch, seq}` of the last event seen."],
+  [
+    recoveryOutcomeSchema,
+    'RecoveryOutcome',
+    'Whether the events missed since `auth.recover` were replayed, and if not why.',
+  ],
+  [historyRequestSchema, 'HistoryRequest', 'Events after `after`, or the latest `limit` (default and most 100).'],
+  [historyResponseSchema, 'HistoryResponse', "A page of the room's recent events."],
+  [historyAckSchema, 'HistoryAck', "A page of the room's recent events."],
+  [
+    roomEpochPayloadSchema,
+    'RoomEpochPayload',
+    "The room's numbering moved to another epoch (Redis became unreachable or came back, or the history was lost): events that follow continue after `seq` in `epoch`.",
+  ],
+  [ackErrorSchema, 'AckError', 'A refused event.'],
+  [signalAckSchema, 'SignalAck', 'The signal was relayed.'],
+  [publishAckSchema, 'PublishAck', 'The event was accepted; `id` is the one every member receives.'],
+  [sessionRefreshAckSchema, 'SessionRefreshAck', 'The session now ends at `expiresAt`.'],
+  [peersAckSchema, 'PeersAck', "The room's members across replicas."],
+  [sessionPayloadSchema, 'SessionPayload', 'Sent right after a handshake is admitted, before any room traffic.'],
+  [peerLeftPayloadSchema, 'PeerLeftPayload', 'A member left the room.'],
+  [signalMessageSchema, 'SignalMessage', 'A signaling message from another peer of the room.'],
+  [
+    roomEventSchema,
+    'RoomEvent',
+    'A room event, from a member (socket `publish`) or a service (`POST /api/rooms/{room}/events`).',
+  ],
+  [roomEventBatchSchema, 'RoomEventBatch', 'Several room events in one frame, oldest first.'],
+  [
+    serverShutdownPayloadSchema,
+    'ServerShutdownPayload',
+    'This replica is draining: reconnect, through another replica, after `reconnectAfterMs`.',
+  ],
+  [
+    sessionEndedPayloadSchema,
+    'SessionEndedPayload',
+    'Why the server ends the session; the socket is disconnected right after.',
+  ],
+];
+for (const [schema, id, description] of NAMES) contractRegistry.add(schema, { id, description });

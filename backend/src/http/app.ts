@@ -22,7 +22,9 @@ import {
   mintTokenRequestSchema,
   publishEventRequestSchema,
   roomNameSchema,
+  tokenIdSchema,
 } from '@switchboard/contract/schemas';
+import { createApiDocuments } from '../api-docs/index.js';
 import {
   IdentityUnavailableError,
   UnauthorizedError,
@@ -235,7 +237,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   app.delete(`${HTTP_PATHS.rtcTokens}/:jti`, authenticate, async (req, res) => {
     const who = principal(req);
     const jti = String(req.params.jti);
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(jti)) throw new ApiError('not_found', 'no such token');
+    if (!tokenIdSchema.safeParse(jti).success) throw new ApiError('not_found', 'no such token');
     const revoked = await tokens.revoke(jti, { userId: who.userId, service: who.scopes.length > 0 });
     if (!revoked) throw new ApiError('not_found', 'no such token');
     res.status(204).end();
@@ -291,6 +293,14 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   });
 
   if (options.upstream) app.use(createUpstreamRoutes({ upstream: options.upstream, authenticate, principal, json }));
+
+  const documents = createApiDocuments();
+  app.get(HTTP_PATHS.openApi, (_req, res) => {
+    res.json(documents.openApi());
+  });
+  app.get(HTTP_PATHS.asyncApi, (_req, res) => {
+    res.json(documents.asyncApi());
+  });
 
   if (options.staticDir && existsSync(options.staticDir)) {
     app.use(express.static(options.staticDir, { index: 'index.html', maxAge: '1h' }));

@@ -1,6 +1,7 @@
 import { ERROR_MESSAGES, type ErrorCode, type HttpErrorResponse } from '@switchboard/contract';
 
-const STATUS: Partial<Record<ErrorCode, number>> = {
+/** The HTTP status of each code the HTTP API answers with (400 for any other). */
+export const ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
   invalid_request: 400,
   unauthorized: 401,
   forbidden: 403,
@@ -24,7 +25,7 @@ export class ApiError extends Error {
   ) {
     super(message);
     this.name = 'ApiError';
-    this.status = STATUS[code] ?? 400;
+    this.status = ERROR_STATUS[code] ?? 400;
   }
 
   body(): HttpErrorResponse {

@@ -10,11 +10,20 @@ import {
 } from '@switchboard/contract';
 import { SwitchboardError, codeForStatus, isErrorCode, parseRetryAfter } from './errors.js';
 
+/** The part of `fetch` the SDK uses; pass your own to add headers, a proxy or a test double. */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
+/** Options every HTTP call of the SDK takes. */
 export interface HttpOptions {
+  /**
+   * How requests are sent.
+   * @default the global `fetch` (browsers and Node have one)
+   */
   fetch?: FetchLike;
-  /** @default 10000 */
+  /**
+   * Time limit for the whole request; past it the call rejects with `timeout`.
+   * @default 10000
+   */
   timeoutMs?: number;
 }
 
@@ -84,14 +93,48 @@ export async function postJson<T>(
   return (await (await send('POST', baseUrl, path, body, headers, options)).json()) as T;
 }
 
+/** What {@link mintRtcToken} needs. */
 export interface MintOptions extends HttpOptions {
+  /** The gateway's origin, e.g. `https://rtc.example.com`. */
   baseUrl: string;
+  /** Your app's access JWT (or one from {@link devLogin} in development). */
   accessToken: string;
+  /** The room the token admits to: 1-128 characters of `A-Z a-z 0-9 _ . : -`. */
   room: string;
+  /**
+   * Capabilities to ask for, a subset of `['publish']`.
+   * @default every capability, i.e. `['publish']`
+   */
   caps?: Capability[];
 }
 
-/** `POST /api/rtc/tokens`: a single-use RTC token for one room, plus ICE servers. */
+/**
+ * Mints an RTC token: `POST /api/rtc/tokens` with `Authorization: Bearer <accessToken>`.
+ *
+ * The token admits one Socket.IO connection to one room, once, within `ttlSeconds`
+ * (60 s by default); the answer also carries the ICE servers (STUN, and TURN with
+ * time-limited credentials) for that room's peer connections. {@link createSwitchboard}
+ * calls this on every connection attempt by itself, so most apps never do. Call it
+ * yourself when you open Socket.IO without the SDK (`io(url, { auth: { token } })`),
+ * or when you need only the ICE servers.
+ *
+ * @returns `{ token, room, expiresAt, ttlSeconds, iceServers }`; `expiresAt` is epoch milliseconds.
+ * @throws {SwitchboardError} with `code`:
+ * - `unauthorized` (401): the access token is missing, malformed, expired, or signed with another key;
+ * - `invalid_request` (400): the room name or `caps` are not valid;
+ * - `rate_limited` (429): this user minted too many tokens in the last minute; `retryAfterMs` says how long to wait;
+ * - `payload_too_large` (413), `internal` (500): as the gateway answered;
+ * - `unreachable`: no answer (network error, or a 502/503/504 from a proxy in front of the gateway);
+ * - `timeout`: no answer within `timeoutMs`.
+ *
+ * Every error from an answer also carries the HTTP `status`.
+ *
+ * @example
+ * ```ts
+ * const { token, iceServers } = await mintRtcToken({ baseUrl, accessToken, room: 'standup' });
+ * const socket = io(baseUrl, { auth: { token }, transports: ['websocket'] });
+ * ```
+ */
 export function mintRtcToken({ baseUrl, accessToken, room, caps, ...http }: MintOptions): Promise<MintTokenResponse> {
   const body: MintTokenRequest = caps ? { room, caps } : { room };
   return postJson<MintTokenResponse>(
@@ -103,11 +146,37 @@ export function mintRtcToken({ baseUrl, accessToken, room, caps, ...http }: Mint
   );
 }
 
-/** `POST /api/dev/login`: a development-only stand-in for your app's own login. */
+/**
+ * Signs in for development: `POST /api/dev/login` with `{ userId, name? }`, no credentials.
+ *
+ * The gateway signs an access JWT for whoever asks (valid for `expiresIn` seconds, one
+ * hour), so it is a stand-in for your app's own login while you develop, test or run the
+ * demo. The route exists only while the gateway's `DEV_LOGIN` is on: by default outside
+ * `NODE_ENV=production`, and never with `JWT_PUBLIC_KEY`. In production, get the access
+ * token from your own identity provider and pass it to `getAccessToken`.
+ *
+ * @param baseUrl The gateway's origin, e.g. `http://localhost:3000`.
+ * @param userId Becomes the token's `sub`: 1-128 characters of `A-Z a-z 0-9 _ . : @ -`.
+ * @param name Display name shown to other peers (1-64 characters); defaults to `userId`.
+ * @returns `{ accessToken, expiresIn }`, `expiresIn` in seconds.
+ * @throws {SwitchboardError} with `code`:
+ * - `not_found` (404): dev login is off on this gateway;
+ * - `invalid_request` (400): `userId` or `name` is not valid;
+ * - `internal` (500): as the gateway answered;
+ * - `unreachable` or `timeout`: no answer, or none within `timeoutMs`.
+ *
+ * @example
+ * ```ts
+ * const switchboard = createSwitchboard({
+ *   url: 'http://localhost:3000',
+ *   getAccessToken: async () => (await devLogin('http://localhost:3000', 'alice', 'Alice')).accessToken,
+ * });
+ * ```
+ */
 export function devLogin(
   baseUrl: string,
   userId: string,
-  name: string | undefined,
+  name?: string,
   http: HttpOptions = {},
 ): Promise<DevLoginResponse> {
   return postJson<DevLoginResponse>(baseUrl, HTTP_PATHS.devLogin, name ? { userId, name } : { userId }, {}, http);

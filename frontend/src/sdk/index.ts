@@ -1,5 +1,5 @@
 /**
- * @switchboard/client: the browser SDK for Switchboard. Join a room, exchange
+ * @switchboard/client: the Switchboard SDK, for browsers and Node. Join a room, exchange
  * signaling and room events, and run a WebRTC mesh call with perfect negotiation.
  */
 export {
@@ -57,5 +57,25 @@ export {
   mintUpstreamSession,
   upstreamCapability,
   type FetchLike,
+  type HttpOptions,
+  type MintOptions,
 } from './http.js';
 export { type UpstreamApi, type UpstreamSecret, type UpstreamSessionOptions } from './upstream.js';
+// The wire types this API hands out, so an app needs no direct dependency on the contract.
+export type {
+  Capability,
+  DevLoginResponse,
+  ErrorCode,
+  IceServer,
+  JsonValue,
+  MintTokenResponse,
+  PeerInfo,
+  PeerLeftPayload,
+  PeerLeftReason,
+  RoomEvent,
+  ServerShutdownPayload,
+  SessionEndedPayload,
+  SessionPayload,
+  SignalKind,
+  SignalMessage,
+} from '@switchboard/contract';
