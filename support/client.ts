@@ -4,6 +4,7 @@ import type {
   ClientToServerEvents,
   DevLoginResponse,
   MintTokenResponse,
+  RoomEpochPayload,
   RoomEvent,
   RoomPosition,
   ServerToClientEvents,
@@ -61,6 +62,8 @@ export interface ConnectedClient {
   session: SessionPayload;
   /** Every room event received, batches unpacked, in arrival order. */
   events: RoomEvent[];
+  /** Every `room:epoch` notice received, in order. */
+  moves: RoomEpochPayload[];
   close(): void;
 }
 
@@ -82,11 +85,13 @@ export function connectWithToken(
     forceNew: true,
   });
   const events: RoomEvent[] = [];
+  const moves: RoomEpochPayload[] = [];
   socket.on('room:event', (event) => events.push(event));
   socket.on('room:events', (batch) => events.push(...batch));
+  socket.on('room:epoch', (move) => moves.push(move));
   return new Promise((resolve, reject) => {
     socket.once('session', (session) => {
-      resolve({ socket, session, events, close: () => socket.close() });
+      resolve({ socket, session, events, moves, close: () => socket.close() });
     });
     socket.once('connect_error', (error) => {
       socket.close();

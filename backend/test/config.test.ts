@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEV_SECRETS, KNOWN_ENV_VARS, loadConfig } from '../src/config/index.js';
 
 const STRONG = 'x'.repeat(40);
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -154,6 +157,59 @@ describe('config', () => {
     expect(credentials.join()).not.toContain('hunter2');
   });
 
+  it('takes exactly one Redis topology, and refuses every combination it cannot serve, naming the variables', () => {
+    const url = 'redis://127.0.0.1:6390';
+    const urls = 'redis://127.0.0.1:7000,redis://127.0.0.1:7001';
+    expect(problems({ REDIS_URL: url, REDIS_CLUSTER_URLS: urls })).toEqual([
+      'REDIS_URL, REDIS_CLUSTER_URLS: set exactly one of them (one server, a Cluster, or Sentinel)',
+    ]);
+    expect(problems({ REDIS_URL: url, REDIS_SENTINEL_URLS: url, REDIS_SENTINEL_MASTER: 'm' })[0]).toMatch(
+      /^REDIS_URL, REDIS_SENTINEL_URLS: set exactly one/,
+    );
+    expect(problems({ REDIS_URL: url, REDIS_CLUSTER_URLS: urls, REDIS_SENTINEL_URLS: url })[0]).toMatch(
+      /^REDIS_URL, REDIS_CLUSTER_URLS, REDIS_SENTINEL_URLS: /,
+    );
+    expect(problems({ REDIS_SENTINEL_URLS: url })).toEqual([
+      'REDIS_SENTINEL_MASTER: is required with REDIS_SENTINEL_URLS (the monitored master name)',
+    ]);
+    expect(problems({ REDIS_SENTINEL_MASTER: 'm' })).toEqual([
+      'REDIS_SENTINEL_MASTER: is set without REDIS_SENTINEL_URLS',
+    ]);
+    expect(problems({ REDIS_CLUSTER_URLS: urls, SOCKETIO_ADAPTER: 'redis' })[0]).toMatch(
+      /^SOCKETIO_ADAPTER: "redis" cannot serve REDIS_CLUSTER_URLS: /,
+    );
+    expect(problems({ REDIS_CLUSTER_URLS: 'http://127.0.0.1:7000' })[0]).toMatch(/^REDIS_CLUSTER_URLS\.0: /);
+    expect(problems({ ROOM_HISTORY_SIZE: '-1' })[0]).toMatch(/^ROOM_HISTORY_SIZE: /);
+    expect(problems({ RECOVERY_MAX_EVENTS: 'all' })[0]).toMatch(/^RECOVERY_MAX_EVENTS: /);
+
+    expect(loadConfig({ REDIS_URL: url }, 'h')).toMatchObject({
+      redis: { topology: { kind: 'standalone', url } },
+      adapter: 'redis',
+    });
+    expect(loadConfig({ REDIS_CLUSTER_URLS: urls }, 'h')).toMatchObject({
+      redis: { topology: { kind: 'cluster', urls: urls.split(',') } },
+      adapter: 'redis-sharded',
+    });
+    expect(
+      loadConfig({ REDIS_SENTINEL_URLS: url, REDIS_SENTINEL_MASTER: 'm', SOCKETIO_ADAPTER: 'redis-sharded' }, 'h'),
+    ).toMatchObject({ redis: { topology: { kind: 'sentinel', urls: [url], master: 'm' } }, adapter: 'redis-sharded' });
+    expect(loadConfig({}, 'h').history).toEqual({ size: 100, ttlSeconds: 300, recoveryMaxEvents: 100 });
+  });
+
+  it('stops the process at start-up with the error, for a topology it cannot serve', () => {
+    const result = spawnSync(process.execPath, [MAIN], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        REDIS_URL: 'redis://127.0.0.1:1',
+        REDIS_CLUSTER_URLS: 'redis://127.0.0.1:2',
+      },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('REDIS_URL, REDIS_CLUSTER_URLS: set exactly one of them');
+  });
+
   it('knows every variable DESIGN.md lists', () => {
     for (const name of [
       'PORT',
@@ -184,6 +240,12 @@ describe('config', () => {
       'UPSTREAM_SESSIONS_PER_USER',
       'UPSTREAM_TIMEOUT_MS',
       'UPSTREAM_SECRET_TTL_SECONDS',
+      'REDIS_CLUSTER_URLS',
+      'REDIS_SENTINEL_URLS',
+      'REDIS_SENTINEL_MASTER',
+      'ROOM_HISTORY_SIZE',
+      'ROOM_HISTORY_TTL_SECONDS',
+      'RECOVERY_MAX_EVENTS',
     ]) {
       expect(KNOWN_ENV_VARS).toContain(name);
     }

@@ -95,8 +95,8 @@ export function createRooms(options: RoomsOptions): Rooms {
   const idPrefix = randomBytes(6).toString('base64url');
   let counter = 0;
   let lastFillWarning = 0;
-  // Recoveries and reads are served from here; keep enough for both.
-  const keep = Math.max(options.historySize, options.recoveryMaxEvents, 1);
+  // Recoveries and reads are served from here; keep enough for both (nothing with history off).
+  const keep = options.historySize > 0 ? Math.max(options.historySize, options.recoveryMaxEvents) : 0;
 
   const coalescer = createCoalescer({ deliver: options.emitEvents, coalesceMs: options.coalesceMs });
 
@@ -259,6 +259,7 @@ export function createRooms(options: RoomsOptions): Rooms {
       const stream = entries.get(room)?.stream;
       if (stream) {
         const { epoch, seq: top } = stream.position;
+        if (options.historySize === 0) return { epoch, top, events: [] };
         const recent = stream.recentAfter(query.after ?? Math.max(0, top - query.limit));
         if (recent) return { epoch, top, events: recent.slice(0, query.limit) };
         // A local epoch exists only here: what this replica holds is all there is.
