@@ -126,6 +126,8 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     coalesceMs: config.coalesceMs,
     presenceTtlSeconds: config.presenceTtlSeconds,
     history: config.history,
+    // What remains of the shutdown budget for closing servers and Redis.
+    drainBudgetMs: Math.max(0, config.shutdownTimeoutMs - 2_000),
     logger,
     metrics,
   });

@@ -188,6 +188,44 @@ describe('Switchboard client against a gateway', () => {
     expect(second.handshakes).toEqual(['replica-2-token-1']);
   });
 
+  it('connects elsewhere before letting a draining replica go, and misses nothing in between', async () => {
+    let seq = 0;
+    const event = (): RoomEvent => ({ id: `e${++seq}`, type: 'n', data: seq, from: 'p', ts: Date.now(), seq });
+    const log: RoomEvent[] = [];
+    const first = await gateway({ replica: 'replica-1' });
+    const second = await gateway({ replica: 'replica-2', log });
+    const room = client({ urls: [first.url, second.url] }).join('standup');
+    const seen = watch(room);
+    const received: number[] = [];
+    room.on('room:event', (e) => received.push(e.seq));
+    await room.ready;
+
+    const [draining] = first.sockets();
+    draining?.emit('server:shutdown', { reconnectAfterMs: 100 });
+    // The draining replica keeps delivering while its client moves; the new one replays after its position.
+    const live = setInterval(() => {
+      const next = event();
+      log.push(next);
+      draining?.emit('room:event', next);
+    }, 10);
+    await seen.until((state) => state.replica === 'replica-2', 'a session on replica-2');
+    clearInterval(live);
+    await vi.waitFor(() => {
+      expect(first.sockets()).toHaveLength(0);
+    });
+    for (let i = 0; i < 3; i++) {
+      const next = event();
+      log.push(next);
+      second.sockets()[0]?.emit('room:event', next);
+    }
+    await vi.waitFor(() => {
+      expect(received).toEqual(Array.from({ length: seq }, (_, i) => i + 1));
+    });
+    // It never looked disconnected, and it asked to recover from where it was.
+    expect(seen.states.some((state) => state.status !== 'connected' && state.status !== 'connecting')).toBe(false);
+    expect(second.recovers[0]).toMatchObject({ epoch: 'e1' });
+  });
+
   it('retries a used token with a new one', async () => {
     const gw = await gateway({ replica: 'replica-1', refusals: ['token_used'] });
     const room = client({ urls: [gw.url] }).join('standup');

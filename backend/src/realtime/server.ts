@@ -21,6 +21,9 @@ import { createRooms } from './rooms.js';
 import { createExpiryWheel } from './session-expiry.js';
 import type { GatewayServer, GatewaySocket } from './types.js';
 
+/** How long a moving client may take, after its delay, to start its next session elsewhere. */
+const HANDOVER_MS = 1_500;
+
 export interface RealtimeOptions {
   httpServer: HttpServer;
   tokens: TokenService;
@@ -33,6 +36,8 @@ export interface RealtimeOptions {
   coalesceMs: number;
   presenceTtlSeconds: number;
   history: HistorySettings & { recoveryMaxEvents: number };
+  /** Most time the drain may spend handing sockets over before it disconnects them. */
+  drainBudgetMs: number;
   logger: Logger;
   metrics: Metrics;
 }
@@ -210,17 +215,24 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   });
 
   let closing: Promise<void> | undefined;
+  /**
+   * Tells every socket to move, then keeps delivering to it until its client has a session
+   * on another replica and closes this one (the SDK connects before it lets go), or the
+   * handover window ends: a rolling deploy costs no event, whatever the history holds.
+   */
   const drain = async (): Promise<void> => {
     draining = true;
-    const open = [...sockets.values()];
-    for (const socket of open) {
+    let latest = 0;
+    for (const socket of sockets.values()) {
       // Spread reconnects so a drained replica's clients do not stampede the rest.
-      socket.emit('server:shutdown', { reconnectAfterMs: 250 + Math.floor(Math.random() * 1_750) });
+      const reconnectAfterMs = 250 + Math.floor(Math.random() * 1_750);
+      latest = Math.max(latest, reconnectAfterMs);
+      socket.emit('server:shutdown', { reconnectAfterMs });
       socket.data.leaving = 'server_shutdown';
     }
-    // Let the notices reach the wire before the transports close.
-    if (open.length > 0) await new Promise((resolve) => setTimeout(resolve, 200));
-    for (const socket of open) socket.disconnect(true);
+    const until = Date.now() + Math.min(latest + HANDOVER_MS, options.drainBudgetMs);
+    while (sockets.size > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const socket of [...sockets.values()]) socket.disconnect(true);
   };
 
   return {

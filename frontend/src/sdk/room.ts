@@ -66,6 +66,8 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
   #rejectReady: (error: SwitchboardError) => void = () => undefined;
 
   #socket: ClientSocket | undefined;
+  /** The socket of a draining replica, still delivering while its successor connects. */
+  #outgoing: ClientSocket | undefined;
   #urlIndex = 0;
   #attempt = 0;
   #hasConnected = false;
@@ -143,11 +145,13 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
 
   // ---- connection lifecycle -------------------------------------------------
 
-  #open(): void {
+  /** Opens the next connection; `handover`: the old one still delivers, so the room stays `connected`. */
+  #open(handover = false): void {
     this.#retryTimer = undefined;
     if (this.#closed) return;
     const url = this.#urls[this.#urlIndex] ?? this.#urls[0] ?? '';
-    this.#setState({ status: this.#hasConnected ? 'reconnecting' : 'connecting', url, retryAt: undefined });
+    if (handover) this.#setState({ url });
+    else this.#setState({ status: this.#hasConnected ? 'reconnecting' : 'connecting', url, retryAt: undefined });
     const socket = this.#connect(url, {
       forceNew: true,
       // Reconnecting is ours: it has to rotate URLs and honour shutdown notices.
@@ -182,7 +186,7 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
   }
 
   #wire(socket: ClientSocket): void {
-    const current = () => socket === this.#socket && !this.#closed;
+    const current = () => (socket === this.#socket || socket === this.#outgoing) && !this.#closed;
     // The gateway sends `session` before any room traffic, but the SDK does not depend on
     // it (older gateways did not): whatever overtakes `session` is held and replayed after
     // it, so apps always see the session (and their own peer id) first and no offer is lost.
@@ -198,6 +202,13 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
     });
     socket.on('disconnect', (reason) => {
       if (reason === 'io client disconnect') return;
+      if (socket === this.#outgoing) {
+        // The draining replica let go before the successor's session started; that one
+        // recovers what falls in between.
+        this.#dropOutgoing();
+        if (!this.#socket?.connected) this.#setState({ status: 'reconnecting', replica: undefined, peerId: undefined });
+        return;
+      }
       const notice = this.#shutdownNotice;
       this.#fail(
         socket,
@@ -239,14 +250,16 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
       });
     });
     socket.on('server:shutdown', (notice) => {
-      if (!current()) return;
+      if (socket !== this.#socket || this.#closed) return;
       this.#shutdownNotice = notice;
       this.emit('server:shutdown', notice);
-      // The replica disconnects us right after; if that goodbye is lost, leave on our own.
+      // Make before break: after the delay the replica asked for (it spreads its clients
+      // out), connect elsewhere while this socket still delivers, and let it go once the
+      // new session has started. Positions make the overlap harmless.
       clearTimeout(this.#shutdownTimer);
       this.#shutdownTimer = setTimeout(() => {
-        this.#fail(socket, { kind: 'shutdown', reconnectAfterMs: 0 });
-      }, notice.reconnectAfterMs + 1_000);
+        this.#handOver(socket);
+      }, notice.reconnectAfterMs);
     });
     socket.on('session:ended', (payload) => {
       relay(() => {
@@ -255,7 +268,30 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
     });
   }
 
+  #handOver(socket: ClientSocket): void {
+    this.#shutdownTimer = undefined;
+    if (socket !== this.#socket || this.#closed) return;
+    this.#dropOutgoing();
+    this.#outgoing = socket;
+    this.#socket = undefined;
+    this.#shutdownNotice = undefined;
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
+    this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
+    this.#open(true);
+  }
+
+  #dropOutgoing(): void {
+    const outgoing = this.#outgoing;
+    this.#outgoing = undefined;
+    if (outgoing) {
+      outgoing.removeAllListeners();
+      outgoing.disconnect();
+    }
+  }
+
   #onSession(session: SessionPayload): void {
+    this.#dropOutgoing();
     this.#session = session;
     this.#attempt = 0;
     this.#refreshFailures = 0;
@@ -415,7 +451,8 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
   // ---- requests ------------------------------------------------------------
 
   #liveSocket(operation: string): ClientSocket {
-    const socket = this.#socket;
+    // During a handover the draining replica still serves requests until the successor is up.
+    const socket = this.#socket?.connected || !this.#outgoing?.connected ? this.#socket : this.#outgoing;
     if (this.#closed) throw new SwitchboardError('closed', `${operation}: ${describeError('closed')}`);
     // Socket.IO would buffer the emit until a reconnect, but by then the peer ids it names are stale.
     if (!socket?.connected || this.#state.status !== 'connected') {
@@ -480,6 +517,7 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
     if (this.#closed) return;
     this.#closed = true;
     this.#clearTimers();
+    this.#dropOutgoing();
     const socket = this.#socket;
     this.#socket = undefined;
     if (socket) {
