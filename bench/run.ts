@@ -3,7 +3,9 @@
  *
  * Measures Switchboard against a hand-written Socket.IO + @socket.io/redis-adapter
  * baseline, side by side in one run on one machine: token mint, room fan-out,
- * connections (handshake rate, heap per socket) and cross-replica latency. Each
+ * connections (handshake rate, heap per socket), cross-replica latency, publish
+ * latency with and without room history, a replica with no member in a busy room,
+ * a rolling restart, and (Switchboard only) Redis memory of a full room history. Each
  * system gets its own redis-server on a free port; every process and socket the
  * bench opens is closed before it exits.
  *
@@ -58,7 +60,18 @@ function missingFigures(figures: Figures): string[] {
       if (!(point[kind].deliveriesPerSecond > 0)) problems.push(`fanout.${kind}@${point[kind].rate} delivered nothing`);
     }
     if (!(figures.latency[kind].samples > 0)) problems.push(`latency.${kind} has no samples`);
+    if (!(figures.idleReplica[kind].deliveriesPerSecond > 0)) problems.push(`idleReplica.${kind} delivered nothing`);
+    if (!(figures.rollingRestart[kind].published > 0)) problems.push(`rollingRestart.${kind} published nothing`);
   }
+  for (const variant of ['baseline', 'historyOn', 'historyOff'] as const) {
+    const measured = figures.publishLatency[variant];
+    if (!(measured.ackSamples > 0 && measured.deliverySamples > 0))
+      problems.push(`publishLatency.${variant} has no samples`);
+  }
+  if (figures.idleReplica.switchboard.idleRoomChannelBytesPerSecond === undefined) {
+    problems.push('idleReplica.switchboard has no room-channel figure');
+  }
+  if (!(figures.historyMemory.bytesPerRoom > 0)) problems.push('historyMemory measured nothing');
   if (!(figures.mint.bare.requestsPerSecond > 0)) problems.push('mint.bare made no requests');
   if (figures.fanout.points.length === 0) problems.push('fanout has no points');
   return problems;
@@ -106,9 +119,8 @@ async function main(): Promise<number> {
         `  ${kind}: ${c.handshakesPerSecond} handshakes/s, ${c.heapBytesPerSocket} heap bytes/socket, ${c.failures} failures`,
       );
     }
-    log('fan-out and cross-replica latency…');
-    const { fanout, latency } = await runRooms(redisByKind, config, log);
-    figures = { mint, connections, fanout, latency };
+    log('rooms: fan-out, cross-replica latency, publish latency, history memory, idle replica, rolling restart…');
+    figures = { mint, connections, ...(await runRooms(redisByKind, config, log)) };
   } finally {
     await Promise.all(Object.values(redis).map((server) => server.stop()));
   }

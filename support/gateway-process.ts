@@ -102,8 +102,14 @@ async function spawnGateway(options: GatewayProcessOptions, port: number): Promi
       // Another test's gateway may answer on this port; only ours counts.
       return (response.ok && ((await response.json()) as { replica?: string }).replica === replica) || undefined;
     });
-    await Promise.race([ready, failed]);
     failed.catch(() => undefined);
+    try {
+      await Promise.race([ready, failed]);
+    } catch (error) {
+      // One that is not ready in time (a loaded machine) would otherwise outlive its caller.
+      await handle.stop('SIGKILL');
+      throw error;
+    }
   }
   return handle;
 }

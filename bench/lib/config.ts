@@ -40,6 +40,44 @@ export interface BenchConfig {
     warmupMs: number;
     durationMs: number;
   };
+  publishLatency: {
+    members: number;
+    publishersPerReplica: number;
+    sampledPerReplica: number;
+    rate: number;
+    /** ROOM_HISTORY_SIZE with history on (off is 0). */
+    historySize: number;
+    warmupMs: number;
+    durationMs: number;
+  };
+  /** Three replicas per system; the busy room's members on the first two, quiet rooms on the third. */
+  idleReplica: {
+    busyMembers: number;
+    publishersPerReplica: number;
+    rate: number;
+    quietRooms: number;
+    quietRoomMembers: number;
+    warmupMs: number;
+    durationMs: number;
+  };
+  /** Three replicas per system, restarted one after the other under a steady publisher. */
+  rollingRestart: {
+    members: number;
+    rate: number;
+    /** Replicas restarted, one after the other, from the first (the publisher is on the last). */
+    restarts: number;
+    /** Publishing before the first restart. */
+    warmupMs: number;
+    /** After a restarted replica is ready, before the next one is stopped. */
+    settleMs: number;
+    /** Publishing after the last restart. */
+    tailMs: number;
+  };
+  historyMemory: {
+    rooms: number;
+    /** Events published into each room: the history is full at ROOM_HISTORY_SIZE (100). */
+    eventsPerRoom: number;
+  };
 }
 
 export const FULL: BenchConfig = {
@@ -56,6 +94,26 @@ export const FULL: BenchConfig = {
     durationMs: 10_000,
   },
   latency: { members: 100, rate: 100, warmupMs: 2_000, durationMs: 10_000 },
+  publishLatency: {
+    members: 100,
+    publishersPerReplica: 2,
+    sampledPerReplica: 10,
+    rate: 500,
+    historySize: 100,
+    warmupMs: 2_000,
+    durationMs: 10_000,
+  },
+  idleReplica: {
+    busyMembers: 100,
+    publishersPerReplica: 2,
+    rate: 1000,
+    quietRooms: 20,
+    quietRoomMembers: 5,
+    warmupMs: 2_000,
+    durationMs: 10_000,
+  },
+  rollingRestart: { members: 30, rate: 100, restarts: 3, warmupMs: 2_000, settleMs: 2_000, tailMs: 3_000 },
+  historyMemory: { rooms: 200, eventsPerRoom: 100 },
 };
 
 export const QUICK: BenchConfig = {
@@ -72,4 +130,24 @@ export const QUICK: BenchConfig = {
     durationMs: 2_000,
   },
   latency: { members: 20, rate: 100, warmupMs: 500, durationMs: 2_000 },
+  publishLatency: {
+    members: 10,
+    publishersPerReplica: 1,
+    sampledPerReplica: 5,
+    rate: 200,
+    historySize: 100,
+    warmupMs: 300,
+    durationMs: 1_000,
+  },
+  idleReplica: {
+    busyMembers: 10,
+    publishersPerReplica: 1,
+    rate: 500,
+    quietRooms: 2,
+    quietRoomMembers: 3,
+    warmupMs: 300,
+    durationMs: 1_000,
+  },
+  rollingRestart: { members: 6, rate: 100, restarts: 1, warmupMs: 500, settleMs: 0, tailMs: 500 },
+  historyMemory: { rooms: 5, eventsPerRoom: 100 },
 };

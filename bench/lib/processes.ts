@@ -25,6 +25,10 @@ export interface StartOptions {
   name: string;
   /** Open the V8 inspector on a free port, to force GC and read the heap from outside. */
   inspect?: boolean;
+  /** Listen here instead of on a free port (a restarted replica comes back on its port). */
+  port?: number;
+  /** Switchboard settings on top of `switchboardEnv` (e.g. ROOM_HISTORY_SIZE). */
+  env?: Record<string, string>;
 }
 
 /** Stops for everything still running, so an interrupted bench leaves nothing behind. */
@@ -60,6 +64,13 @@ export function cpuMicros(pid: number): number {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return ((utime + stime) * 1e6) / CLK_TCK;
+}
+
+/** Bytes a process (all threads) read through read-like system calls, sockets included: `rchar` of /proc/<pid>/io. */
+export function readBytes(pid: number): number {
+  const match = /^rchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+  if (!match) throw new Error(`/proc/${pid}/io has no rchar`);
+  return Number(match[1]);
 }
 
 /** CPU microseconds used by each process between two snapshots. */
@@ -104,9 +115,13 @@ export function switchboardEnv(redisUrl: string, keyPrefix: string): Record<stri
 }
 
 export async function startSwitchboard(options: StartOptions): Promise<ServerProcess> {
-  const env = switchboardEnv(options.redisUrl, options.keyPrefix);
+  const env = { ...switchboardEnv(options.redisUrl, options.keyPrefix), ...options.env };
   if (options.inspect) env.NODE_OPTIONS = '--inspect=127.0.0.1:0';
-  const gateway = await startGatewayProcess({ env, replica: options.name });
+  const gateway = await startGatewayProcess({
+    env,
+    replica: options.name,
+    ...(options.port === undefined ? {} : { port: options.port }),
+  });
   const inspector = inspectorFrom(() => gateway.output(), options.name);
   return {
     name: options.name,
@@ -125,7 +140,7 @@ export async function startBaseline(options: StartOptions): Promise<ServerProces
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',
-    PORT: '0',
+    PORT: String(options.port ?? 0),
     REDIS_URL: options.redisUrl,
     KEY_PREFIX: options.keyPrefix,
   };

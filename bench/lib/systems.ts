@@ -6,7 +6,7 @@ import { TEST_SECRETS } from '../../support/gateway-process.js';
 import { JSON_HEADERS, openPool, runAll, type HttpConnection } from '../loadgen/http-client.js';
 import { SocketClient } from '../loadgen/socket-client.js';
 import { Samples } from '../loadgen/stats.js';
-import { startBaseline, startSwitchboard, track, type ServerProcess } from './processes.js';
+import { startBaseline, startSwitchboard, track, type ServerProcess, type StartOptions } from './processes.js';
 
 export type SystemKind = 'switchboard' | 'baseline';
 export const SYSTEMS: readonly SystemKind[] = ['baseline', 'switchboard'];
@@ -46,21 +46,35 @@ export interface System {
   /** Server event after which a socket is usable (`session` carries the peers), if any. */
   readonly readyEvent: string | undefined;
   readonly mintCall: (user: string, room: string) => HttpCall;
+  /** Stops replica `index` (SIGTERM, waits for the exit), then starts it again on its port, ready. */
+  restart(index: number): Promise<void>;
+  /** Starts one more replica. */
+  addReplica(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface SystemOptions {
+  inspect?: boolean;
+  /** Switchboard settings for every replica (the baseline has none). */
+  env?: Record<string, string>;
 }
 
 export async function startSystem(
   kind: SystemKind,
   redis: SystemRedis,
   replicas: number,
-  options: { inspect?: boolean } = {},
+  options: SystemOptions = {},
 ): Promise<System> {
   const start = kind === 'switchboard' ? startSwitchboard : startBaseline;
-  const settled = await Promise.allSettled(
-    Array.from({ length: replicas }, (_, i) =>
-      start({ redisUrl: redis.url, keyPrefix: 'bench', name: `${kind}-${i}`, inspect: options.inspect ?? false }),
-    ),
-  );
+  const startOptions = (i: number, port?: number): StartOptions => ({
+    redisUrl: redis.url,
+    keyPrefix: 'bench',
+    name: `${kind}-${i}`,
+    inspect: options.inspect ?? false,
+    ...(options.env ? { env: options.env } : {}),
+    ...(port === undefined ? {} : { port }),
+  });
+  const settled = await Promise.allSettled(Array.from({ length: replicas }, (_, i) => start(startOptions(i))));
   const started = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const failure = settled.find((result) => result.status === 'rejected');
   if (failure) {
@@ -73,10 +87,43 @@ export async function startSystem(
     redisPid: redis.pid,
     readyEvent: kind === 'switchboard' ? 'session' : undefined,
     mintCall: kind === 'switchboard' ? switchboardMint : baselineMint,
+    async restart(index) {
+      const replica = started[index];
+      if (!replica) throw new Error(`${kind} has no replica ${index}`);
+      await replica.stop();
+      started[index] = await start(startOptions(index, replica.port));
+    },
+    async addReplica() {
+      started.push(await start(startOptions(started.length)));
+    },
     async stop() {
       await Promise.all(started.map((process) => process.stop()));
     },
   };
+}
+
+export interface SystemSpec {
+  kind: SystemKind;
+  redis: SystemRedis;
+  replicas: number;
+  options?: SystemOptions;
+}
+
+/**
+ * Starts systems one after another, so that a loaded machine boots a few processes at
+ * a time rather than all of them against their readiness timeouts; if one fails, the
+ * ones already started are stopped.
+ */
+export async function startSystems(specs: SystemSpec[]): Promise<System[]> {
+  const systems: System[] = [];
+  try {
+    for (const { kind, redis, replicas, options } of specs)
+      systems.push(await startSystem(kind, redis, replicas, options));
+    return systems;
+  } catch (error) {
+    await Promise.all(systems.map((system) => system.stop()));
+    throw error;
+  }
 }
 
 const accessTokens = new Map<string, string>();
@@ -85,14 +132,23 @@ const accessTokens = new Map<string, string>();
 export function accessToken(user: string): string {
   let token = accessTokens.get(user);
   if (!token) {
-    const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
-    const now = Math.floor(Date.now() / 1000);
-    const unsigned = `${encode({ alg: 'HS256', typ: 'JWT' })}.${encode({ sub: user, iat: now, exp: now + 3600 })}`;
-    const signature = createHmac('sha256', TEST_SECRETS.JWT_SECRET).update(unsigned).digest('base64url');
-    token = `${unsigned}.${signature}`;
+    token = signAccessJwt({ sub: user });
     accessTokens.set(user, token);
   }
   return token;
+}
+
+/** A backend's service JWT with scope `publish`, for `POST /api/rooms/:room/events`. */
+export function serviceToken(): string {
+  return signAccessJwt({ sub: 'bench-service', scope: 'publish' });
+}
+
+function signAccessJwt(claims: Record<string, string>): string {
+  const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = `${encode({ alg: 'HS256', typ: 'JWT' })}.${encode({ ...claims, iat: now, exp: now + 3600 })}`;
+  const signature = createHmac('sha256', TEST_SECRETS.JWT_SECRET).update(unsigned).digest('base64url');
+  return `${unsigned}.${signature}`;
 }
 
 function switchboardMint(user: string, room: string): HttpCall {
@@ -174,7 +230,7 @@ export async function connectMany(
         const client = new SocketClient({
           host: target.host,
           port: target.port,
-          auth: { token: tokens[i] as string },
+          auth: { token: tokens[i] },
           ...(system.readyEvent ? { readyEvent: system.readyEvent } : {}),
         });
         clients[i] = client;

@@ -1,13 +1,16 @@
 import { performance } from 'node:perf_hooks';
-import { encodeFrame, startsWith, type SocketClient } from './socket-client.js';
+import { startsWith, type SocketClient } from './socket-client.js';
 import { Samples } from './stats.js';
 
 /** `2["room:event` — a Socket.IO EVENT packet carrying one room event or (`room:events`) a batch. */
 const ROOM_EVENT_PREFIX = Buffer.from('2["room:event');
 const BATCH_MARKER_INDEX = ROOM_EVENT_PREFIX.length;
 const CHAR_S = 's'.charCodeAt(0);
-/** Each serialized room event starts with its id, on both systems. */
-const EVENT_START = Buffer.from('{"id":"');
+/**
+ * Once in every serialized room event on both systems (Switchboard's start with `seq`,
+ * the baseline's with `id`); the bench's `data` has no `from` key.
+ */
+const EVENT_MARKER = Buffer.from('"from":"');
 
 const TEXT = 'the quick brown fox jumps over the lazy dog, twice';
 
@@ -39,8 +42,12 @@ export class RoomLoad {
   /** Every delivery since the last `resetTotals`, recording or not. */
   totalDeliveries = 0;
   published = 0;
+  /** Publishes answered with an error, or whose connection closed before the ack. */
+  publishErrors = 0;
   readonly sameReplica = new Samples();
   readonly crossReplica = new Samples();
+  /** Publish to ack at the publisher, ms, while recording. */
+  readonly acks = new Samples();
   private recording = false;
 
   constructor(
@@ -63,6 +70,7 @@ export class RoomLoad {
     this.frames = 0;
     this.sameReplica.clear();
     this.crossReplica.clear();
+    this.acks.clear();
     this.recording = true;
   }
 
@@ -73,32 +81,28 @@ export class RoomLoad {
   resetTotals(): void {
     this.totalDeliveries = 0;
     this.published = 0;
+    this.publishErrors = 0;
   }
 
   /** Publishes `rate` events per second, spread over the publishers, for `durationMs`. */
   async publish(rate: number, durationMs: number): Promise<void> {
     const publishers = this.publishers;
     if (publishers.length === 0) throw new Error('the room has no publishers');
-    const started = performance.now();
     let sent = 0;
-    let ackId = 0;
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        const elapsed = performance.now() - started;
-        const due = Math.floor((Math.min(elapsed, durationMs) * rate) / 1000);
-        while (sent < due) {
-          const publisher = publishers[sent % publishers.length] as Member;
-          const data: LatencyData & { text: string } = { t: performance.now(), r: publisher.replica, text: TEXT };
-          const payload = JSON.stringify(['publish', { type: 'chat', data }]);
-          publisher.client.send(encodeFrame(`42${ackId++}${payload}`));
-          sent++;
-          this.published++;
-        }
-        if (elapsed >= durationMs) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 1);
+    await atRate(rate, durationMs, () => {
+      const publisher = publishers[sent++ % publishers.length] as Member;
+      const t = performance.now();
+      const data: LatencyData & { text: string } = { t, r: publisher.replica, text: TEXT };
+      this.published++;
+      publisher.client.request('publish', { type: 'chat', data }).then(
+        (answer) => {
+          if ((answer as { ok?: unknown } | undefined)?.ok !== true) this.publishErrors++;
+          else if (this.recording) this.acks.push(performance.now() - t);
+        },
+        () => {
+          this.publishErrors++;
+        },
+      );
     });
   }
 
@@ -126,10 +130,10 @@ export class RoomLoad {
     let count = 1;
     if (packet[BATCH_MARKER_INDEX] === CHAR_S) {
       count = 0;
-      let at = packet.indexOf(EVENT_START, BATCH_MARKER_INDEX);
+      let at = packet.indexOf(EVENT_MARKER, BATCH_MARKER_INDEX);
       while (at !== -1) {
         count++;
-        at = packet.indexOf(EVENT_START, at + EVENT_START.length);
+        at = packet.indexOf(EVENT_MARKER, at + EVENT_MARKER.length);
       }
     }
     this.totalDeliveries += count;
@@ -152,4 +156,25 @@ export class RoomLoad {
       (event.data.r === replica ? this.sameReplica : this.crossReplica).push(now - event.data.t);
     }
   }
+}
+
+/**
+ * Calls `send` `rate` times per second for `durationMs` (or until `signal` aborts), on a
+ * 1 ms tick that catches up on whatever a late tick owed, so the rate holds while the
+ * event loop is busy.
+ */
+export async function atRate(rate: number, durationMs: number, send: () => void, signal?: AbortSignal): Promise<void> {
+  const started = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const elapsed = performance.now() - started;
+      const due = Math.floor((Math.min(elapsed, durationMs) * rate) / 1000);
+      for (; sent < due && !signal?.aborted; sent++) send();
+      if (elapsed >= durationMs || signal?.aborted) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
+  });
 }

@@ -16,8 +16,11 @@ const OP_CLOSE = 0x8;
 const OP_PING = 0x9;
 
 const CHAR_0 = 0x30;
+const CHAR_1 = 0x31;
 const CHAR_2 = 0x32;
+const CHAR_3 = 0x33;
 const CHAR_4 = 0x34;
+const CHAR_9 = 0x39;
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 const PONG = encodeFrame('3');
@@ -27,7 +30,7 @@ const PONG = encodeFrame('3');
  * wire (it only asks clients to choose keys unpredictably, to protect proxies); the
  * server unmasks with it as with any other, and the generator skips the XOR pass.
  */
-export function encodeFrame(text: string): Buffer {
+function encodeFrame(text: string): Buffer {
   const payload = Buffer.from(text);
   const length = payload.length;
   let header: Buffer;
@@ -50,12 +53,45 @@ export function encodeFrame(text: string): Buffer {
 export interface SocketClientOptions {
   host: string;
   port: number;
-  /** Sent as `auth` in the namespace CONNECT packet. */
-  auth: Record<string, string>;
+  /** Sent as `auth` in the namespace CONNECT packet (e.g. `{token, recover}`). */
+  auth: Record<string, unknown>;
   /** Resolve `ready` on this server event instead of on the CONNECT ack (e.g. `session`). */
   readyEvent?: string;
-  /** Every Socket.IO packet after the handshake, as raw bytes starting at the packet type. */
+  /**
+   * Every Socket.IO packet from the ready event on (the ready event's own packet included),
+   * as raw bytes starting at the packet type; acks of `request` are not passed on.
+   */
   onPacket?: (packet: Buffer) => void;
+  /** The connection is gone, after `ready` or instead of it; called once. */
+  onClose?: (reason: CloseReason) => void;
+}
+
+/**
+ * Socket.IO's names for why a connection ended: the server ended the session (it sent
+ * a DISCONNECT packet first), the connection dropped without one, or we closed it.
+ */
+export type CloseReason = 'io server disconnect' | 'transport close' | 'io client disconnect';
+
+/** The server refused the namespace CONNECT (`connect_error`); `code` is its message. */
+export class ConnectRefused extends Error {
+  constructor(readonly code: string) {
+    super(`connect_error: ${code}`);
+    this.name = 'ConnectRefused';
+  }
+}
+
+/** The connection ended before the server answered a `request`. */
+export class AckLost extends Error {
+  constructor(event: string) {
+    super(`${event}: the connection closed before the ack`);
+    this.name = 'AckLost';
+  }
+}
+
+interface AckWaiter {
+  event: string;
+  resolve: (answer: unknown) => void;
+  reject: (error: Error) => void;
 }
 
 export type ClientState = 'connecting' | 'open' | 'connected' | 'ready' | 'closed';
@@ -68,14 +104,19 @@ export class SocketClient {
   private pending: Buffer | undefined;
   private upgraded = false;
   private ackId = 0;
+  /** Requests waiting for their ack, by ack id. */
+  private readonly acks = new Map<number, AckWaiter>();
+  private serverDisconnected = false;
   private readonly readyPrefix: Buffer | undefined;
   private settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
   /** Resolves once the namespace accepted us (and `readyEvent` arrived, when set). */
   readonly ready: Promise<void>;
   onPacket: ((packet: Buffer) => void) | undefined;
+  private onClose: ((reason: CloseReason) => void) | undefined;
 
   constructor(private readonly options: SocketClientOptions) {
     this.onPacket = options.onPacket;
+    this.onClose = options.onClose;
     this.readyPrefix = options.readyEvent ? Buffer.from(`42["${options.readyEvent}"`) : undefined;
     this.ready = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
@@ -99,26 +140,42 @@ export class SocketClient {
     this.socket.on('close', () => {
       this.fail(new Error('connection closed'));
       this.state = 'closed';
+      this.ended(this.serverDisconnected ? 'io server disconnect' : 'transport close');
     });
   }
 
-  /** Emits `event` with `payload`; with `withAck`, asks for an ack (answers are ignored). */
-  emit(event: string, payload: unknown, withAck = false): void {
-    if (this.state === 'closed') return;
-    const id = withAck ? String(this.ackId++) : '';
-    this.socket.write(encodeFrame(`42${id}${JSON.stringify([event, payload])}`));
-  }
-
-  /** Writes a pre-encoded frame from `encodeFrame` (the caller already built `42[...]`). */
-  send(frame: Buffer): void {
-    if (this.state !== 'closed') this.socket.write(frame);
+  /**
+   * Emits `event` with `payload` and resolves with the first argument of its ack (the
+   * server's answer, e.g. `{ok: true, id, seq}`); rejects with AckLost if the connection
+   * ends first. Only once `ready`.
+   */
+  request(event: string, payload: unknown): Promise<unknown> {
+    if (this.state !== 'ready') return Promise.reject(new AckLost(event));
+    const id = this.ackId++;
+    return new Promise((resolve, reject) => {
+      this.acks.set(id, { event, resolve, reject });
+      this.socket.write(encodeFrame(`42${id}${JSON.stringify([event, payload])}`));
+    });
   }
 
   close(): void {
+    this.drop('io client disconnect');
+  }
+
+  private drop(reason: CloseReason): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.fail(new Error('closed by the client'));
+    this.fail(new Error(reason));
+    this.ended(reason);
     this.socket.destroy();
+  }
+
+  private ended(reason: CloseReason): void {
+    for (const waiter of this.acks.values()) waiter.reject(new AckLost(waiter.event));
+    this.acks.clear();
+    const onClose = this.onClose;
+    this.onClose = undefined;
+    onClose?.(reason);
   }
 
   private fail(error: Error): void {
@@ -175,7 +232,7 @@ export class SocketClient {
       if (opcode === OP_TEXT) this.onText(buffer.subarray(start, offset));
       else if (opcode === OP_PING) this.socket.write(Buffer.from([0x8a, 0x80, 0, 0, 0, 0]));
       else if (opcode === OP_CLOSE) {
-        this.close();
+        this.drop(this.serverDisconnected ? 'io server disconnect' : 'transport close');
         return;
       } else if (opcode === OP_CONTINUATION || (b0 & 0x80) === 0) {
         this.fail(new Error('fragmented frames are not supported'));
@@ -190,11 +247,13 @@ export class SocketClient {
     const type = text[0];
     if (type === CHAR_4) {
       // Socket.IO packet inside an Engine.IO message.
+      const packetType = text[1];
       if (this.state === 'ready') {
+        if (packetType === CHAR_3 && this.acks.size > 0 && this.settleAck(text)) return;
+        if (packetType === CHAR_1) this.serverDisconnected = true;
         this.onPacket?.(text.subarray(1));
         return;
       }
-      const packetType = text[1];
       if (packetType === CHAR_0) {
         const body = JSON.parse(text.toString('utf8', 2)) as { sid?: string };
         this.sid = body.sid ?? '';
@@ -202,15 +261,35 @@ export class SocketClient {
         else this.becomeReady();
       } else if (packetType === CHAR_4) {
         const body = JSON.parse(text.toString('utf8', 2)) as { message?: string };
-        this.fail(new Error(`connect_error: ${body.message ?? 'unknown'}`));
+        this.fail(new ConnectRefused(body.message ?? 'unknown'));
         this.close();
       } else if (this.readyPrefix && this.state === 'connected' && startsWith(text, this.readyPrefix)) {
         this.becomeReady();
+        this.onPacket?.(text.subarray(1));
+      } else if (packetType === CHAR_1) {
+        this.serverDisconnected = true;
       }
       return;
     }
     if (type === CHAR_2) this.socket.write(PONG);
     else if (type === CHAR_0) this.socket.write(encodeFrame(`40${JSON.stringify(this.options.auth)}`));
+  }
+
+  /** `43<id>[answer]`: hands the answer to its `request`; false when the id is not ours. */
+  private settleAck(text: Buffer): boolean {
+    let id = 0;
+    let at = 2;
+    for (; at < text.length; at++) {
+      const char = text[at] as number;
+      if (char < CHAR_0 || char > CHAR_9) break;
+      id = id * 10 + char - CHAR_0;
+    }
+    const waiter = this.acks.get(id);
+    if (!waiter || at === 2) return false;
+    this.acks.delete(id);
+    const args = JSON.parse(text.toString('utf8', at)) as unknown[];
+    waiter.resolve(args[0]);
+    return true;
   }
 }
 

@@ -1,6 +1,10 @@
 import type { BenchConfig } from '../lib/config.js';
 import type { ConnectionsResult } from '../scenarios/connections.js';
+import type { HistoryMemoryResult } from '../scenarios/history-memory.js';
 import type { MintResult } from '../scenarios/mint.js';
+import type { PublishLatencyFigures, PublishLatencyResult } from '../scenarios/publish-latency.js';
+import type { IdleReplicaResult, RollingRestartResult } from '../scenarios/replicas.js';
+import type { RollingRestartFigures } from '../scenarios/rolling-restart.js';
 import type { FanoutFigures, FanoutResult, LatencyResult } from '../scenarios/rooms.js';
 import type { SystemKind } from '../lib/systems.js';
 
@@ -18,6 +22,10 @@ export interface Figures {
   connections: ConnectionsResult;
   fanout: FanoutResult;
   latency: LatencyResult;
+  publishLatency: PublishLatencyResult;
+  idleReplica: IdleReplicaResult;
+  rollingRestart: RollingRestartResult;
+  historyMemory: HistoryMemoryResult;
 }
 
 /** The JSON file a run writes (`bench/results/latest.json`). */
@@ -49,11 +57,21 @@ export function headline(fanout: FanoutResult): Record<SystemKind, FanoutFigures
 }
 
 export function evaluateGoals(figures: Figures): Goal[] {
-  const { mint, connections, fanout } = figures;
+  const { mint, connections, fanout, publishLatency, rollingRestart } = figures;
   const top = headline(fanout);
   const cpuRatio = top.switchboard.cpuMicrosPerDelivery / top.baseline.cpuMicrosPerDelivery;
-  const lost = fanout.points.reduce((sum, point) => sum + point.switchboard.lost, 0) + figures.latency.switchboard.lost;
-  const failures = connections.switchboard.failures + mint.switchboard.errors;
+  const lost =
+    fanout.points.reduce((sum, point) => sum + point.switchboard.lost, 0) +
+    figures.latency.switchboard.lost +
+    publishLatency.historyOn.lost +
+    publishLatency.historyOff.lost +
+    figures.idleReplica.switchboard.lost;
+  const failures =
+    connections.switchboard.failures +
+    mint.switchboard.errors +
+    publishLatency.historyOn.publishErrors +
+    publishLatency.historyOff.publishErrors;
+  const restart = rollingRestart.switchboard;
   return [
     {
       name: `fan-out CPU per delivery @ ${top.baseline.rate} msg/s`,
@@ -81,17 +99,38 @@ export function evaluateGoals(figures: Figures): Goal[] {
     },
     {
       name: 'correctness under load',
-      target: 'no lost deliveries, failed handshakes or mint errors',
+      target: 'no lost deliveries, failed handshakes, mint or publish errors',
       actual: `${lost} lost, ${failures} failed`,
       met: lost === 0 && failures === 0,
+    },
+    {
+      name: `rolling restart of ${rollingRestart.restarts} of ${rollingRestart.replicas} replicas @ ${rollingRestart.rate} msg/s`,
+      target: '0 lost and 0 duplicated deliveries',
+      actual:
+        `${num(restart.lost)} lost, ${num(restart.duplicated)} duplicated of ${num(restart.expectedDeliveries)} ` +
+        `(baseline: ${num(rollingRestart.baseline.lost)} lost, ${num(rollingRestart.baseline.duplicated)} duplicated)`,
+      met: restart.lost === 0 && restart.duplicated === 0 && restart.published > 0,
     },
   ];
 }
 
+const pair = (a: number, b: number, digits: number): string => `${num(a, digits)} / ${num(b, digits)}`;
+/** Refused recoveries and their reasons, e.g. `3 (too_many 3)`. */
+const refusals = ({ recoveryRefused }: RollingRestartFigures): string => {
+  const reasons = Object.entries(recoveryRefused);
+  const total = reasons.reduce((sum, [, n]) => sum + n, 0);
+  return total === 0 ? '0' : `${num(total)} (${reasons.map(([reason, n]) => `${reason} ${num(n)}`).join(', ')})`;
+};
+
 /** The results as Markdown tables (pasted into docs/performance.md). */
 export function renderTables(figures: Figures, goals: Goal[]): string {
-  const { mint, connections, fanout, latency } = figures;
+  const { mint, connections, fanout, latency, publishLatency: pub, idleReplica: idle, rollingRestart: rr } = figures;
+  const memory = figures.historyMemory;
   const top = headline(fanout);
+  const latencyRows = (label: string, sb: PublishLatencyFigures): string[] => [
+    `| ${label} | ack p50 / p99 ms | ${pair(pub.baseline.ackP50Ms, pub.baseline.ackP99Ms, 2)} | ${pair(sb.ackP50Ms, sb.ackP99Ms, 2)} | ${ratio(sb.ackP50Ms, pub.baseline.ackP50Ms)} / ${ratio(sb.ackP99Ms, pub.baseline.ackP99Ms)} |`,
+    `| | delivery p50 / p99 ms | ${pair(pub.baseline.deliveryP50Ms, pub.baseline.deliveryP99Ms, 2)} | ${pair(sb.deliveryP50Ms, sb.deliveryP99Ms, 2)} | ${ratio(sb.deliveryP50Ms, pub.baseline.deliveryP50Ms)} / ${ratio(sb.deliveryP99Ms, pub.baseline.deliveryP99Ms)} |`,
+  ];
   const lines: string[] = [];
   lines.push(
     '| scenario | metric | baseline | Switchboard | Switchboard / baseline |',
@@ -109,6 +148,18 @@ export function renderTables(figures: Figures, goals: Goal[]): string {
     `| | heap bytes per socket | ${num(connections.baseline.heapBytesPerSocket)} | ${num(connections.switchboard.heapBytesPerSocket)} | ${ratio(connections.switchboard.heapBytesPerSocket, connections.baseline.heapBytesPerSocket)} |`,
     `| cross-replica latency (${latency.switchboard.rate} msg/s, ${latency.switchboard.members} members) | p50 / p99 ms | ${num(latency.baseline.crossP50Ms, 2)} / ${num(latency.baseline.crossP99Ms, 2)} | ${num(latency.switchboard.crossP50Ms, 2)} / ${num(latency.switchboard.crossP99Ms, 2)} | |`,
     `| | same-replica p50 / p99 ms | ${num(latency.baseline.sameP50Ms, 2)} / ${num(latency.baseline.sameP99Ms, 2)} | ${num(latency.switchboard.sameP50Ms, 2)} / ${num(latency.switchboard.sameP99Ms, 2)} | |`,
+    ...latencyRows(
+      `publish latency, history on (${pub.rate} msg/s, ${pub.members} members on ${pub.replicas} replicas, ROOM_HISTORY_SIZE=${pub.historySize})`,
+      pub.historyOn,
+    ),
+    ...latencyRows('publish latency, history off (ROOM_HISTORY_SIZE=0)', pub.historyOff),
+    `| rolling restart (${rr.restarts} of ${rr.replicas} replicas one after the other, ${rr.members} members, ${rr.rate} msg/s) | lost / duplicated deliveries | ${pair(rr.baseline.lost, rr.baseline.duplicated, 0)} | ${pair(rr.switchboard.lost, rr.switchboard.duplicated, 0)} | |`,
+    `| | acknowledged events × members | ${num(rr.baseline.expectedDeliveries)} | ${num(rr.switchboard.expectedDeliveries)} | |`,
+    `| | reconnects; recovered (events replayed) / refused | ${num(rr.baseline.reconnects)} | ${num(rr.switchboard.reconnects)}; ${num(rr.switchboard.recovered)} (${num(rr.switchboard.replayed)}) / ${refusals(rr.switchboard)} | |`,
+    `| replica with no member in a busy room (${idle.rate} msg/s into ${idle.busyMembers} members on 2 others) | CPU µs/s | ${num(idle.baseline.idleCpuMicrosPerSecond)} | ${num(idle.switchboard.idleCpuMicrosPerSecond)} | ${ratio(idle.switchboard.idleCpuMicrosPerSecond, idle.baseline.idleCpuMicrosPerSecond)} |`,
+    `| | bytes read/s (rchar) | ${num(idle.baseline.idleReadBytesPerSecond)} | ${num(idle.switchboard.idleReadBytesPerSecond)} | ${ratio(idle.switchboard.idleReadBytesPerSecond, idle.baseline.idleReadBytesPerSecond)} |`,
+    `| | room-channel bytes/s | | ${num(idle.switchboard.idleRoomChannelBytesPerSecond ?? Number.NaN)} | |`,
+    `| Redis memory per room, history full (${memory.eventsKept} events of ${num(memory.eventBytes)} bytes, data ${num(memory.dataBytes)}) | MEMORY USAGE of the room's keys, bytes | no history | ${num(memory.bytesPerRoom)} (${num(memory.bytesPerEvent, 1)} per event) | |`,
   );
   lines.push(
     '',

@@ -1,17 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import type { BenchConfig } from '../lib/config.js';
-import { CpuMeter, type ServerProcess } from '../lib/processes.js';
-import {
-  connectMany,
-  mintMany,
-  startSystem,
-  SYSTEMS,
-  type System,
-  type SystemKind,
-  type SystemRedis,
-} from '../lib/systems.js';
-import { RoomLoad, type Member } from '../loadgen/room-load.js';
+import { openRoom } from '../lib/open-room.js';
+import { CpuMeter } from '../lib/processes.js';
+import { startSystems, type System, type SystemKind, type SystemRedis } from '../lib/systems.js';
+import type { RoomLoad } from '../loadgen/room-load.js';
 import { round, Samples } from '../loadgen/stats.js';
+import { measureHistoryMemory, type HistoryMemoryResult } from './history-memory.js';
+import { runPublishLatency, type PublishLatencyResult } from './publish-latency.js';
+import { runReplicaScenarios, type IdleReplicaResult, type RollingRestartResult } from './replicas.js';
 
 export interface FanoutFigures {
   rate: number;
@@ -56,44 +52,6 @@ export type LatencyResult = Record<SystemKind, LatencyFigures>;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface RoomPlan {
-  room: string;
-  members: number;
-  sampledPerReplica: number;
-  publishersPerReplica: number;
-  /** Only replica 0 publishes (to time the crossing); otherwise both do. */
-  publishFromFirstReplicaOnly: boolean;
-}
-
-/** Mints and connects a room's members, alternating replicas; the last ones publish. */
-async function openRoom(system: System, plan: RoomPlan): Promise<RoomLoad> {
-  const replicas = system.replicas;
-  const requests = Array.from({ length: plan.members }, (_, i) => ({ user: `${plan.room}-${i}`, room: plan.room }));
-  const tokens = await mintMany(system, replicas[0] as ServerProcess, requests);
-  const targets = requests.map((_, i) => replicas[i % replicas.length] as ServerProcess);
-  // Modest concurrency: every join is announced to the members already there.
-  const result = await connectMany(system, targets, tokens, 16);
-  if (result.failures > 0) {
-    for (const client of result.clients) client.close();
-    throw new Error(
-      `${system.kind}: ${result.failures} of ${plan.members} sockets failed to join: ${result.firstError ?? ''}`,
-    );
-  }
-  const members: Member[] = result.clients.map((client, i) => ({
-    client,
-    replica: i % replicas.length,
-    sampled: Math.floor(i / replicas.length) < plan.sampledPerReplica,
-  }));
-  const publishers = members
-    .slice()
-    .reverse()
-    .filter((member) => !plan.publishFromFirstReplicaOnly || member.replica === 0)
-    .slice(0, plan.publishersPerReplica * (plan.publishFromFirstReplicaOnly ? 1 : replicas.length));
-  // Let the join announcements finish before anything is measured.
-  await sleep(1_000);
-  return new RoomLoad(members, publishers);
-}
-
 async function fanoutPoint(system: System, load: RoomLoad, rate: number, config: BenchConfig): Promise<FanoutFigures> {
   const { warmupMs, durationMs } = config.fanout;
   const members = load.members.length;
@@ -132,13 +90,52 @@ async function fanoutPoint(system: System, load: RoomLoad, rate: number, config:
   };
 }
 
-/** Fan-out and cross-replica latency share the same replicas (two per system). */
+/**
+ * Every room scenario, on shared replicas: fan-out, cross-replica latency, publish latency
+ * and history memory on two per system (publish latency without history on a third pair,
+ * with ROOM_HISTORY_SIZE=0), then, with a third replica each, the idle replica and the
+ * rolling restart.
+ */
 export async function runRooms(
   redis: Record<SystemKind, SystemRedis>,
   config: BenchConfig,
   progress: (line: string) => void,
+): Promise<RoomsResult> {
+  const history = (size: number) => ({ env: { ROOM_HISTORY_SIZE: String(size) } });
+  const all = await startSystems([
+    { kind: 'baseline', redis: redis.baseline, replicas: 2 },
+    { kind: 'switchboard', redis: redis.switchboard, replicas: 2, options: history(config.publishLatency.historySize) },
+    { kind: 'switchboard', redis: redis.switchboard, replicas: 2, options: history(0) },
+  ]);
+  const [baseline, switchboard, historyOff] = all as [System, System, System];
+  try {
+    const { fanout, latency } = await measureFanoutAndLatency([baseline, switchboard], config, progress);
+    const publishLatency = await runPublishLatency({ baseline, historyOn: switchboard, historyOff }, config, progress);
+    await historyOff.stop();
+    const historyMemory = await measureHistoryMemory(switchboard, redis.switchboard, config);
+    progress(`  history memory: ${historyMemory.bytesPerRoom} bytes per room of ${historyMemory.eventsKept} events`);
+    for (const system of [baseline, switchboard]) await system.addReplica();
+    const replicas = await runReplicaScenarios({ baseline, switchboard }, config, progress);
+    return { fanout, latency, publishLatency, historyMemory, ...replicas };
+  } finally {
+    await Promise.all(all.map((system) => system.stop()));
+  }
+}
+
+export interface RoomsResult {
+  fanout: FanoutResult;
+  latency: LatencyResult;
+  publishLatency: PublishLatencyResult;
+  historyMemory: HistoryMemoryResult;
+  idleReplica: IdleReplicaResult;
+  rollingRestart: RollingRestartResult;
+}
+
+async function measureFanoutAndLatency(
+  systems: System[],
+  config: BenchConfig,
+  progress: (line: string) => void,
 ): Promise<{ fanout: FanoutResult; latency: LatencyResult }> {
-  const systems = await Promise.all(SYSTEMS.map((kind) => startSystem(kind, redis[kind], 2)));
   const rooms: RoomLoad[] = [];
   try {
     const fanoutRooms = new Map<SystemKind, RoomLoad>();
@@ -212,6 +209,5 @@ export async function runRooms(
     };
   } finally {
     for (const room of rooms) room.close();
-    await Promise.all(systems.map((system) => system.stop()));
   }
 }

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,25 +13,34 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Runs the bench's smoke mode as CI does, and checks that every scenario produced figures. */
 describe('npm run bench -- --quick', () => {
   let out: string | undefined;
+  let child: ChildProcess | undefined;
   afterAll(async () => {
+    // A run cut short by the timeout stops every process it started (bench/run.ts on SIGTERM).
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
     if (out) await rm(out, { recursive: true, force: true });
-  });
+  }, 30_000);
 
   it('measures every scenario on both systems and writes the results and the chart', async () => {
     expect(existsSync(join(ROOT, 'backend/dist/main.js')), 'run `npm run build` first').toBe(true);
     out = await mkdtemp(join(tmpdir(), 'switchboard-bench-test-'));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], {
+    const run = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    child = run;
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    run.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    run.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => run.once('exit', resolve));
     expect(code, output).toBe(0);
 
     const results = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as BenchResults;
-    const { mint, connections, fanout, latency } = results.figures;
+    const { mint, connections, fanout, latency, publishLatency, idleReplica, rollingRestart, historyMemory } =
+      results.figures;
     for (const kind of ['baseline', 'switchboard'] as const) {
       expect(mint[kind].requestsPerSecond).toBeGreaterThan(0);
       expect(Number.isFinite(mint[kind].p99Ms)).toBe(true);
@@ -43,12 +53,32 @@ describe('npm run bench -- --quick', () => {
         expect(Number.isFinite(point[kind].cpuMicrosPerDelivery)).toBe(true);
       }
       expect(Number.isFinite(latency[kind].crossP99Ms)).toBe(true);
+      // The busy room was busy, and the replicas that serve it did the work.
+      expect(idleReplica[kind].deliveriesPerSecond).toBeGreaterThan(0);
+      expect(idleReplica[kind].busyCpuMicrosPerSecond).toBeGreaterThan(0);
+      expect(Number.isFinite(idleReplica[kind].idleReadBytesPerSecond)).toBe(true);
+      // The restart moved members: they reconnected by themselves, and events were acknowledged.
+      expect(rollingRestart[kind].published).toBeGreaterThan(0);
+      expect(rollingRestart[kind].reconnects).toBeGreaterThan(0);
+      expect(Number.isFinite(rollingRestart[kind].lost)).toBe(true);
     }
+    for (const variant of [publishLatency.baseline, publishLatency.historyOn, publishLatency.historyOff]) {
+      expect(variant.ackSamples).toBeGreaterThan(0);
+      expect(variant.deliverySamples).toBeGreaterThan(0);
+      expect(Number.isFinite(variant.ackP99Ms) && Number.isFinite(variant.deliveryP99Ms)).toBe(true);
+      expect(variant.publishErrors).toBe(0);
+    }
+    expect(Number.isFinite(idleReplica.switchboard.idleRoomChannelBytesPerSecond)).toBe(true);
+    // Every room's history filled up to ROOM_HISTORY_SIZE, and costs more than its events' bytes.
+    expect(historyMemory.eventsKept).toBe(publishLatency.historySize);
+    expect(historyMemory.bytesPerRoom).toBeGreaterThan(historyMemory.eventsKept * historyMemory.eventBytes);
+    // Switchboard members de-duplicate by seq: nothing reaches the app twice.
+    expect(rollingRestart.switchboard.duplicated).toBe(0);
     expect(mint.bare.requestsPerSecond).toBeGreaterThan(0);
     expect(fanout.points.length).toBeGreaterThan(1);
-    expect(results.goals.map((goal) => goal.name)).toHaveLength(5);
+    expect(results.goals.map((goal) => goal.name)).toHaveLength(6);
     const chart = await readFile(join(out, 'bench-fanout-latency.svg'), 'utf8');
     expect(chart).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     expect(chart).toContain('<polyline');
-  }, 120_000);
+  }, 180_000);
 });
