@@ -110,19 +110,6 @@ describe('a rolling restart of three replicas under load', () => {
       const behind = members.map((m, i) => `member ${i}: ${m.log.length}/${acked.length}, ${m.room.state.status}`);
       throw new Error(`${String(error)}\n${behind.join('\n')}`);
     });
-      throw new Error(
-        `${String(error)}\n${status.join('\n')}\n${replicas
-          .map((r) =>
-            r
-              .output()
-              .split('\n')
-              .filter((l) => /warn|error/.test(l))
-              .slice(0, 8)
-              .join('\n'),
-          )
-          .join('\n')}`,
-      );
-    });
     let lost = 0;
     let duplicated = 0;
     for (const member of members) {
