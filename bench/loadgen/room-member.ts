@@ -58,7 +58,9 @@ const SERVER_SHUTDOWN = prefix('server:shutdown');
 /**
  * A room member that stays in its room across replica restarts the way an app on the
  * SDK does: on `server:shutdown` it waits the delay it was given and moves to the next
- * replica, after a dropped connection it backs off and moves on, and every connection
+ * replica, keeping the draining connection until the new one's session has started
+ * (Switchboard's handover; a baseline replica disconnects at once, so there it makes no
+ * difference), after a dropped connection it backs off and moves on, and every connection
  * redeems a freshly minted token. It records which events reached the app, so that a
  * scenario can count what was lost and what arrived twice.
  */
@@ -74,6 +76,10 @@ export class RoomMember {
   readonly recoveries: RecoveryTally = { recovered: 0, replayed: 0, refused: {} };
 
   private client: SocketClient | undefined;
+  /** A draining replica's connection, kept until the next session has started. */
+  private outgoing: SocketClient | undefined;
+  /** Ends the current connection's wait early: its replica asked it to move. */
+  private moveOn: () => void = () => undefined;
   private index = 0;
   private attempt = 0;
   private sessions = 0;
@@ -119,6 +125,7 @@ export class RoomMember {
   async close(): Promise<void> {
     this.closed = true;
     this.client?.close();
+    this.outgoing?.close();
     this.wake();
     await this.running;
   }
@@ -143,8 +150,8 @@ export class RoomMember {
   /** One connection, from mint to close: resolves with why it ended (or never began). */
   private async connection(): Promise<ConnectionFailure> {
     const endpoint = this.options.endpoints[this.index] as Endpoint;
-    let ended: (reason: CloseReason) => void = () => undefined;
-    const closed = new Promise<CloseReason>((resolve) => {
+    let ended: (reason: CloseReason | 'move') => void = () => undefined;
+    const closed = new Promise<CloseReason | 'move'>((resolve) => {
       ended = resolve;
     });
     let client: SocketClient | undefined;
@@ -166,6 +173,9 @@ export class RoomMember {
       });
       this.client = client;
       await client.ready;
+      // The new session has started: the draining replica may go.
+      this.outgoing?.close();
+      this.outgoing = undefined;
     };
     try {
       await withTimeout(open(), this.options.connectTimeoutMs ?? 10_000);
@@ -180,7 +190,14 @@ export class RoomMember {
     if (this.sessions++ > 0) this.reconnects++;
     this.attempt = 0;
     this.joined?.resolve();
+    this.moveOn = () => ended('move');
     const reason = await closed;
+    this.moveOn = () => undefined;
+    if (reason === 'move') {
+      // Make before break: this connection still delivers while the next one connects.
+      this.outgoing = client;
+      return { kind: 'shutdown', reconnectAfterMs: 0 };
+    }
     this.order?.pause();
     const notice = this.notice;
     this.notice = undefined;
@@ -214,7 +231,13 @@ export class RoomMember {
     } else if (startsWith(packet, ROOM_EPOCH)) {
       this.order?.moved(parsePayload(packet, ROOM_EPOCH) as RoomEpochPayload);
     } else if (startsWith(packet, SERVER_SHUTDOWN)) {
-      this.notice = parsePayload(packet, SERVER_SHUTDOWN) as ServerShutdownPayload;
+      const notice = parsePayload(packet, SERVER_SHUTDOWN) as ServerShutdownPayload;
+      this.notice = notice;
+      const move = this.moveOn;
+      setTimeout(() => {
+        this.notice = undefined;
+        move();
+      }, notice.reconnectAfterMs).unref();
     }
   }
 
