@@ -6,8 +6,8 @@
  */
 import { DiagnosticSeverity, Parser } from '@asyncapi/parser';
 import type { Socket } from 'socket.io-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MintTokenResponse } from '@switchboard/contract';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { LIMITS, type HistoryResponse, type MintTokenResponse, type ReadyResponse } from '@switchboard/contract';
 import { documentValidator, isObject, type JsonObject } from '../../support/api-documents.js';
 import {
   accessToken,
@@ -20,6 +20,8 @@ import {
   type ConnectedClient,
 } from '../../support/client.js';
 import { startTestGateway, type TestGateway } from '../../support/gateway.js';
+import { waitFor } from '../../support/ports.js';
+import { startRedisServer } from '../../support/redis-server.js';
 
 describe('the AsyncAPI document', () => {
   let gw: TestGateway;
@@ -71,9 +73,18 @@ describe('the AsyncAPI document', () => {
     return ack;
   };
   const codeOf = (ack: unknown) => (isObject(ack) && isObject(ack.error) ? ack.error.code : undefined);
+  /** Connects, expecting a refusal, and checks it against the document. */
+  const expectRefused = async (token: string, code: string): Promise<void> => {
+    const refusal = await connectWithToken(gw.url, token).catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(Error);
+    const { message, data } = refusal as Error & { data?: unknown };
+    expect(message).toBe(code);
+    expectFits(serverKey('connect_error'), { message, data });
+  };
 
   beforeAll(async () => {
-    gw = await startTestGateway({ EVENT_COALESCE_MS: '50' });
+    // Wide enough that three events published at once share a frame even on a busy machine.
+    gw = await startTestGateway({ EVENT_COALESCE_MS: '200' });
     document = (await (await fetch(`${gw.url}/api/asyncapi.json`)).json()) as JsonObject;
     const components = isObject(document.components) ? document.components : {};
     messages = (isObject(components.messages) ? components.messages : {}) as Record<string, JsonObject>;
@@ -87,16 +98,21 @@ describe('the AsyncAPI document', () => {
     await gw.close();
   });
 
-  it('describes the handshake and its refusal', async () => {
-    const minted = await mintToken(gw.url, await devLogin(gw.url, 'carol'), 'lobby');
+  it('describes the handshake and its refusals', async () => {
+    const access = await devLogin(gw.url, 'carol');
+    const minted = await mintToken(gw.url, access, 'lobby');
     expectFits('client.handshake', { token: minted.token });
     const carol = await connectWithToken(gw.url, minted.token);
     carol.close();
-    const refusal = await connectWithToken(gw.url, minted.token).catch((error: unknown) => error);
-    expect(refusal).toBeInstanceOf(Error);
-    const { message, data } = refusal as Error & { data?: unknown };
-    expect(message).toBe('token_used');
-    expectFits(serverKey('connect_error'), { message, data });
+    await expectRefused(minted.token, 'token_used');
+
+    const revoked = await mintToken(gw.url, access, 'lobby');
+    const revoke = await fetch(`${gw.url}/api/rtc/tokens/${revoked.jti}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${access}` },
+    });
+    expect(revoke.status).toBe(204);
+    await expectRefused(revoked.token, 'token_revoked');
   });
 
   it('describes signal, its ack and its relay', async () => {
@@ -141,6 +157,53 @@ describe('the AsyncAPI document', () => {
     expectReceivedFit();
   });
 
+  it('describes recovery: auth.recover and session.recovery', async () => {
+    const last = alice.events.at(-1);
+    expect(last?.seq).toBeGreaterThan(1);
+    const seen = { epoch: alice.session.position.epoch, seq: (last?.seq ?? 0) - 1 };
+    const access = await devLogin(gw.url, 'erin');
+    const minted = await mintToken(gw.url, access, 'lobby');
+    expectFits('client.handshake', { token: minted.token, recover: seen });
+    const back = record(await connectWithToken(gw.url, minted.token, {}, seen));
+    expect(back.session.recovery).toEqual({ recovered: true, replayed: 1 });
+    await vi.waitFor(() => expect(back.events).toEqual([last]));
+    back.close();
+
+    const elsewhere = { epoch: 'another-epoch', seq: 1 };
+    const stranger = record(
+      await connectWithToken(gw.url, (await mintToken(gw.url, access, 'lobby')).token, {}, elsewhere),
+    );
+    expect(stranger.session.recovery).toEqual({ recovered: false, replayed: 0, reason: 'epoch_changed' });
+    stranger.close();
+    expectReceivedFit();
+  });
+
+  it('describes history and its ack', async () => {
+    const latest = (await request(alice, 'history', {})) as HistoryResponse;
+    expect(latest.events.map((event) => event.seq)).toEqual(alice.events.map((event) => event.seq));
+    const [first, second] = latest.events;
+    expect(await request(alice, 'history', { after: first?.seq, limit: 1 })).toEqual({
+      ok: true,
+      epoch: latest.epoch,
+      top: latest.top,
+      events: [second],
+    });
+    expect(fits('client.history', { limit: 0 })).not.toEqual([]);
+    expect(codeOf(await emit(alice, 'history', { limit: 0 }))).toBe('invalid_payload');
+  });
+
+  it('describes the acks of oversized and unknown events', async () => {
+    const big = 'x'.repeat(LIMITS.eventBytes);
+    expect(codeOf(await request(alice, 'publish', { type: 'note', data: big }))).toBe('payload_too_large');
+    const offer = { to: bob.session.peerId, kind: 'offer', data: { sdp: big } };
+    expect(codeOf(await request(alice, 'signal', offer))).toBe('payload_too_large');
+
+    const unknown = await emit(alice, 'shout', { text: 'hi' });
+    expect(codeOf(unknown)).toBe('unknown_event');
+    expectFits('client.unknown.ack', unknown);
+    expectReceivedFit();
+  });
+
   it('describes peers and session:refresh with their acks', async () => {
     const { peers } = (await request(alice, 'peers', {})) as { peers: Array<{ userId: string }> };
     expect(peers.map((peer) => peer.userId).sort()).toEqual(['alice', 'bob']);
@@ -161,6 +224,41 @@ describe('the AsyncAPI document', () => {
     expect((await left).reason).toBe('session_expired');
     dave.close();
     expectReceivedFit();
+  });
+
+  it('describes room:epoch, and a publish answered locally, when Redis goes away and comes back', async () => {
+    const redis = await startRedisServer();
+    const backed = await startTestGateway({ REDIS_URL: redis.url });
+    let frank: ConnectedClient | undefined;
+    try {
+      frank = record(await joinRoom(backed.url, 'frank', 'lobby'));
+      const shared = await request(frank, 'publish', { type: 'note' });
+      expect(shared).toMatchObject({ ok: true, seq: 1 });
+      expect(shared).not.toHaveProperty('local');
+
+      await redis.kill();
+      await waitFor('a degraded gateway', async () => {
+        const ready = (await (await fetch(`${backed.url}/readyz`)).json()) as ReadyResponse;
+        return ready.status === 'degraded' || undefined;
+      });
+      const forked = nextEvent(frank.socket, 'room:epoch');
+      // Only this replica's members hear it, numbered in an epoch of the replica's own.
+      const local = await request(frank, 'publish', { type: 'note' });
+      expect(local).toMatchObject({ ok: true, seq: 2, local: true });
+      const { epoch } = await forked;
+      expect(epoch).not.toBe(frank.session.position.epoch);
+      expect(await request(frank, 'history', {})).toMatchObject({ ok: true, epoch, top: 2 });
+
+      // Redis is back, empty: the shared history this room counted in is gone.
+      const rejoined = nextEvent(frank.socket, 'room:epoch');
+      await redis.start();
+      expect(await rejoined).toMatchObject({ seq: 0, reason: 'epoch_changed' });
+      expectReceivedFit();
+    } finally {
+      frank?.close();
+      await backed.close();
+      await redis.stop();
+    }
   });
 
   it('describes server:shutdown when the gateway drains', async () => {

@@ -2,15 +2,24 @@
  * The OpenAPI document at /api/openapi.json, checked against the gateway that serves it:
  * it is valid OpenAPI 3.1, every route the app serves is in it, and every documented
  * answer of every route, errors included, is produced for real and fits the document.
+ * The gateway under test serves AI voice too, against a local stand-in for the provider.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { compileErrors, validate } from '@readme/openapi-parser';
 import express from 'express';
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { DevLoginResponse, MintTokenResponse } from '@switchboard/contract';
+import type {
+  DevLoginResponse,
+  HistoryResponse,
+  MintTokenResponse,
+  UpstreamSessionResponse,
+} from '@switchboard/contract';
 import { documentValidator, isObject, resolvePointer, type JsonObject } from '../../support/api-documents.js';
 import { accessToken, joinRoom, type ConnectedClient } from '../../support/client.js';
+import { startFakeOpenAi, type FakeOpenAi } from '../../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../../support/gateway.js';
+import { freePort } from '../../support/ports.js';
 
 interface Route {
   methods: Record<string, boolean | undefined>;
@@ -24,7 +33,10 @@ const registered = vi.spyOn(routerPrototype, 'route');
 /** Express `/api/rooms/:room/peers` as OpenAPI `/api/rooms/{room}/peers`. */
 const openApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
 
+const OPENAI_API_KEY = 'sk-test-openapi-0123456789abcdefghijklmnop';
+
 describe('the OpenAPI document', () => {
+  let provider: FakeOpenAi;
   let gw: TestGateway;
   let document: JsonObject;
   let member: ConnectedClient;
@@ -32,7 +44,13 @@ describe('the OpenAPI document', () => {
   const answered = new Set<string>();
 
   beforeAll(async () => {
-    gw = await startTestGateway({ MINT_RATE_PER_MINUTE: '3' });
+    provider = await startFakeOpenAi(OPENAI_API_KEY);
+    gw = await startTestGateway({
+      MINT_RATE_PER_MINUTE: '3',
+      OPENAI_API_KEY,
+      OPENAI_BASE_URL: provider.baseUrl,
+      UPSTREAM_SESSIONS_PER_USER: '1',
+    });
     document = (await (await fetch(`${gw.url}/api/openapi.json`)).json()) as JsonObject;
     const components = isObject(document.components) ? document.components : {};
     check = documentValidator(isObject(components.schemas) ? components.schemas : {}, '2020-12');
@@ -41,6 +59,7 @@ describe('the OpenAPI document', () => {
   afterAll(async () => {
     member.close();
     await gw.close();
+    await provider.close();
     registered.mockRestore();
   });
 
@@ -78,13 +97,22 @@ describe('the OpenAPI document', () => {
     token?: string;
     /** JSON, or the raw text of a body that is not. */
     body?: unknown;
+    /** @default 'application/json' with a body */
+    contentType?: string;
+    /** @default the gateway under test */
+    on?: TestGateway;
   }
 
-  async function call(method: string, path: string, url: string, { token, body }: Call = {}): Promise<unknown> {
-    const response = await fetch(`${gw.url}${url}`, {
+  async function call(
+    method: string,
+    path: string,
+    url: string,
+    { token, body, contentType = 'application/json', on = gw }: Call = {},
+  ): Promise<unknown> {
+    const response = await fetch(`${on.url}${url}`, {
       method: method.toUpperCase(),
       headers: {
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(body === undefined ? {} : { 'content-type': contentType }),
         ...(token ? { authorization: `Bearer ${token}` } : {}),
       },
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
@@ -95,7 +123,16 @@ describe('the OpenAPI document', () => {
   const user = (sub: string) => accessToken({ sub });
   const service = accessToken({ sub: 'backend', scope: 'publish' });
   const oversized = { room: 'lobby', type: 'x', padding: 'x'.repeat(70 * 1024) };
-  const codeOf = (body: unknown) => (isObject(body) && isObject(body.error) ? body.error.code : undefined);
+  const errorOf = (body: unknown) => (isObject(body) && isObject(body.error) ? body.error : {});
+  const codeOf = (body: unknown) => errorOf(body).code;
+  /** A JSON route refuses a body of another type, and says what to send. */
+  const expectNotJson = async (method: string, path: string, url: string, token?: string) => {
+    const refused = errorOf(await call(method, path, url, { token, body: 'room=lobby', contentType: 'text/plain' }));
+    expect(refused).toEqual({
+      code: 'invalid_request',
+      message: 'send a JSON body with "Content-Type: application/json", not "text/plain"',
+    });
+  };
 
   it('describes every route the app serves, and no route it does not', () => {
     const served = registered.mock.calls.flatMap(([path], index) => {
@@ -125,23 +162,10 @@ describe('the OpenAPI document', () => {
     expect(jwt.decode(login.accessToken)).toMatchObject({ sub: 'alice', name: 'Alice' });
     expect(codeOf(await call('post', path, path, { body: { userId: 'a b' } }))).toBe('invalid_request');
     expect(codeOf(await call('post', path, path, { body: '{"userId":' }))).toBe('invalid_request');
+    await expectNotJson('post', path, path);
     expect(codeOf(await call('post', path, path, { body: { userId: 'x'.repeat(70 * 1024) } }))).toBe(
       'payload_too_large',
     );
-  });
-
-  it('POST /api/dev/login when dev login is off', async () => {
-    const off = await startTestGateway({ DEV_LOGIN: 'false' });
-    try {
-      const response = await fetch(`${off.url}/api/dev/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ userId: 'alice' }),
-      });
-      expect(codeOf(await expectDocumented('post', '/api/dev/login', response))).toBe('not_found');
-    } finally {
-      await off.close();
-    }
   });
 
   it('POST /api/rtc/tokens', async () => {
@@ -155,6 +179,7 @@ describe('the OpenAPI document', () => {
       'invalid_request',
     );
     expect(codeOf(await call('post', path, path, { token: user('alice'), body: '{"room":' }))).toBe('invalid_request');
+    await expectNotJson('post', path, path, user('alice'));
     expect(codeOf(await call('post', path, path, { body: { room: 'lobby' } }))).toBe('unauthorized');
     expect(codeOf(await call('post', path, path, { token: user('alice'), body: oversized }))).toBe('payload_too_large');
     const codes: unknown[] = [];
@@ -171,7 +196,8 @@ describe('the OpenAPI document', () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${user('bob')}` },
       body: JSON.stringify({ room: 'lobby' }),
     });
-    const { jti } = jwt.decode(((await minted.json()) as MintTokenResponse).token) as { jti: string };
+    const { jti, token } = (await minted.json()) as MintTokenResponse;
+    expect(jwt.decode(token)).toMatchObject({ jti });
     expect(await call('delete', path, `/api/rtc/tokens/${jti}`, { token: user('bob') })).toBe('');
     expect(codeOf(await call('delete', path, `/api/rtc/tokens/${jti}`, { token: user('bob') }))).toBe('not_found');
     expect(codeOf(await call('delete', path, `/api/rtc/tokens/${jti}`))).toBe('unauthorized');
@@ -188,6 +214,7 @@ describe('the OpenAPI document', () => {
     expect(codeOf(await call('post', path, '/api/rooms/a%20b/events', { token: service, body: { type: 'x' } }))).toBe(
       'invalid_request',
     );
+    await expectNotJson('post', path, url, service);
     expect(codeOf(await call('post', path, url, { body: { type: 'note' } }))).toBe('unauthorized');
     expect(codeOf(await call('post', path, url, { token: user('alice'), body: { type: 'note' } }))).toBe('forbidden');
     expect(codeOf(await call('post', path, url, { token: service, body: oversized }))).toBe('payload_too_large');
@@ -205,17 +232,135 @@ describe('the OpenAPI document', () => {
     expect(codeOf(await call('get', path, '/api/rooms/lobby/peers', { token: user('stranger') }))).toBe('forbidden');
   });
 
-  it('GET /readyz while draining', async () => {
-    const draining = await startTestGateway();
-    // With a socket to notify, the drain holds for a moment before the server closes.
-    const client = await joinRoom(draining.url, 'leaving', 'lobby');
-    const closed = draining.close();
+  it('GET /api/rooms/{room}/events', async () => {
+    const path = '/api/rooms/{room}/events';
+    for (const n of [1, 2]) await member.socket.emitWithAck('publish', { type: 'note', data: n });
+    const latest = (await call('get', path, '/api/rooms/lobby/events', { token: user('member') })) as HistoryResponse;
+    const [older, newer] = latest.events.slice(-2);
+    expect(newer?.seq).toBe(latest.top);
+    const page = await call('get', path, `/api/rooms/lobby/events?after=${older?.seq ?? 0}&limit=1`, {
+      token: service,
+    });
+    expect(page).toEqual({ epoch: latest.epoch, top: latest.top, events: [newer] });
+    for (const query of ['?limit=0', '?after=first', '?since=1']) {
+      expect(codeOf(await call('get', path, `/api/rooms/lobby/events${query}`, { token: service }))).toBe(
+        'invalid_request',
+      );
+    }
+    expect(codeOf(await call('get', path, '/api/rooms/a%20b/events', { token: service }))).toBe('invalid_request');
+    expect(codeOf(await call('get', path, '/api/rooms/lobby/events'))).toBe('unauthorized');
+    expect(codeOf(await call('get', path, '/api/rooms/lobby/events', { token: user('stranger') }))).toBe('forbidden');
+  });
+
+  it('GET /api/rtc/upstream/openai', async () => {
+    const path = '/api/rtc/upstream/openai';
+    expect(await call('get', path, path)).toEqual({
+      provider: 'openai',
+      models: ['gpt-realtime'],
+      voices: ['marin', 'cedar'],
+      callsUrl: `${provider.baseUrl}/realtime/calls`,
+    });
+  });
+
+  it('POST /api/rtc/upstream/openai', async () => {
+    const path = '/api/rtc/upstream/openai';
+    const minted = (await call('post', path, path, {
+      token: user('caller'),
+      body: { room: 'lobby', voice: 'cedar' },
+    })) as UpstreamSessionResponse;
+    expect(minted).toMatchObject({ value: provider.minted.at(-1), model: 'gpt-realtime', voice: 'cedar' });
+    // No body at all: the defaults.
+    expect(await call('post', path, path, { token: user('terse') })).toMatchObject({ voice: 'marin' });
+    for (const body of [{ voice: 'darth' }, { room: 'a b' }, { session: {} }, '{"voice":']) {
+      expect(codeOf(await call('post', path, path, { token: user('picky'), body }))).toBe('invalid_request');
+    }
+    expect(codeOf(await call('post', path, path, { body: {} }))).toBe('unauthorized');
+    expect(codeOf(await call('post', path, path, { token: user('picky'), body: oversized }))).toBe('payload_too_large');
+    // UPSTREAM_SESSIONS_PER_USER is 1, and the caller holds one.
+    expect(codeOf(await call('post', path, path, { token: user('caller') }))).toBe('rate_limited');
     try {
-      const response = await fetch(`${draining.url}/readyz`);
-      expect(await expectDocumented('get', '/readyz', response)).toMatchObject({ status: 'draining' });
+      provider.behave({ kind: 'status', status: 429, retryAfter: '17' });
+      expect(codeOf(await call('post', path, path, { token: user('throttled') }))).toBe('rate_limited');
+      provider.behave({ kind: 'status', status: 500 });
+      expect(codeOf(await call('post', path, path, { token: user('unlucky') }))).toBe('upstream_unavailable');
     } finally {
+      provider.behave({ kind: 'ok' });
+    }
+  });
+
+  it('DELETE /api/rtc/upstream/{id}', async () => {
+    const path = '/api/rtc/upstream/{id}';
+    const minted = await fetch(`${gw.url}/api/rtc/upstream/openai`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${user('leaver')}` },
+    });
+    const { id } = (await minted.json()) as UpstreamSessionResponse;
+    expect(await call('delete', path, `/api/rtc/upstream/${id}`, { token: user('leaver') })).toBe('');
+    expect(codeOf(await call('delete', path, `/api/rtc/upstream/${id}`, { token: user('leaver') }))).toBe('not_found');
+    expect(codeOf(await call('delete', path, `/api/rtc/upstream/${id}`))).toBe('unauthorized');
+  });
+
+  it('every bearer route while the identity provider is unreachable, and dev login without JWT_SECRET', async () => {
+    const keyless = await startTestGateway({
+      JWT_SECRET: undefined,
+      JWT_JWKS_URL: `http://127.0.0.1:${await freePort()}/.well-known/jwks.json`,
+      OPENAI_API_KEY,
+      OPENAI_BASE_URL: provider.baseUrl,
+    });
+    try {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const token = jwt.sign({ sub: 'ada' }, privateKey, { algorithm: 'ES256', keyid: 'k1', expiresIn: 300 });
+      const paths = isObject(document.paths) ? document.paths : {};
+      const bearer = Object.entries(paths).flatMap(([path, operations]) =>
+        Object.entries(isObject(operations) ? operations : {})
+          .filter(([, operation]) => isObject(operation) && Array.isArray(operation.security))
+          .filter(([, operation]) => (operation as { security: unknown[] }).security.length > 0)
+          .map(([method]) => [method, path] as const),
+      );
+      expect(bearer.length).toBeGreaterThan(5);
+      for (const [method, path] of bearer) {
+        const url = path.replaceAll(/\{\w+\}/g, 'lobby');
+        expect(codeOf(await call(method, path, url, { token, on: keyless })), `${method} ${path}`).toBe(
+          'identity_unavailable',
+        );
+      }
+      const login = '/api/dev/login';
+      expect(codeOf(await call('post', login, login, { body: { userId: 'alice' }, on: keyless }))).toBe('not_found');
+    } finally {
+      await keyless.close();
+    }
+  });
+
+  it('a gateway without OPENAI_API_KEY, with Redis unreachable, and draining', async () => {
+    const degraded = await startTestGateway({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    const on = degraded;
+    let client: ConnectedClient | undefined;
+    try {
+      const voice = '/api/rtc/upstream/openai';
+      expect(codeOf(await call('get', voice, voice, { on }))).toBe('not_found');
+      expect(codeOf(await call('post', voice, voice, { token: user('alice'), on }))).toBe('not_found');
+
+      // Only this replica's members can be reached, under an epoch of its own.
+      const published = await call('post', '/api/rooms/{room}/events', '/api/rooms/lobby/events', {
+        token: service,
+        body: { type: 'note' },
+        on,
+      });
+      expect(published).toMatchObject({ seq: 1, local: true });
+      const history = '/api/rooms/{room}/events';
+      expect(codeOf(await call('get', history, '/api/rooms/elsewhere/events', { token: service, on }))).toBe(
+        'unavailable',
+      );
+
+      // With a socket to notify, the drain holds for a moment before the server closes.
+      client = await joinRoom(degraded.url, 'leaving', 'lobby');
+      const closed = degraded.close();
+      expect(await call('get', '/readyz', '/readyz', { on })).toMatchObject({ status: 'draining' });
       client.close();
       await closed;
+    } finally {
+      client?.close();
+      await degraded.close();
     }
   });
 

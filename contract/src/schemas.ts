@@ -51,7 +51,10 @@ import {
   type SessionRefreshRequest,
   type SignalMessage,
   type SignalRequest,
+  type UpstreamCapabilityResponse,
+  type UpstreamProvider,
   type UpstreamSessionRequest,
+  type UpstreamSessionResponse,
 } from './index.js';
 
 const jsonData = z.custom<JsonValue>((value) => isBoundedJson(value), {
@@ -184,7 +187,7 @@ export const iceServerSchema = z.object({
 
 export const mintTokenResponseSchema = z.object({
   token: described('Send it as the Socket.IO handshake `auth: { token }`; redeemable once.', z.string()),
-  jti: described("The token's id, for `DELETE /api/rtc/tokens/{jti}`.", tokenIdSchema),
+  jti: tokenIdSchema,
   room: roomNameSchema,
   expiresAt: epochMs('When the token stops being redeemable, epoch milliseconds.'),
   ttlSeconds: z.number().int().positive(),
@@ -208,6 +211,33 @@ const publishedFields = {
 export const publishEventResponseSchema = z.object(publishedFields) satisfies z.ZodType<PublishEventResponse>;
 
 export const peersResponseSchema = z.object({ peers: z.array(peerInfoSchema) }) satisfies z.ZodType<PeersResponse>;
+
+const upstreamProviderSchema = enumOf<UpstreamProvider>({ openai: 'openai' });
+
+export const upstreamCapabilityResponseSchema = z.object({
+  provider: upstreamProviderSchema,
+  models: described('The `model`s a client may ask for; the first is the default.', z.array(z.string())),
+  voices: described('The `voice`s a client may ask for; the first is the default.', z.array(z.string())),
+  callsUrl: described(
+    "The provider's WebRTC endpoint: POST the SDP offer there, with a client secret's `value` as Bearer.",
+    z.string(),
+  ),
+}) satisfies z.ZodType<UpstreamCapabilityResponse>;
+
+/** Opaque to clients: the gateway answers 404 for anything it did not hand out. */
+export const upstreamSessionIdSchema = z.string();
+
+export const upstreamSessionResponseSchema = z.object({
+  id: upstreamSessionIdSchema,
+  value: described(
+    "The provider's ephemeral client secret: the Bearer key of the provider's realtime API until `expiresAt`.",
+    z.string(),
+  ),
+  expiresAt: epochMs("The provider's `expires_at`, epoch milliseconds: no new call opens with `value` after it."),
+  provider: upstreamProviderSchema,
+  model: z.string(),
+  voice: z.string(),
+}) satisfies z.ZodType<UpstreamSessionResponse>;
 
 export const handshakeAuthSchema = z.object({
   token: z.string().min(1).max(4096),
@@ -330,7 +360,7 @@ const NAMES: Array<[schema: z.ZodType, id: string, description: string]> = [
   [roomNameSchema, 'RoomName', 'A room: 1-128 characters of A-Z a-z 0-9 _ . : -'],
   [eventTypeSchema, 'EventType', "A room event's type: 1-64 characters of A-Z a-z 0-9 _ . : -"],
   [capabilitySchema, 'Capability', 'What an RTC token allows beyond signaling: `publish` room events.'],
-  [tokenIdSchema, 'TokenId', "An RTC token's id: its `jti` claim."],
+  [tokenIdSchema, 'TokenId', "An RTC token's id (its `jti` claim), for `DELETE /api/rtc/tokens/{jti}`."],
   [errorBodySchema, 'ErrorBody', 'Why a request or an event was refused: a stable `code`, and text for people.'],
   [httpErrorResponseSchema, 'HttpErrorResponse', 'Every HTTP error answer.'],
   [peerInfoSchema, 'PeerInfo', 'A member of a room, on whichever replica it is connected to.'],
@@ -354,8 +384,33 @@ const NAMES: Array<[schema: z.ZodType, id: string, description: string]> = [
     'A single-use RTC token for one room, and the ICE servers for its peer connections.',
   ],
   [publishEventRequestSchema, 'PublishEventRequest', 'A room event to deliver to every member of the room.'],
-  [publishEventResponseSchema, 'PublishEventResponse', 'The id the event carries to every member.'],
+  [
+    publishEventResponseSchema,
+    'PublishEventResponse',
+    'The `id` and `seq` the event carries to every member; `local` when only the members on this replica could be reached.',
+  ],
   [peersResponseSchema, 'PeersResponse', "The room's members across replicas."],
+  [upstreamProviderSchema, 'UpstreamProvider', 'A realtime AI provider whose client secrets the gateway mints.'],
+  [
+    upstreamCapabilityResponseSchema,
+    'UpstreamCapabilityResponse',
+    'What a client may ask the provider for, and where to open the call.',
+  ],
+  [
+    upstreamSessionRequestSchema,
+    'UpstreamSessionRequest',
+    "The voice session to mint a client secret for; without `model` or `voice`, the first of the gateway's lists.",
+  ],
+  [
+    upstreamSessionResponseSchema,
+    'UpstreamSessionResponse',
+    "A client secret for the provider's realtime API, minted with the gateway's key, and the gateway's record of it.",
+  ],
+  [
+    upstreamSessionIdSchema,
+    'UpstreamSessionId',
+    "The gateway's record of a client secret, for `DELETE /api/rtc/upstream/{id}`; opaque.",
+  ],
   [
     handshakeAuthSchema,
     'HandshakeAuth',
@@ -389,7 +444,11 @@ const NAMES: Array<[schema: z.ZodType, id: string, description: string]> = [
   ],
   [ackErrorSchema, 'AckError', 'A refused event.'],
   [signalAckSchema, 'SignalAck', 'The signal was relayed.'],
-  [publishAckSchema, 'PublishAck', 'The event was accepted; `id` is the one every member receives.'],
+  [
+    publishAckSchema,
+    'PublishAck',
+    'The event was accepted: `id` and `seq` are what every member receives; `local` when only the members on this replica could be reached.',
+  ],
   [sessionRefreshAckSchema, 'SessionRefreshAck', 'The session now ends at `expiresAt`.'],
   [peersAckSchema, 'PeersAck', "The room's members across replicas."],
   [sessionPayloadSchema, 'SessionPayload', 'Sent right after a handshake is admitted, before any room traffic.'],

@@ -1,7 +1,7 @@
-import type { ErrorCode } from '@switchboard/contract';
+import { LIMITS, type ErrorCode } from '@switchboard/contract';
 import type { z } from 'zod';
 import { referencedSchemas, schemaComponents, type JsonSchema } from './json-schema.js';
-import { CLIENT_EVENTS, HANDSHAKE, SERVER_EVENTS } from './socket-events.js';
+import { CLIENT_EVENTS, HANDSHAKE, SERVER_EVENTS, UNKNOWN_EVENT } from './socket-events.js';
 
 const CHANNEL = 'room';
 
@@ -13,7 +13,9 @@ interface EventDoc {
 
 const DESCRIPTION = `The Socket.IO side of a Switchboard gateway, as the gateway sees it: it **receives** what clients emit (each with an ack) and **sends** the rest. A message's \`name\` is the Socket.IO event name; an ack is the single argument of the event's acknowledgement callback, \`{ok: true, ...}\` or \`{ok: false, error: {code, message}}\`, never silence.
 
-Connect with \`io(url, { auth: { token } })\` and an RTC token from \`POST /api/rtc/tokens\` (see the OpenAPI document at \`/api/openapi.json\`). The token names the one room this connection belongs to, so there is no join event: the first thing the socket receives is \`session\`.`;
+Connect with \`io(url, { auth: { token } })\` and an RTC token from \`POST /api/rtc/tokens\` (see the OpenAPI document at \`/api/openapi.json\`). The token names the one room this connection belongs to, so there is no join event: the first thing the socket receives is \`session\`.
+
+A client event's payload is at most ${LIMITS.eventBytes / 1024} KiB of JSON: a bigger one is acked \`payload_too_large\`, and a Socket.IO packet over ${LIMITS.socketPacketBytes / 1024} KiB closes the connection. An event this document does not list is acked \`unknown_event\`.`;
 
 /** A component key for an event: `client.session.refresh`, `server.room.event`. */
 const keyOf = (direction: 'client' | 'server', event: string) => `${direction}.${event.replaceAll(':', '.')}`;
@@ -42,6 +44,7 @@ export function createAsyncApiDocument(version: string): JsonSchema {
     name: 'connect_error',
     title: 'Handshake refused',
     summary: 'Socket.IO reports it as `connect_error`, whose `message` is the code.',
+    description: `Refused with:\n\n${refusals(HANDSHAKE.errors)}`,
     payload: components.schemaFor(HANDSHAKE.refusal),
   };
   operations['client.handshake'] = {
@@ -78,6 +81,12 @@ export function createAsyncApiDocument(version: string): JsonSchema {
     operation.reply = { channel, messages: [channelMessage(`${key}.ack`)] };
   }
   for (const [event, doc] of Object.entries(SERVER_EVENTS)) addEvent(keyOf('server', event), event, doc, 'send');
+  messages['client.unknown.ack'] = {
+    title: 'Unknown event ack',
+    summary: UNKNOWN_EVENT.summary,
+    description: UNKNOWN_EVENT.description,
+    payload: components.schemaFor(UNKNOWN_EVENT.ack),
+  };
 
   return {
     asyncapi: '3.0.0',

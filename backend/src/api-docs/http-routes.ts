@@ -3,6 +3,8 @@ import {
   devLoginRequestSchema,
   devLoginResponseSchema,
   healthResponseSchema,
+  historyQuerySchema,
+  historyResponseSchema,
   mintTokenRequestSchema,
   mintTokenResponseSchema,
   peersResponseSchema,
@@ -11,6 +13,10 @@ import {
   readyResponseSchema,
   roomNameSchema,
   tokenIdSchema,
+  upstreamCapabilityResponseSchema,
+  upstreamSessionIdSchema,
+  upstreamSessionRequestSchema,
+  upstreamSessionResponseSchema,
 } from '@switchboard/contract/schemas';
 import { z } from 'zod';
 
@@ -29,7 +35,7 @@ export interface HttpRoute {
   path: string;
   /** Stable and unique: client generators name their methods after it. */
   operationId: string;
-  tag: 'operations' | 'auth' | 'tokens' | 'rooms' | 'documents';
+  tag: 'operations' | 'auth' | 'tokens' | 'rooms' | 'voice' | 'documents';
   summary: string;
   description?: string;
   /** `bearer`: an access JWT in `Authorization: Bearer <jwt>`; `description` says which caller may. */
@@ -38,17 +44,23 @@ export interface HttpRoute {
   query?: Record<string, z.ZodType>;
   /** A JSON body. */
   body?: z.ZodType;
+  /** The body may be left out. */
+  bodyOptional?: true;
   /** The answers that are not errors, by status. */
   responses: Record<number, HttpAnswer>;
   /**
    * The contract codes it can refuse with, and when; each becomes an answer with the
-   * code's status and the `HttpErrorResponse` body. `internal` (500) goes with every route.
+   * code's status and the `HttpErrorResponse` body. `internal` (500) goes with every
+   * route, `identity_unavailable` (503) with every `bearer` one.
    */
   errors: Partial<Record<ErrorCode, string>>;
 }
 
 const BODY_LIMIT = `The body is over ${LIMITS.httpBodyBytes / 1024} KiB.`;
-const NOT_JSON = 'or the body is not JSON';
+const NOT_JSON =
+  'or the body is not JSON, or is sent without `Content-Type: application/json` (the message says what to send)';
+const VOICE_ONLY = 'Served only when the gateway has an `OPENAI_API_KEY`.';
+const NO_VOICE = 'The gateway has no `OPENAI_API_KEY`, so it does not serve this route.';
 const NO_ACCESS_JWT =
   'No `Authorization: Bearer <jwt>`, or the JWT is malformed, expired, has no `exp` or `sub`, or fails its signature, `iss` or `aud` check.';
 
@@ -147,6 +159,55 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
     },
   },
   {
+    method: 'get',
+    path: HTTP_PATHS.upstreamOpenai,
+    operationId: 'getOpenAiCapability',
+    tag: 'voice',
+    summary: 'Whether AI voice is offered',
+    description: `What a client may ask \`POST ${HTTP_PATHS.upstreamOpenai}\` for, and where to open the call: the flag an app shows its voice button by. ${VOICE_ONLY}`,
+    auth: 'none',
+    responses: { 200: { description: 'AI voice is offered.', body: upstreamCapabilityResponseSchema } },
+    errors: { not_found: NO_VOICE },
+  },
+  {
+    method: 'post',
+    path: HTTP_PATHS.upstreamOpenai,
+    operationId: 'mintOpenAiClientSecret',
+    tag: 'voice',
+    summary: 'Mint an OpenAI Realtime client secret',
+    description: `Asks OpenAI for a short-lived client secret with the gateway's API key and session configuration, the chosen \`model\` and \`voice\`; the browser then opens the call itself, POSTing its SDP offer to \`callsUrl\` with \`value\` as Bearer. The body may be left out: the first model and voice apply. A user holds at most \`UPSTREAM_SESSIONS_PER_USER\` live secrets, across replicas, and no answer takes longer than \`UPSTREAM_TIMEOUT_MS\`. ${VOICE_ONLY}`,
+    auth: 'bearer',
+    body: upstreamSessionRequestSchema,
+    bodyOptional: true,
+    responses: { 201: { description: 'The secret.', body: upstreamSessionResponseSchema } },
+    errors: {
+      invalid_request:
+        '`model` or `voice` is not one the gateway offers, the room name is not valid, the body has another field, or a body sent as `application/json` is not JSON.',
+      unauthorized: NO_ACCESS_JWT,
+      not_found: NO_VOICE,
+      payload_too_large: BODY_LIMIT,
+      rate_limited:
+        'The user already holds `UPSTREAM_SESSIONS_PER_USER` live secrets (`Retry-After`: until the first expires; or `DELETE` one), or OpenAI is rate limiting the gateway (its `Retry-After`).',
+      upstream_unavailable:
+        "OpenAI did not answer within `UPSTREAM_TIMEOUT_MS`, could not be reached, failed, or refused the gateway's key or session configuration.",
+    },
+  },
+  {
+    method: 'delete',
+    path: `${HTTP_PATHS.upstreamSessions}/{id}`,
+    operationId: 'deleteUpstreamSession',
+    tag: 'voice',
+    summary: "Free a client secret's slot",
+    description: `Forgets the gateway's record of a secret, e.g. when its call ends, so that it no longer counts against the user's \`UPSTREAM_SESSIONS_PER_USER\`. The secret itself stays usable until its \`expiresAt\`: the provider cannot revoke it. A user may delete their own records; a service JWT (any \`scope\`) anyone's. ${VOICE_ONLY}`,
+    auth: 'bearer',
+    params: { id: upstreamSessionIdSchema },
+    responses: { 204: { description: 'Forgotten.' } },
+    errors: {
+      unauthorized: NO_ACCESS_JWT,
+      not_found: `No such record: unknown, expired, already deleted, or someone else's (answered alike, so ids cannot be probed). Or: ${NO_VOICE}`,
+    },
+  },
+  {
     method: 'post',
     path: '/api/rooms/{room}/events',
     operationId: 'publishRoomEvent',
@@ -179,6 +240,25 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
       invalid_request: 'The room name is not valid.',
       unauthorized: NO_ACCESS_JWT,
       forbidden: 'A user who is not in the room.',
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/rooms/{room}/events',
+    operationId: 'listRoomEvents',
+    tag: 'rooms',
+    summary: "Read a room's recent events",
+    description: `The events with \`seq\` after \`after\`, oldest first, at most \`limit\` (default and most ${LIMITS.historyLimit}); without \`after\`, the latest \`limit\`. \`seq\` counts within \`epoch\`; \`top\` is the room's last one, so page on with \`after\` = the last \`seq\` received until it reaches \`top\`. A room keeps its last \`ROOM_HISTORY_SIZE\` events for \`ROOM_HISTORY_TTL_SECONDS\`. For a service JWT (any \`scope\`), or a user in the room.`,
+    auth: 'bearer',
+    params: { room: roomNameSchema },
+    query: historyQuerySchema.shape,
+    responses: { 200: { description: 'The events.', body: historyResponseSchema } },
+    errors: {
+      invalid_request: 'The room name, `after` or `limit` is not valid, or the query has another parameter.',
+      unauthorized: NO_ACCESS_JWT,
+      forbidden: 'A user who is not in the room.',
+      unavailable:
+        'Redis is unreachable and this replica does not hold the events asked for (it holds the recent events of the rooms with members connected to it).',
     },
   },
   {

@@ -7,16 +7,28 @@ import { referencedSchemas, schemaComponents, type JsonSchema, type SchemaCompon
 
 const SECURITY_SCHEME = 'accessToken';
 
+const RETRY_AFTER = { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } };
 /** Headers that go with an error code wherever it is answered. */
 const ERROR_HEADERS: Partial<Record<ErrorCode, Record<string, JsonSchema>>> = {
-  rate_limited: { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } },
+  rate_limited: RETRY_AFTER,
+  unavailable: RETRY_AFTER,
+  identity_unavailable: RETRY_AFTER,
 };
+
+/** What every route that takes an access JWT can answer while its keys cannot be fetched. */
+const IDENTITY_UNAVAILABLE =
+  "`JWT_JWKS_URL` is set and the identity provider's key that signed the JWT cannot be fetched (the endpoint is unreachable, slow or broken): the JWT may well be valid, so retry after `Retry-After` rather than sign in again.";
 
 const TAGS = [
   { name: 'operations', description: 'Health, readiness and metrics, for load balancers and monitoring.' },
   { name: 'auth', description: 'Access JWTs during development.' },
   { name: 'tokens', description: 'Single-use RTC tokens that admit a Socket.IO connection to one room.' },
-  { name: 'rooms', description: 'Rooms as services see them: publish events, list peers.' },
+  { name: 'rooms', description: 'Rooms as services see them: publish events, list peers, read recent events.' },
+  {
+    name: 'voice',
+    description:
+      "AI voice: short-lived OpenAI Realtime client secrets, minted with the gateway's key, so a browser talks to the model directly. Served only when the gateway has an `OPENAI_API_KEY`; otherwise these routes answer 404 `not_found`.",
+  },
   { name: 'documents', description: 'This document, and the AsyncAPI document of the Socket.IO events.' },
 ];
 
@@ -41,7 +53,11 @@ function answer({ description, body, contentType = 'application/json' }: HttpAns
 
 /** Error answers grouped by status: codes that share one are told apart by their examples. */
 function errorAnswers(route: HttpRoute, components: SchemaComponents): Record<string, JsonSchema> {
-  const errors: Partial<Record<ErrorCode, string>> = { ...route.errors, internal: 'The gateway failed.' };
+  const errors: Partial<Record<ErrorCode, string>> = {
+    ...route.errors,
+    ...(route.auth === 'bearer' ? { identity_unavailable: IDENTITY_UNAVAILABLE } : {}),
+    internal: 'The gateway failed.',
+  };
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of Object.keys(errors) as ErrorCode[]) {
     const status = ERROR_STATUS[code] ?? 400;
@@ -75,7 +91,7 @@ function operation(route: HttpRoute, components: SchemaComponents) {
     ...(route.body
       ? {
           requestBody: {
-            required: true,
+            required: route.bodyOptional !== true,
             content: { 'application/json': { schema: components.schemaFor(route.body) } },
           },
         }
@@ -112,7 +128,7 @@ export function createOpenApiDocument(routes: readonly HttpRoute[], version: str
           scheme: 'bearer',
           bearerFormat: 'JWT',
           description:
-            "An access JWT with `sub` and `exp`, signed with the gateway's `JWT_SECRET` (HS256) or the key of `JWT_PUBLIC_KEY` (RS256/ES256), and with `iss`/`aud` when `JWT_ISSUER`/`JWT_AUDIENCE` are set. A service JWT is one whose space-separated `scope` claim is not empty. In development, `POST /api/dev/login` hands them out.",
+            "An access JWT with `sub` and `exp`, signed with the gateway's `JWT_SECRET` (HS256), the key of `JWT_PUBLIC_KEY`, or a key (by `kid`) of the identity provider whose key set `JWT_JWKS_URL` names (RS256/ES256), and with `iss`/`aud` when `JWT_ISSUER`/`JWT_AUDIENCE` are set. A service JWT is one whose `scope` claim (or the claim `JWT_SCOPE_CLAIM` names: space-separated, or an array) is not empty. In development, `POST /api/dev/login` hands them out.",
         },
       },
       headers: {

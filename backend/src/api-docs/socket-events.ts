@@ -1,5 +1,12 @@
-import type { ClientToServerEvents, ErrorCode, ServerToClientEvents } from '@switchboard/contract';
 import {
+  LIMITS,
+  type ClientToServerEvents,
+  type ErrorCode,
+  type HandshakeErrorCode,
+  type ServerToClientEvents,
+} from '@switchboard/contract';
+import {
+  ackErrorSchema,
   handshakeAuthSchema,
   historyAckSchema,
   historyRequestSchema,
@@ -45,6 +52,8 @@ export interface ServerEvent<Listener> {
   payload: z.ZodType<PayloadOf<Listener>>;
 }
 
+const TOO_LARGE = `The payload is over ${LIMITS.eventBytes / 1024} KiB of JSON.`;
+
 const OFFENCES: Partial<Record<ErrorCode, string>> = {
   invalid_payload: 'The payload does not match the schema.',
   rate_limited: 'More events than `SOCKET_EVENTS_PER_SECOND` allows (with a burst of twice that).',
@@ -66,7 +75,7 @@ export const CLIENT_EVENTS = {
     errors: {
       ...OFFENCES,
       not_in_room: '`to` is not a peer of this room (or is the sender).',
-      payload_too_large: 'The payload is over 64 KiB of JSON.',
+      payload_too_large: TOO_LARGE,
     },
   },
   publish: {
@@ -77,7 +86,8 @@ export const CLIENT_EVENTS = {
     errors: {
       ...OFFENCES,
       forbidden: 'The RTC token of this session has no `publish` capability.',
-      payload_too_large: 'The payload is over 64 KiB of JSON.',
+      payload_too_large: TOO_LARGE,
+      internal: 'The gateway failed.',
     },
   },
   'session:refresh': {
@@ -169,8 +179,26 @@ export const SERVER_EVENTS = {
   },
 } satisfies { [E in keyof ServerToClientEvents]: ServerEvent<ServerToClientEvents[E]> };
 
-/** The Socket.IO handshake: what the client sends, and what a refusal carries. */
+/** The Socket.IO handshake: what the client sends, what a refusal carries, and why it is refused. */
 export const HANDSHAKE = {
   auth: handshakeAuthSchema,
   refusal: handshakeRefusalSchema,
+  errors: {
+    token_missing: 'No `auth.token`.',
+    token_invalid: 'The token is malformed, or not one this deployment minted.',
+    token_expired: 'The token was not used within its `ttlSeconds`.',
+    token_used: 'The token was already redeemed, by a connection or a `session:refresh`.',
+    token_revoked: 'The token was revoked with `DELETE /api/rtc/tokens/{jti}`.',
+    origin_forbidden: "The page's `Origin` is not one of the gateway's `CORS_ORIGINS`.",
+    rate_limited: 'The user already has `MAX_CONNECTIONS_PER_USER` connections.',
+    server_draining: 'This replica is shutting down: connect again, with a new token, through another.',
+  } satisfies Record<HandshakeErrorCode, string>,
+};
+
+/** The answer to any event the tables above do not list, when it is sent with an ack. */
+export const UNKNOWN_EVENT = {
+  summary: 'The ack of an event not described here',
+  description:
+    'Any other event sent with an ack is answered with `unknown_event` (and counts as an offence: a socket that keeps sending them is disconnected). Without an ack it is dropped.',
+  ack: ackErrorSchema,
 };
