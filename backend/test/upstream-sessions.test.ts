@@ -129,6 +129,14 @@ describe('upstream voice sessions against a local provider', () => {
     expect((refused.body as HttpErrorResponse).error.message).toBe(
       'model: must be one of gpt-realtime, gpt-realtime-mini',
     );
+    // A body of another type is refused rather than ignored (which would mint the defaults).
+    const plain = await fetch(`${gw.url}/api/rtc/upstream/openai`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${access}`, 'content-type': 'text/plain' },
+      body: JSON.stringify({ model: 'gpt-4o' }),
+    });
+    expect(plain.status).toBe(400);
+    expect(errorCode(await plain.json())).toBe('invalid_request');
     const anonymous = await postJson(`${gw.url}/api/rtc/upstream/openai`, {});
     expect(anonymous.status).toBe(401);
     expect(errorCode(anonymous.body)).toBe('unauthorized');

@@ -179,15 +179,19 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   const json = express.json({ limit: BODY_LIMIT });
   // express.json() leaves bodies of other types unread, which would fail later as
   // "expected object, received undefined"; say what to send instead.
-  const requireJson: RequestHandler = (req, _res, next) => {
-    if (req.body === undefined) {
-      const type = req.headers['content-type']?.split(';')[0]?.trim().slice(0, 100);
-      // A JSON type with no body at all (no Content-Length) also lands here.
-      const sent = !type ? '' : /^application\/json$/i.test(type) ? '; this request has no body' : `, not "${type}"`;
-      throw new ApiError('invalid_request', `send a JSON body with "Content-Type: application/json"${sent}`);
-    }
-    next();
-  };
+  const jsonBody =
+    (optional: boolean): RequestHandler =>
+    (req, _res, next) => {
+      const sentBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+      if (req.body === undefined && (!optional || sentBody)) {
+        const type = req.headers['content-type']?.split(';')[0]?.trim().slice(0, 100);
+        // A JSON type with no body at all (no Content-Length) also lands here.
+        const sent = !type ? '' : /^application\/json$/i.test(type) ? '; this request has no body' : `, not "${type}"`;
+        throw new ApiError('invalid_request', `send a JSON body with "Content-Type: application/json"${sent}`);
+      }
+      next();
+    };
+  const requireJson = jsonBody(false);
 
   app.post(HTTP_PATHS.devLogin, json, requireJson, (req, res) => {
     if (!options.devLogin) throw new ApiError('not_found', 'dev login is disabled');
@@ -292,7 +296,10 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     }
   });
 
-  if (options.upstream) app.use(createUpstreamRoutes({ upstream: options.upstream, authenticate, principal, json }));
+  if (options.upstream)
+    app.use(
+      createUpstreamRoutes({ upstream: options.upstream, authenticate, principal, json: [json, jsonBody(true)] }),
+    );
 
   const documents = createApiDocuments();
   app.get(HTTP_PATHS.openApi, (_req, res) => {

@@ -1,4 +1,4 @@
-import { Router, type Request, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { HTTP_PATHS, type UpstreamSessionResponse } from '@switchboard/contract';
 import { upstreamSessionRequestSchema } from '@switchboard/contract/schemas';
 import type { Principal } from '../auth/access-token.js';
@@ -12,8 +12,8 @@ export interface UpstreamRoutesOptions {
   /** Refuses a request without a valid access JWT (401). */
   authenticate: RequestHandler;
   principal: (req: Request) => Principal;
-  /** The app's JSON body parser, with its size limit. */
-  json: RequestHandler;
+  /** The app's JSON body parser (with its size limit), refusing a body of another type. */
+  json: RequestHandler[];
 }
 
 const FAILURE_TEXT: Record<UpstreamFailureKind, string> = {
@@ -50,7 +50,7 @@ export function createUpstreamRoutes({ upstream, authenticate, principal, json }
     res.json(upstream.capability());
   });
 
-  router.post(HTTP_PATHS.upstreamOpenai, authenticate, json, async (req, res) => {
+  router.post(HTTP_PATHS.upstreamOpenai, authenticate, ...json, async (req: Request, res: Response) => {
     const who = principal(req);
     const body = parse(upstreamSessionRequestSchema, req.body ?? {});
     let minted: UpstreamSessionResponse;
