@@ -1,11 +1,13 @@
 /**
  * The demo call app in real headless Chromium, across two gateway replicas sharing a
  * real Redis: two people on different replicas call each other, chat over the data
- * channel, see events published over HTTP, and survive the loss of a replica.
+ * channel, see events published over HTTP, and survive the loss of a replica. A third
+ * person, in a room of her own, loses her connection at the test's command and is told
+ * what came back.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessToken, postJson } from '../support/client.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
@@ -14,7 +16,10 @@ import { startRedisServer, type RedisServerHandle } from '../support/redis-serve
 const DIST_INDEX = fileURLToPath(new URL('../frontend/dist-demo/index.html', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 const ROOM = `e2e-call-${Date.now().toString(36)}`;
+const ACTIVITY_ROOM = `${ROOM}-activity`;
 const WAIT_MS = 20_000;
+/** Recovery refuses a gap longer than this (RECOVERY_MAX_EVENTS). */
+const RECOVERY_MAX_EVENTS = 10;
 /** Debian's package, Ubuntu's (a snap), or one named by CHROMIUM_PATH; scripts/system-deps.sh looks alike. */
 const CHROMIUM = [
   process.env.CHROMIUM_PATH,
@@ -28,6 +33,12 @@ interface Person {
   page: Page;
   /** What the page logged, shown when a wait times out. */
   log: string[];
+}
+
+/** A person whose connection the test can cut, and whose next connection it can hold back. */
+interface Unreliable extends Person {
+  /** Closes the page's WebSocket as a network drop would; the next token mint waits for the returned release. */
+  drop(): Promise<() => void>;
 }
 
 interface PeerView {
@@ -49,7 +60,7 @@ function gateways(): [GatewayProcess, GatewayProcess] {
   return [replicaA, replicaB];
 }
 
-async function open(name: string, first: GatewayProcess, second: GatewayProcess): Promise<Person> {
+async function newPage(): Promise<{ page: Page; log: string[] }> {
   if (!browser) throw new Error('browser did not start');
   // One context per person: separate storage, as two people on two machines would have.
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -57,9 +68,63 @@ async function open(name: string, first: GatewayProcess, second: GatewayProcess)
   const log: string[] = [];
   page.on('console', (message) => log.push(`[${message.type()}] ${message.text()}`));
   page.on('pageerror', (error) => log.push(`[pageerror] ${error.message}`));
-  const query = new URLSearchParams({ gateways: `${first.url},${second.url}`, room: ROOM, name, autojoin: '1' });
-  await page.goto(`${first.url}/?${query.toString()}`);
+  return { page, log };
+}
+
+async function goToRoom(page: Page, name: string, room: string, gatewayUrls: string[]): Promise<void> {
+  const query = new URLSearchParams({ gateways: gatewayUrls.join(','), room, name, autojoin: '1' });
+  await page.goto(`${gatewayUrls[0]}/?${query.toString()}`);
+}
+
+async function open(name: string, first: GatewayProcess, second: GatewayProcess): Promise<Person> {
+  const { page, log } = await newPage();
+  await goToRoom(page, name, ROOM, [first.url, second.url]);
   return { name, page, log };
+}
+
+async function openUnreliable(name: string, room: string, gateway: GatewayProcess): Promise<Unreliable> {
+  const { page, log } = await newPage();
+  let socket: WebSocketRoute | undefined;
+  // Relayed through Playwright so the test can cut it; the page still speaks to the real gateway.
+  await page.routeWebSocket(/\/socket\.io\//, (route) => {
+    socket = route;
+    route.connectToServer();
+  });
+  let held: Promise<void> | undefined;
+  await page.route('**/api/rtc/tokens', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await goToRoom(page, name, room, [gateway.url]);
+  return {
+    name,
+    page,
+    log,
+    async drop() {
+      let release: () => void = () => undefined;
+      held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      await socket?.close({ code: 4000, reason: 'the test cut the connection' });
+      return release;
+    },
+  };
+}
+
+/** Publishes over the HTTP API, as a backend would. */
+async function publishNote(gateway: GatewayProcess, room: string, text: string): Promise<void> {
+  const service = accessToken({ sub: 'standup-bot', scope: 'publish' });
+  const response = await postJson(
+    `${gateway.url}/api/rooms/${room}/events`,
+    { type: 'note', data: { text } },
+    { authorization: `Bearer ${service}` },
+  );
+  expect(response.status).toBe(202);
+}
+
+/** The event log's entries, oldest first, as the person reads them. */
+async function eventTexts(person: Person): Promise<string[]> {
+  return person.page.getByTestId('event-log').locator('[data-testid="event-item"] .entry-text').allTextContents();
 }
 
 /** What a person sees: the badge, and each peer in the list with its call state. */
@@ -121,7 +186,7 @@ beforeAll(async () => {
     throw new Error('Chromium is missing: `npm test` installs it (scripts/system-deps.sh), or set CHROMIUM_PATH');
   redis = await startRedisServer();
   // A short presence TTL: the surviving replica announces a killed replica's peers as gone sooner.
-  const env = { REDIS_URL: redis.url, PRESENCE_TTL_SECONDS: '3' };
+  const env = { REDIS_URL: redis.url, PRESENCE_TTL_SECONDS: '3', RECOVERY_MAX_EVENTS: String(RECOVERY_MAX_EVENTS) };
   [replicaA, replicaB] = await Promise.all([
     startGatewayProcess({ env, replica: 'replica-a' }),
     startGatewayProcess({ env, replica: 'replica-b' }),
@@ -194,6 +259,14 @@ describe('demo call app in Chromium across two replicas', () => {
     expect(existsSync(`${ARTIFACTS}demo-call.png`)).toBe(true);
   });
 
+  it('shows the room’s recent activity again after a page reload', async () => {
+    await bob.page.reload();
+    await waitUntil(bob, 'a call with Alice after the reload', inCallWith('Alice'));
+    await expectInLog(bob, 'event-log', 'Running two minutes late');
+    expect(await eventTexts(bob)).toEqual(['Standup starts in one minute', 'Running two minutes late']);
+    await expect(bob.page.getByTestId('earlier-notice').textContent()).resolves.toBe('Earlier in this room');
+  });
+
   it('reconnects the call through the other replica when Alice’s replica is killed', async () => {
     const [a, b] = gateways();
     const before = await view(alice);
@@ -221,4 +294,56 @@ describe('demo call app in Chromium across two replicas', () => {
     await sendChat(bob, 'Welcome back');
     await expectInLog(alice, 'chat-log', 'Welcome back');
   }, 45_000);
+});
+
+describe('room activity across a lost connection', () => {
+  let carol: Unreliable;
+  const texts = (from: number, to: number) =>
+    Array.from({ length: to - from + 1 }, (_, i) => `Update ${String(from + i)}`);
+
+  beforeAll(async () => {
+    const [, b] = gateways();
+    carol = await openUnreliable('Carol', ACTIVITY_ROOM, b);
+    await waitUntil(carol, 'a session', (seen) => seen.status === 'connected');
+    for (const text of texts(1, 2)) await publishNote(b, ACTIVITY_ROOM, text);
+    await expectInLog(carol, 'event-log', 'Update 2');
+  });
+
+  it('tells the person how many events came back after a reconnect, and shows each once', async () => {
+    const [, b] = gateways();
+    const release = await carol.drop();
+    await waitUntil(carol, 'the dropped connection', (seen) => seen.status !== 'connected');
+    for (const text of texts(3, 5)) await publishNote(b, ACTIVITY_ROOM, text);
+    release();
+
+    const notice = carol.page.getByTestId('recovery-notice').nth(0);
+    await notice.waitFor({ state: 'visible', timeout: WAIT_MS });
+    await expect(notice.textContent()).resolves.toBe('Reconnected · 3 missed events recovered');
+    await expect(notice.getAttribute('data-replayed')).resolves.toBe('3');
+    await publishNote(b, ACTIVITY_ROOM, 'Update 6');
+    await expectInLog(carol, 'event-log', 'Update 6');
+    expect(await eventTexts(carol)).toEqual(texts(1, 6));
+  });
+
+  it('asks the person to reload when too much was missed, and the reload shows the latest', async () => {
+    const [, b] = gateways();
+    const release = await carol.drop();
+    await waitUntil(carol, 'the dropped connection', (seen) => seen.status !== 'connected');
+    const missed = texts(7, 7 + RECOVERY_MAX_EVENTS);
+    for (const text of missed) await publishNote(b, ACTIVITY_ROOM, text);
+    release();
+
+    const notice = carol.page.getByTestId('recovery-notice').nth(1);
+    await notice.waitFor({ state: 'visible', timeout: WAIT_MS });
+    await expect(notice.getAttribute('data-recovered')).resolves.toBe('false');
+    await expect(notice.textContent()).resolves.toContain('too much happened while you were away');
+    // Nothing of the gap was shown: the log stops where the connection did.
+    expect(await eventTexts(carol)).toEqual(texts(1, 6));
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await carol.page.screenshot({ path: `${ARTIFACTS}demo-recovery-refused.png` });
+    await carol.page.getByTestId('reload-activity').click();
+    await expectInLog(carol, 'event-log', missed.at(-1) ?? '');
+    expect(await eventTexts(carol)).toEqual(texts(1, 7 + RECOVERY_MAX_EVENTS));
+  });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Ack, HistoryResponse, PublishEventResponse, ReadyResponse, RoomEvent } from '@switchboard/contract';
+import type { HistoryResponse, ReadyResponse, RoomEvent } from '@switchboard/contract';
 import { accessToken, joinRoom, postJson, seqs, type ConnectedClient } from '../../support/client.js';
 import { startTestGateway, type TestGateway } from '../../support/gateway.js';
 import { startGatewayProcess, type GatewayProcess } from '../../support/gateway-process.js';
@@ -7,8 +7,7 @@ import { waitFor } from '../../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../../support/redis-server.js';
 
 const readyz = async (url: string) => (await (await fetch(`${url}/readyz`)).json()) as ReadyResponse;
-const publish = (client: ConnectedClient, n: number) =>
-  client.socket.emitWithAck('publish', { type: 'n', data: n }) as Promise<Ack<PublishEventResponse>>;
+const publish = (client: ConnectedClient, n: number) => client.socket.emitWithAck('publish', { type: 'n', data: n });
 const last = (client: ConnectedClient) => client.events[client.events.length - 1] as RoomEvent;
 
 describe('degraded mode: Redis unreachable while a room is busy, then back', () => {
@@ -119,7 +118,7 @@ describe('history turned off (ROOM_HISTORY_SIZE=0)', () => {
     await publish(member, 2);
     await waitFor('two events', () => member.events.length === 2 || undefined);
     expect(seqs(member.events)).toEqual({ seqs: [1, 2], consecutive: true });
-    const page = (await member.socket.emitWithAck('history', {})) as Ack<HistoryResponse>;
+    const page = await member.socket.emitWithAck('history', {});
     expect(page).toMatchObject({ ok: true, top: 2, events: [] });
     member.close();
     const back = await joinRoom(gw.url, 'm', 'nohistory', undefined, { epoch: member.session.position.epoch, seq: 1 });
@@ -171,7 +170,7 @@ describe('memory mode keeps the whole contract from an in-process history', () =
     const page = (await http.json()) as HistoryResponse;
     expect(page.top).toBe(10);
     expect(page.events.map((e) => e.seq)).toEqual([7, 8, 9, 10]);
-    const latest = (await tooMany.socket.emitWithAck('history', { limit: 3 })) as Ack<HistoryResponse>;
+    const latest = await tooMany.socket.emitWithAck('history', { limit: 3 });
     expect(latest.ok && latest.events.map((e) => e.seq)).toEqual([8, 9, 10]);
     tooMany.close();
     other.close();

@@ -22,11 +22,10 @@ export interface RedisPresenceOptions {
   metrics: Metrics;
 }
 
-/** Adds the peer; returns the room's peers when ARGV[3] is 1 (the room is new here). */
+/** Adds the peer and returns the room's peers (the room is new on this replica). */
 const JOIN = lua(`
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] == '1' then return redis.call('HGETALL', KEYS[1]) end
-return false`);
+return redis.call('HGETALL', KEYS[1])`);
 
 function parsePeer(json: string): PeerInfo | undefined {
   try {
@@ -44,29 +43,28 @@ function peersOf(reply: unknown): PeerInfo[] {
   return values.flatMap((json) => (typeof json === 'string' ? (parsePeer(json) ?? []) : []));
 }
 
-/** `<room> <peerId> <userId>`: what a replica holds, so whoever outlives it can clean up. */
-function parseMember(entry: string): { room: string; peerId: string; userId: string } | undefined {
-  const [room, peerId, userId] = entry.split(' ');
-  return room && peerId && userId ? { room, peerId, userId } : undefined;
-}
-
 /**
  * Presence shared through Redis (`presence:{room}`, `presence:#replicas`,
  * `presence:#replica:<id>`; see redis/keys.ts). Lookups come from an in-process view of
  * the rooms this replica has members in, kept current by messages on those rooms'
- * channels, so signaling never waits on Redis; Redis is read when a room is first
- * joined here, and again after the channel may have lost messages.
+ * channels, so signaling never waits on Redis. Redis is read when a room is first
+ * joined here (and again after the channel may have lost messages); later joins of the
+ * room write to it without waiting, since the view already holds the room's peers.
+ *
+ * A replica lists the rooms it has members in, not each peer, so a join costs one
+ * write; whoever outlives a replica finds its peers in those rooms' hashes.
  */
 export function createRedisPresence(options: RedisPresenceOptions): Presence & { view: RoomView } {
   const { redis, publish, replica, ttlSeconds, metrics } = options;
   const keys = redisKeys(options.keyPrefix);
   const log = options.logger.child({ component: 'presence' });
   const view = new RoomView(options.listener, replica);
-  const member = (room: string, peer: { peerId: string; userId: string }) => `${room} ${peer.peerId} ${peer.userId}`;
 
+  /** Rooms whose peers are being read from Redis (their first join here); later joins wait for it. */
+  const loading = new Map<string, Promise<void>>();
   // Writes that failed while Redis was away; replayed by the next heartbeat.
   let dirty = false;
-  const pendingLeaves = new Map<string, { room: string; peerId: string; userId: string }>();
+  const pendingLeaves = new Map<string, string>();
   let closed: Promise<void> | undefined;
   let lastWarning = 0;
   const warn = (what: string, error: unknown): void => {
@@ -81,47 +79,42 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
    * replica's own id (a previous run), peers it holds now are kept.
    */
   async function forget(id: string): Promise<number> {
-    const entries = await redis.run('presence-members', (c) => c.sMembers(keys.replica(id)));
-    const gone = entries.flatMap((entry) => {
-      const parsed = parseMember(entry);
-      return parsed && !(id === replica && view.has(parsed.room, parsed.peerId)) ? [{ entry, ...parsed }] : [];
-    });
-    if (id === replica && gone.length === 0) return 0;
+    const rooms = await redis.run('presence-rooms', (c) => c.sMembers(keys.replica(id)));
+    if (rooms.length === 0) return 0;
+    const hashes = await redis.run('presence-scan-rooms', (c) =>
+      Promise.all(rooms.map((room) => c.hGetAll(keys.presence(room)))),
+    );
+    const gone = rooms.flatMap((room, i) =>
+      peersOf(hashes[i])
+        .filter((peer) => peer.replica === id && !(id === replica && view.has(room, peer.peerId)))
+        .map((peer) => ({ room, peer })),
+    );
     await redis.run('presence-reap', (c) =>
       Promise.all([
-        ...gone.map(({ room, peerId }) => c.hDel(keys.presence(room), peerId)),
-        id === replica
-          ? c.sRem(
-              keys.replica(id),
-              gone.map(({ entry }) => entry),
-            )
-          : c.del(keys.replica(id)),
+        ...gone.map(({ room, peer }) => c.hDel(keys.presence(room), peer.peerId)),
+        // This replica's own list stays: it holds those rooms' current peers.
+        ...(id === replica ? [] : [c.del(keys.replica(id))]),
       ]),
     );
-    for (const { room, peerId } of gone) {
-      publish(room, { t: 'leave', room, peerId, reason: 'replica_lost' });
-      view.remove(room, peerId, 'replica_lost');
+    for (const { room, peer } of gone) {
+      publish(room, { t: 'leave', room, peerId: peer.peerId, reason: 'replica_lost' });
+      view.remove(room, peer.peerId, 'replica_lost');
     }
-    await options.onReplicaGone(id, [...new Set(gone.map((entry) => entry.userId))]);
+    await options.onReplicaGone(id, [...new Set(gone.map(({ peer }) => peer.userId))]);
     return gone.length;
   }
 
   async function resync(): Promise<void> {
     const locals = view.localPeers();
-    const leaves = [...pendingLeaves.values()];
+    const leaves = [...pendingLeaves];
     await redis.run('presence-resync', (c) =>
       Promise.all([
-        ...leaves.flatMap((left) => [
-          c.hDel(keys.presence(left.room), left.peerId),
-          c.sRem(keys.replica(replica), member(left.room, left)),
-        ]),
-        ...locals.flatMap(({ room, peer }) => [
-          c.hSet(keys.presence(room), peer.peerId, JSON.stringify(peer)),
-          c.sAdd(keys.replica(replica), member(room, peer)),
-        ]),
+        ...leaves.map(([peerId, room]) => c.hDel(keys.presence(room), peerId)),
+        ...locals.map(({ room, peer }) => c.hSet(keys.presence(room), peer.peerId, JSON.stringify(peer))),
+        ...(locals.length > 0 ? [c.sAdd(keys.replica(replica), [...new Set(locals.map(({ room }) => room))])] : []),
       ]),
     );
-    for (const left of leaves) pendingLeaves.delete(left.peerId);
+    for (const [peerId] of leaves) pendingLeaves.delete(peerId);
     dirty = false;
     const byRoom = new Map<string, PeerInfo[]>();
     for (const { room, peer } of locals) byRoom.set(room, [...(byRoom.get(room) ?? []), peer]);
@@ -156,7 +149,8 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       const added = await redis.run('presence-heartbeat', (c) =>
         c.zAdd(keys.replicas, { score: Date.now(), value: replica }),
       );
-      // Re-added means another replica reaped us (we were cut off): tell everyone we are back.
+      // Re-added means another replica reaped us (we were cut off), or Redis lost its
+      // data: tell everyone we are back.
       if (dirty || (added === 1 && view.localPeers().length > 0)) await resync();
       await reap();
     } catch (error) {
@@ -175,21 +169,39 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       const firstHere = !view.tracks(room);
       view.addLocal(room, peer, false);
       pendingLeaves.delete(peer.peerId);
-      try {
-        const [all] = await redis.run('presence-join', (c) =>
-          Promise.all([
-            runScript(c, JOIN, [keys.presence(room)], [peer.peerId, JSON.stringify(peer), firstHere ? 1 : 0]),
-            c.sAdd(keys.replica(replica), member(room, peer)),
-            // A heartbeat too: a replica that holds peers is always known to the reapers, even
-            // one that dies right after Redis lost its heartbeats (a restart, a flush).
-            c.zAdd(keys.replicas, { score: Date.now(), value: replica }),
-          ]),
-        );
-        if (firstHere) view.merge(room, peersOf(all));
-      } catch (error) {
-        warn('join', error);
+      const json = JSON.stringify(peer);
+      const others = () => view.peers(room).filter((other) => other.peerId !== peer.peerId);
+      if (!firstHere) {
+        // The view holds the room's peers (once the first join here has read them): write, but do not wait.
+        redis
+          .run('presence-join', (c) => c.hSet(keys.presence(room), peer.peerId, json))
+          .catch((error: unknown) => {
+            warn('join', error);
+          });
+        const pending = loading.get(room);
+        if (pending) await pending;
+        return others();
       }
-      return view.peers(room).filter((other) => other.peerId !== peer.peerId);
+      const read = (async () => {
+        try {
+          const [all] = await redis.run('presence-join', (c) =>
+            Promise.all([
+              runScript(c, JOIN, [keys.presence(room)], [peer.peerId, json]),
+              c.sAdd(keys.replica(replica), room),
+              // A heartbeat too: a replica that holds peers is known to the reapers even if it
+              // dies right after Redis lost its heartbeats (a restart, a flush).
+              c.zAdd(keys.replicas, { score: Date.now(), value: replica }),
+            ]),
+          );
+          view.merge(room, peersOf(all));
+        } catch (error) {
+          warn('join', error);
+        }
+      })();
+      loading.set(room, read);
+      await read;
+      if (loading.get(room) === read) loading.delete(room);
+      return others();
     },
     announce(room, peer) {
       // Announced only when the caller has sent `session` in the same tick: no peer can
@@ -199,16 +211,19 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       publish(room, { t: 'join', room, peer });
     },
     leave(room, peerId, reason) {
-      const peer = view.peers(room).find((p) => p.peerId === peerId);
-      if (!peer || !view.has(room, peerId)) return;
+      if (!view.has(room, peerId)) return;
       view.removeLocal(room, peerId, reason);
       publish(room, { t: 'leave', room, peerId, reason });
+      const lastHere = !view.tracks(room);
       redis
         .run('presence-leave', (c) =>
-          Promise.all([c.hDel(keys.presence(room), peerId), c.sRem(keys.replica(replica), member(room, peer))]),
+          Promise.all([
+            c.hDel(keys.presence(room), peerId),
+            ...(lastHere ? [c.sRem(keys.replica(replica), room)] : []),
+          ]),
         )
         .catch((error: unknown) => {
-          pendingLeaves.set(peerId, { room, peerId, userId: peer.userId });
+          pendingLeaves.set(peerId, room);
           warn('leave', error);
         });
     },

@@ -27,17 +27,33 @@ export interface RoomChannelsOptions {
   /** SSUBSCRIBE/SPUBLISH (Redis 7 sharded pub/sub) instead of SUBSCRIBE/PUBLISH. */
   sharded: boolean;
   onMessage: (room: string, message: ChannelMessage) => void;
+  /** This replica's id: its own presence messages are not handed back to it. */
+  replica: string;
+  /** Whether a peer is on this replica: signals for others are dropped unread. */
+  holds: (peerId: string) => boolean;
   /** The subscriber reconnected: messages sent meanwhile were lost. */
   onResubscribed: () => void;
   logger: Logger;
   metrics: Metrics;
 }
 
+/** `<len>:<id>`: an id of any characters, readable without parsing what follows it. */
+const tagged = (id: string) => `${id.length}:${id}`;
+
+function readTag(raw: string, from: number): { id: string; end: number } | undefined {
+  const colon = raw.indexOf(':', from);
+  const length = Number(raw.slice(from, colon));
+  if (colon < 0 || !Number.isInteger(length)) return undefined;
+  return { id: raw.slice(colon + 1, colon + 1 + length), end: colon + 1 + length };
+}
+
 /**
  * Messages are framed by their first character: `e<epoch> <event JSON>` (written by the
- * history's append script), `s<signal JSON>` and `p<presence JSON>`.
+ * history's append script), `s<len>:<to><signal JSON>` and `p<len>:<replica><presence JSON>`.
+ * The tags let a replica drop, unparsed, a signal for a peer it does not hold and its own
+ * presence messages coming back.
  */
-function parse(raw: string): ChannelMessage | undefined {
+function parse(raw: string, self: string, holds: (peerId: string) => boolean): ChannelMessage | undefined {
   try {
     switch (raw[0]) {
       case 'e': {
@@ -45,11 +61,15 @@ function parse(raw: string): ChannelMessage | undefined {
         return { kind: 'event', epoch: raw.slice(1, space), event: JSON.parse(raw.slice(space + 1)) as RoomEvent };
       }
       case 's': {
-        const { to, ...signal } = JSON.parse(raw.slice(1)) as SignalMessage & { to: string };
-        return { kind: 'signal', to, signal };
+        const to = readTag(raw, 1);
+        if (!to || !holds(to.id)) return undefined;
+        return { kind: 'signal', to: to.id, signal: JSON.parse(raw.slice(to.end)) as SignalMessage };
       }
-      case 'p':
-        return { kind: 'presence', message: JSON.parse(raw.slice(1)) as PresenceMessage };
+      case 'p': {
+        const origin = readTag(raw, 1);
+        if (!origin || origin.id === self) return undefined;
+        return { kind: 'presence', message: JSON.parse(raw.slice(origin.end)) as PresenceMessage };
+      }
       default:
         return undefined;
     }
@@ -58,10 +78,10 @@ function parse(raw: string): ChannelMessage | undefined {
   }
 }
 
-function frame(message: Exclude<ChannelMessage, { kind: 'event' }>): string {
+function frame(message: Exclude<ChannelMessage, { kind: 'event' }>, self: string): string {
   return message.kind === 'signal'
-    ? `s${JSON.stringify({ to: message.to, ...message.signal })}`
-    : `p${JSON.stringify(message.message)}`;
+    ? `s${tagged(message.to)}${JSON.stringify(message.signal)}`
+    : `p${tagged(self)}${JSON.stringify(message.message)}`;
 }
 
 /**
@@ -101,7 +121,7 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
       if (listeners.has(room)) return;
       const listener = (raw: string): void => {
         metrics.roomChannelBytes.inc(raw.length);
-        const message = parse(raw);
+        const message = parse(raw, options.replica, options.holds);
         if (message) options.onMessage(room, message);
       };
       listeners.set(room, listener);
@@ -122,7 +142,7 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
     },
     send(room, message) {
       const channel = keys.roomChannel(room);
-      const payload = frame(message);
+      const payload = frame(message, options.replica);
       redis
         .run('room-publish', (c) => (sharded ? c.sPublish(channel, payload) : c.publish(channel, payload)))
         .catch((error: unknown) => {

@@ -110,6 +110,8 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       keyPrefix: options.keyPrefix,
       sharded,
       onMessage: (room, message) => rooms.receive(room, message),
+      replica,
+      holds: (peerId) => sockets.has(peerId),
       onResubscribed: () => {
         rooms.catchUpAll();
         for (const room of io.of('/').adapter.rooms.keys()) {

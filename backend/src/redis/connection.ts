@@ -143,7 +143,7 @@ async function shut(client: RedisClient): Promise<void> {
     // Timed out, or already gone.
   }
   try {
-    if (client.isOpen) await client.destroy();
+    if (client.isOpen) client.destroy();
   } catch {
     // Already gone.
   }

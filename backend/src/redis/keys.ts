@@ -47,7 +47,7 @@ export function redisKeys(prefix: string) {
     upstreamRecord: (tag: string, key: string) => `${prefix}rtc:upstream:{${tag}}.${key}`,
     /** Sorted set replica -> last heartbeat (ms). */
     replicas: `${prefix}presence:#replicas`,
-    /** Set of `<room> <peerId> <userId>` a replica holds, so a survivor can clean up after it. */
+    /** Set of the rooms a replica has members in, so a survivor can find its peers and clean up after it. */
     replica: (id: string) => `${prefix}presence:#replica:${id}`,
   };
 }

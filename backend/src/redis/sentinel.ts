@@ -95,14 +95,11 @@ export function createSentinelWatch({
     check() {
       resolve().catch(() => undefined);
     },
-    async close() {
+    close() {
       closed = true;
       clearInterval(timer);
-      await Promise.all(
-        clients.map(async (client) => {
-          if (client.isOpen) client.destroy();
-        }),
-      );
+      for (const client of clients) if (client.isOpen) client.destroy();
+      return Promise.resolve();
     },
   };
 }

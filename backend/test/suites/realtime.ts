@@ -115,14 +115,14 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
       }
 
       // Room events from either member and from a backend over HTTP on the third replica.
-      const ackA = (await alice.socket.emitWithAck('publish', {
+      const ackA = await alice.socket.emitWithAck('publish', {
         type: 'chat',
         data: { text: 'hi' },
-      })) as Ack<PublishEventResponse>;
-      const ackB = (await bob.socket.emitWithAck('publish', {
+      });
+      const ackB = await bob.socket.emitWithAck('publish', {
         type: 'chat',
         data: { text: 'yo' },
-      })) as Ack<PublishEventResponse>;
+      });
       const http = await postJson(
         `${url(2)}/api/rooms/call-1/events`,
         { type: 'transcript', data: { line: 'hello' } },
@@ -201,13 +201,7 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
       // 300 each, in bursts of 100: the per-socket rate limit refills 100 in 2 s.
       const burst = (client: ConnectedClient, label: string, from: number) =>
         Promise.all(
-          Array.from(
-            { length: 100 },
-            (_, i) =>
-              client.socket.emitWithAck('publish', { type: label, data: from + i }) as Promise<
-                Ack<PublishEventResponse>
-              >,
-          ),
+          Array.from({ length: 100 }, (_, i) => client.socket.emitWithAck('publish', { type: label, data: from + i })),
         );
       const acks = (
         await Promise.all(
@@ -260,10 +254,10 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
       const reader = await join(2, 'reader', 'read-1');
       for (let n = 1; n <= 8; n++) await publish(0, 'read-1', n);
       await waitFor('eight events', () => reader.events.length === 8 || undefined);
-      const after = (await reader.socket.emitWithAck('history', { after: 5 })) as Ack<HistoryResponse>;
+      const after = await reader.socket.emitWithAck('history', { after: 5 });
       expect(after).toMatchObject({ ok: true, top: 8, epoch: reader.session.position.epoch });
       expect(after.ok && after.events.map((e) => e.seq)).toEqual([6, 7, 8]);
-      const latest = (await reader.socket.emitWithAck('history', { limit: 2 })) as Ack<HistoryResponse>;
+      const latest = await reader.socket.emitWithAck('history', { limit: 2 });
       expect(latest.ok && latest.events.map((e) => e.seq)).toEqual([7, 8]);
       const bad = (await reader.socket.emitWithAck('history', { limit: 1000 })) as Ack;
       expect(bad).toMatchObject({ ok: false, error: { code: 'invalid_payload' } });

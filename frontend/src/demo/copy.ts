@@ -1,4 +1,4 @@
-import { ERROR_MESSAGES } from '@switchboard/contract';
+import { ERROR_MESSAGES, type RecoveryFailureReason, type RecoveryOutcome } from '@switchboard/contract';
 import { describeError, type ClientErrorCode, type ConnectionState, type ConnectionStatus } from '../sdk/index.js';
 
 const TOKEN_TROUBLE = 'Could not confirm your access to this room. Trying again…';
@@ -54,4 +54,20 @@ export function peerStatusText(state: string): string {
     default:
       return 'Not connected';
   }
+}
+
+const UNRECOVERABLE: Record<RecoveryFailureReason, string> = {
+  epoch_changed: 'the room’s history was reset',
+  history_expired: 'you were away longer than the room keeps its history',
+  too_many: 'too much happened while you were away',
+  history_disabled: 'this server keeps no room history',
+};
+
+/** What a person reads after a reconnect: what came back, or why some activity is missing. */
+export function recoveryText(outcome: RecoveryOutcome): string {
+  if (outcome.recovered) {
+    if (outcome.replayed === 0) return 'Reconnected · nothing was missed';
+    return `Reconnected · ${outcome.replayed} missed ${outcome.replayed === 1 ? 'event' : 'events'} recovered`;
+  }
+  return `Reconnected, but some room activity is missing (${UNRECOVERABLE[outcome.reason]}).`;
 }

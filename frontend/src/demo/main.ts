@@ -1,5 +1,11 @@
 import './styles.css';
-import { ROOM_NAME_PATTERN, type JsonValue, type RoomEvent } from '@switchboard/contract';
+import {
+  ROOM_NAME_PATTERN,
+  type JsonValue,
+  type RecoveryOutcome,
+  type RoomEvent,
+  type RoomPosition,
+} from '@switchboard/contract';
 import {
   Call,
   SwitchboardError,
@@ -12,7 +18,7 @@ import {
 } from '../sdk/index.js';
 import { startAssistant, type AssistantCall, type AssistantState } from './assistant.js';
 import { createDevAuth, userIdFor } from './auth.js';
-import { badgeText, friendlyError, peerStatusText } from './copy.js';
+import { badgeText, friendlyError, peerStatusText, recoveryText } from './copy.js';
 import { appendToLog, byId, clockTime, h, hueFor, initials } from './dom.js';
 import { getLocalMedia } from './media.js';
 
@@ -60,6 +66,8 @@ interface Tile {
 }
 
 const NAME_KEY = 'switchboard.name';
+/** How much earlier room activity a person sees on joining (or after reloading it). */
+const EARLIER_EVENTS = 30;
 
 const ui = {
   joinView: byId('join-view', HTMLElement),
@@ -134,6 +142,14 @@ function join(name: string, roomName: string): void {
   });
   room.on('room:event', (event) => {
     if (active === session) appendEvent(event);
+  });
+  // Only on the first session: later ones recover what was missed, or say they could not.
+  const firstSession = room.on('session', ({ position }) => {
+    firstSession();
+    if (active === session) void loadEarlier(session, position);
+  });
+  room.on('recovery', (outcome) => {
+    if (active === session) showRecovery(session, outcome);
   });
   call.on('peers', (peers) => {
     if (active === session) renderPeers(peers);
@@ -430,9 +446,19 @@ function summarize(data: JsonValue): string {
 }
 
 function appendEvent(event: RoomEvent): void {
-  const item = h(
+  appendToLog(ui.eventLog, eventItem(event));
+}
+
+function eventItem(event: RoomEvent): HTMLElement {
+  return h(
     'li',
-    { class: 'event', 'data-testid': 'event-item', 'data-type': event.type, 'data-id': event.id },
+    {
+      class: 'event',
+      'data-testid': 'event-item',
+      'data-type': event.type,
+      'data-id': event.id,
+      'data-seq': event.seq,
+    },
     h(
       'div',
       { class: 'entry-head' },
@@ -442,7 +468,54 @@ function appendEvent(event: RoomEvent): void {
     ),
     h('p', { class: 'entry-text' }, summarize(event.data)),
   );
-  appendToLog(ui.eventLog, item);
+}
+
+/**
+ * Puts the room's activity up to `position` above whatever arrived live since, so a page
+ * reload (or a refused recovery) does not leave the log empty.
+ */
+async function loadEarlier(session: Active, position: RoomPosition): Promise<void> {
+  if (position.seq === 0) return;
+  const after = Math.max(0, position.seq - EARLIER_EVENTS);
+  try {
+    const { epoch, events } = await session.room.history({ after, limit: EARLIER_EVENTS });
+    if (active !== session || epoch !== position.epoch) return;
+    const earlier = events.filter((event) => event.seq <= position.seq).map(eventItem);
+    if (earlier.length === 0) return;
+    ui.eventLog.prepend(
+      h('li', { class: 'system', 'data-testid': 'earlier-notice' }, 'Earlier in this room'),
+      ...earlier,
+    );
+    ui.eventLog.scrollTop = ui.eventLog.scrollHeight;
+  } catch (error) {
+    const code = error instanceof SwitchboardError ? error.code : 'internal';
+    appendSystem(ui.eventLog, `Earlier activity could not be loaded: ${friendlyError(code)}`);
+  }
+}
+
+function showRecovery(session: Active, outcome: RecoveryOutcome): void {
+  const attributes = {
+    class: outcome.recovered ? 'system' : 'system warning',
+    'data-testid': 'recovery-notice',
+    'data-recovered': String(outcome.recovered),
+    'data-replayed': outcome.replayed,
+  };
+  if (outcome.recovered) {
+    appendToLog(ui.eventLog, h('li', attributes, recoveryText(outcome)));
+    return;
+  }
+  const reload = h(
+    'button',
+    { class: 'button ghost small', type: 'button', 'data-testid': 'reload-activity' },
+    'Reload',
+  );
+  const notice = h('li', attributes, recoveryText(outcome), ' ', reload);
+  reload.addEventListener('click', () => {
+    const position = session.room.position;
+    ui.eventLog.replaceChildren();
+    if (position) void loadEarlier(session, position);
+  });
+  appendToLog(ui.eventLog, notice);
 }
 
 function appendChat(message: ChatMessage): void {
