@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 
-const DIST_INDEX = fileURLToPath(new URL('../frontend/dist/index.html', import.meta.url));
+const DIST_INDEX = fileURLToPath(new URL('../frontend/dist-demo/index.html', import.meta.url));
 const API_KEY = 'sk-test-e2e-assistant-0123456789abcdefghijkl';
 const WAIT_MS = 20_000;
 
@@ -39,7 +39,7 @@ async function joinedPage(gateway: GatewayProcess, name: string): Promise<Page> 
 }
 
 beforeAll(async () => {
-  if (!existsSync(DIST_INDEX)) throw new Error('frontend/dist is missing: run `npm run build` first');
+  if (!existsSync(DIST_INDEX)) throw new Error('frontend/dist-demo is missing: run `npm run build` first');
   provider = await startFakeOpenAi(API_KEY);
   [withKey, withoutKey] = await Promise.all([
     startGatewayProcess({

@@ -227,3 +227,45 @@ export function composeEnvironment(service: Record<string, unknown>): Record<str
     }),
   );
 }
+
+/** Service attributes whose value the later file replaces instead of extending. */
+const COMPOSE_REPLACED = new Set(['command', 'entrypoint', 'test']);
+
+/** The key under which Compose merges two entries of a service's `volumes` or `ports`. */
+function composeUniqueKey(attribute: string, entry: unknown): string {
+  if (typeof entry !== 'string') throw new Error(`${attribute}: only the short syntax is supported here`);
+  if (attribute === 'volumes') return entry.split(':')[1] ?? entry;
+  return entry;
+}
+
+/**
+ * Merges Compose files as `docker compose -f base -f override` does: mappings merge
+ * key by key, the override winning; sequences are appended, except `command`,
+ * `entrypoint` and `healthcheck.test`, which the override replaces, and `volumes` and
+ * `ports`, where an override entry replaces the one with the same target. A value
+ * written as a list in one file and a mapping in the other (environment, depends_on)
+ * is not supported: the files here use mappings.
+ */
+export function mergeCompose(base: unknown, override: unknown, key = ''): unknown {
+  if (override === undefined) return base;
+  if (base === undefined || COMPOSE_REPLACED.has(key)) return override;
+  if (isRecord(base) && isRecord(override)) {
+    const merged: Record<string, unknown> = { ...base };
+    for (const [name, value] of Object.entries(override)) merged[name] = mergeCompose(base[name], value, name);
+    return merged;
+  }
+  if (Array.isArray(base) && Array.isArray(override)) {
+    const before: unknown[] = base;
+    const after: unknown[] = override;
+    if (key === 'volumes' || key === 'ports') {
+      const entries = new Map(before.map((entry) => [composeUniqueKey(key, entry), entry]));
+      for (const entry of after) entries.set(composeUniqueKey(key, entry), entry);
+      return [...entries.values()];
+    }
+    return [...before, ...after.filter((entry) => !before.includes(entry))];
+  }
+  if (Array.isArray(base) || Array.isArray(override) || isRecord(base) || isRecord(override)) {
+    throw new Error(`${key}: cannot merge a list with a mapping or a scalar`);
+  }
+  return override;
+}

@@ -35,6 +35,7 @@ import {
   execForm,
   interpolateCompose,
   isRecord,
+  mergeCompose,
   parseDockerfile,
   parseDotenv,
   parseYamlDocuments,
@@ -43,6 +44,8 @@ import {
 } from './deploy-files.js';
 
 const KNOWN = new Set(KNOWN_ENV_VARS);
+/** The ways to reach Redis; the gateway refuses more than one. */
+const TOPOLOGY_VARIABLES = ['REDIS_URL', 'REDIS_CLUSTER_URLS', 'REDIS_SENTINEL_URLS'] as const;
 const HEALTH_PATH = '/healthz';
 const READY_PATH = '/readyz';
 const DEFAULT_PORT = 3000;
@@ -121,9 +124,17 @@ interface ComposeFile {
   raw: unknown;
 }
 
-function loadCompose(file: string, env: Record<string, string | undefined>): ComposeFile {
-  const [raw, ...rest] = parseYamlDocuments(readText(file), file);
-  expect(rest, `${file} holds one YAML document`).toHaveLength(0);
+/** One Compose file, or several merged in order as `docker compose -f a -f b` does. */
+function loadCompose(files: string | string[], env: Record<string, string | undefined>): ComposeFile {
+  const names = typeof files === 'string' ? [files] : files;
+  const file = names.join(' + ');
+  const raw = names
+    .map((name) => {
+      const [document, ...rest] = parseYamlDocuments(readText(name), name);
+      expect(rest, `${name} holds one YAML document`).toHaveLength(0);
+      return document;
+    })
+    .reduce((merged, document) => mergeCompose(merged, document));
   const resolved = interpolateCompose(raw, env);
   if (!validateCompose(resolved)) {
     const problems = (validateCompose.errors ?? []).map((error) => `${error.instancePath} ${error.message ?? ''}`);
@@ -164,6 +175,93 @@ function referencedVariables(text: string): Set<string> {
   }
   return names;
 }
+
+/** The topology variables an environment sets; empty counts as unset, as in the gateway. */
+function topologyVariables(env: Record<string, string | undefined>): string[] {
+  return TOPOLOGY_VARIABLES.filter((name) => (env[name] ?? '').trim() !== '');
+}
+
+/** The Redis URLs a gateway's configuration names, whatever the topology. */
+function redisUrls(config: ReturnType<typeof loadConfig>): URL[] {
+  const topology = config.redis.topology;
+  if (!topology) return [];
+  return (topology.kind === 'standalone' ? [topology.url] : topology.urls).map((url) => new URL(url));
+}
+
+/**
+ * Settings shown in comments, for the reader to copy: `# REDIS_CLUSTER_URLS=…` in a
+ * .env file, `# REDIS_SENTINEL_MASTER: …` in YAML. Only names with an underscore, so
+ * prose such as `# Note: …` is not taken for one.
+ */
+function commentedSettings(text: string): [string, string][] {
+  return [...text.matchAll(/^\s*#\s*([A-Z][A-Z0-9]*_[A-Z0-9_]+)\s*[=:]\s*(\S.*)$/gm)].map((match) => [
+    match[1] ?? '',
+    (match[2] ?? '').trim(),
+  ]);
+}
+
+/** Every Compose file at the top of the repository; each must be covered below. */
+const COMPOSE_FILES = readdirSync(ROOT)
+  .filter((name) => /^docker-compose.*\.ya?ml$/.test(name))
+  .sort();
+/** Files that only make sense merged onto docker-compose.yml, and the topology each sets up. */
+const COMPOSE_OVERRIDES = [
+  { file: 'docker-compose.cluster.yml', kind: 'cluster' },
+  { file: 'docker-compose.sentinel.yml', kind: 'sentinel' },
+] as const;
+const ROOM_HISTORY_VARIABLES = ['ROOM_HISTORY_SIZE', 'ROOM_HISTORY_TTL_SECONDS', 'RECOVERY_MAX_EVENTS'];
+
+describe('Compose files', () => {
+  it('are each checked here: the standalone stack, the dev stack, or an override of the standalone one', () => {
+    expect(COMPOSE_FILES).toEqual(
+      ['docker-compose.yml', 'docker-compose.dev.yml', ...COMPOSE_OVERRIDES.map(({ file }) => file)].sort(),
+    );
+  });
+
+  it('show in their comments only settings the gateway knows', () => {
+    for (const file of COMPOSE_FILES) {
+      const names = commentedSettings(readText(file)).map(([name]) => name);
+      expect(unknownVariables(names), file).toEqual([]);
+    }
+  });
+});
+
+describe('.env.example', () => {
+  const text = readText('.env.example');
+  const example = parseDotenv(text);
+
+  it('shows in its comments only settings the gateway or docker-compose.yml knows', () => {
+    const names = commentedSettings(text).map(([name]) => name);
+    expect(names).toEqual(expect.arrayContaining([...TOPOLOGY_VARIABLES, 'REDIS_SENTINEL_MASTER']));
+    expect(names.filter((name) => !KNOWN.has(name) && !(name in example))).toEqual([]);
+  });
+
+  it('shows one example per Redis topology, each one the gateway accepts', () => {
+    const shown = Object.fromEntries(commentedSettings(text));
+    const password = randomSecret();
+    const fill = (value: string | undefined) => value?.replaceAll('PASSWORD', password);
+    const cases = [
+      { env: { REDIS_URL: fill(shown.REDIS_URL) }, kind: 'standalone' },
+      { env: { REDIS_CLUSTER_URLS: fill(shown.REDIS_CLUSTER_URLS) }, kind: 'cluster' },
+      {
+        env: {
+          REDIS_SENTINEL_URLS: fill(shown.REDIS_SENTINEL_URLS),
+          REDIS_SENTINEL_MASTER: shown.REDIS_SENTINEL_MASTER,
+        },
+        kind: 'sentinel',
+      },
+    ];
+    for (const { env, kind } of cases) {
+      const config = loadConfig(env, 'example');
+      expect(config.redis.topology?.kind).toBe(kind);
+      for (const url of redisUrls(config)) expect(url.password).toBe(password);
+    }
+    // Two at once is the start-up error the comments warn of.
+    expect(() => loadConfig({ ...cases[0]?.env, ...cases[1]?.env }, 'example')).toThrow(
+      /REDIS_URL, REDIS_CLUSTER_URLS: set exactly one/,
+    );
+  });
+});
 
 describe('docker-compose.yml', () => {
   const example = parseDotenv(readText('.env.example'));
@@ -232,6 +330,17 @@ describe('docker-compose.yml', () => {
     expect(replicaIds.size, 'every replica has its own REPLICA_ID').toBe(gateways.length);
   });
 
+  it('passes the room-history settings from .env, whose examples are the gateway defaults', () => {
+    const defaults = loadConfig({}, 'gateway').history;
+    for (const env of [filled, secrets]) {
+      for (const [name, service] of gatewayServices(loadCompose('docker-compose.yml', env))) {
+        const environment = composeEnvironment(service);
+        for (const variable of ROOM_HISTORY_VARIABLES) expect(environment[variable], variable).toBeDefined();
+        expect(loadConfig(environment, name).history).toEqual(defaults);
+      }
+    }
+  });
+
   it('puts nginx in front of every replica on port 8080', () => {
     const compose = loadCompose('docker-compose.yml', filled);
     const lb = Object.values(compose.services).find((service) => String(service.image).startsWith('nginx:'));
@@ -285,6 +394,119 @@ describe('docker-compose.dev.yml', () => {
     const port = composeEnvironment(gateway).PORT ?? String(DEFAULT_PORT);
     expect(composeEnvironment(web).GATEWAY_URL).toBe(`http://${gatewayName}:${port}`);
   });
+});
+
+describe.each(COMPOSE_OVERRIDES)('docker-compose.yml + $file', ({ file, kind }) => {
+  const files = ['docker-compose.yml', file];
+  const example = parseDotenv(readText('.env.example'));
+  const password = randomSecret();
+  const filled = { ...example, REDIS_PASSWORD: password, JWT_SECRET: randomSecret(), RTC_TOKEN_SECRET: randomSecret() };
+  const compose = () => loadCompose(files, filled);
+  const service = (name: string) => {
+    const found = compose().services[name];
+    if (!found) throw new Error(`no service ${name}`);
+    return found;
+  };
+
+  it('reads only variables .env.example documents, and refuses to start without REDIS_PASSWORD', () => {
+    const read = referencedVariables(readText(file));
+    expect([...read].filter((name) => !(name in example))).toEqual([]);
+    expect(() => loadCompose(files, { ...filled, REDIS_PASSWORD: '' })).toThrow(InterpolationError);
+  });
+
+  it('is a valid Compose file merged onto docker-compose.yml', () => {
+    expect(() => compose()).not.toThrow();
+  });
+
+  it(`gives every gateway one way to reach Redis, ${kind}, through services of the stack, and the production config accepts it`, () => {
+    const { services } = compose();
+    const gateways = gatewayServices(compose());
+    expect(gateways.length).toBeGreaterThanOrEqual(2);
+    for (const [name, gateway] of gateways) {
+      const env = composeEnvironment(gateway);
+      expect(unknownVariables(Object.keys(env)), `${name}: variables the gateway does not know`).toEqual([]);
+      expect(topologyVariables(env), `${name}: topology variables`).toHaveLength(1);
+      const config = loadConfig(env, name);
+      expect(config.env).toBe('production');
+      expect(config.redis.topology?.kind).toBe(kind);
+      expect(config.adapter).toBe(kind === 'cluster' ? 'redis-sharded' : 'redis');
+      const urls = redisUrls(config);
+      expect(urls.length, `${name}: more than one ${kind} node to ask`).toBeGreaterThanOrEqual(3);
+      for (const url of urls) {
+        expect(url.password, `${name}: ${url.host} carries the Redis password`).toBe(password);
+        expect(services[url.hostname], `${name}: ${url.hostname} is a service here`).toBeDefined();
+      }
+    }
+  });
+
+  if (kind === 'cluster') {
+    it('runs each seed node cluster-enabled with the password, and joins exactly those nodes before the gateways start', () => {
+      const [[name, gateway]] = gatewayServices(compose()) as [[string, Record<string, unknown>]];
+      const nodes = redisUrls(loadConfig(composeEnvironment(gateway), name));
+      for (const url of nodes) {
+        const node = service(url.hostname);
+        expect(node.image).toMatch(/^redis:7/);
+        const command = commandLine(node);
+        expect(command).toMatch(/^redis-server /);
+        expect(command).toContain('--cluster-enabled yes');
+        expect(command).toContain(`--requirepass ${password}`);
+        expect(command).toContain(`--masterauth ${password}`);
+        expect(command).toContain(`--cluster-announce-hostname ${url.hostname}`);
+        expect(composeEnvironment(node).REDISCLI_AUTH, `${url.hostname}: healthcheck authenticates`).toBe(password);
+        expect(isRecord(node.healthcheck) && JSON.stringify(node.healthcheck.test)).toContain('redis-cli');
+      }
+      const [initName, init] = Object.entries(compose().services).find(([, candidate]) =>
+        commandLine(candidate).includes('--cluster create'),
+      ) ?? ['', {}];
+      const created = /--cluster create ((?:\S+:\d+\s*)+)/.exec(commandLine(init))?.[1]?.trim().split(/\s+/) ?? [];
+      expect(created.sort()).toEqual(nodes.map((url) => `${url.hostname}:${url.port || 6379}`).sort());
+      expect(composeEnvironment(init).REDISCLI_AUTH).toBe(password);
+      for (const url of nodes) expect(dependsOn(init, url.hostname)).toEqual({ condition: 'service_healthy' });
+      for (const [, other] of gatewayServices(compose())) {
+        expect(dependsOn(other, initName)).toEqual({ condition: 'service_completed_successfully' });
+      }
+    });
+  } else {
+    it('runs a quorum of sentinels with the password, watching a password-protected master and its replica', () => {
+      const [[name, gateway]] = gatewayServices(compose()) as [[string, Record<string, unknown>]];
+      const config = loadConfig(composeEnvironment(gateway), name);
+      const topology = config.redis.topology;
+      if (topology?.kind !== 'sentinel') throw new Error('not a sentinel topology');
+      const sentinels = redisUrls(config);
+      const masters = new Set<string>();
+      for (const url of sentinels) {
+        const sentinel = service(url.hostname);
+        const command = commandLine(sentinel);
+        expect(command).toMatch(/redis-server \S+ --sentinel/);
+        expect(command).toContain(`port ${url.port}`);
+        // The gateway asks the sentinels with the same credentials as the master.
+        expect(command).toContain(`requirepass ${password}`);
+        expect(command).toContain(`sentinel auth-pass ${topology.master} ${password}`);
+        const [, host = '', port = '', quorum = ''] =
+          new RegExp(`sentinel monitor ${topology.master} (\\S+) (\\d+) (\\d+)`).exec(command) ?? [];
+        expect(Number(quorum) * 2, 'a majority of the sentinels must agree').toBeGreaterThan(sentinels.length);
+        masters.add(`${host}:${port}`);
+        expect(composeEnvironment(sentinel).REDISCLI_AUTH).toBe(password);
+        for (const [, other] of gatewayServices(compose())) {
+          expect(dependsOn(other, url.hostname)).toEqual({ condition: 'service_healthy' });
+        }
+      }
+      expect(masters.size, 'every sentinel watches the same master').toBe(1);
+      const [host = '', port = ''] = [...masters][0]?.split(':') ?? [];
+      const master = commandLine(service(host));
+      expect(master).toContain(`--requirepass ${password}`);
+      // A demoted master follows the new one only if it can authenticate to it.
+      expect(master).toContain(`--masterauth ${password}`);
+      const replicas = Object.values(compose().services).filter((candidate) =>
+        commandLine(candidate).includes(`--replicaof ${host} ${port}`),
+      );
+      expect(replicas.length).toBeGreaterThanOrEqual(1);
+      for (const replica of replicas) {
+        expect(commandLine(replica)).toContain(`--requirepass ${password}`);
+        expect(commandLine(replica)).toContain(`--masterauth ${password}`);
+      }
+    });
+  }
 });
 
 // ---------------------------------------------------------------------------
@@ -460,11 +682,23 @@ if (!KUBECTL) {
   );
 }
 
+const rendered = new Map<string, K8sObject[]>();
+/** `kubectl kustomize dir`, validated; rendered once per run (prod is rendered for several overlays). */
 function kustomize(dir: string): K8sObject[] {
+  const cached = rendered.get(dir);
+  if (cached) return cached;
   const result = spawnSync('kubectl', ['kustomize', join(ROOT, dir)], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`kubectl kustomize ${dir} failed:\n${result.stderr}`);
-  return parseYamlDocuments(result.stdout, dir).map((value) => validateK8s(value, dir));
+  const objects = parseYamlDocuments(result.stdout, dir).map((value) => validateK8s(value, dir));
+  rendered.set(dir, objects);
+  return objects;
 }
+
+/** Every overlay: a directory of k8s/overlays with a kustomization.yaml. */
+const OVERLAYS = readdirSync(join(ROOT, 'k8s/overlays'), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && existsSync(join(ROOT, 'k8s/overlays', entry.name, 'kustomization.yaml')))
+  .map((entry) => `k8s/overlays/${entry.name}`)
+  .sort();
 
 function baseObjects(): K8sObject[] {
   const [kustomization] = parseYamlDocuments(readText('k8s/base/kustomization.yaml'), 'k8s/base/kustomization.yaml');
@@ -476,11 +710,32 @@ function baseObjects(): K8sObject[] {
 }
 
 const SECRET_EXAMPLE_PATH = 'k8s/base/secret.example.yaml';
-function secretExample(): Secret {
-  const [value] = parseYamlDocuments(readText(SECRET_EXAMPLE_PATH), SECRET_EXAMPLE_PATH);
-  const object = validateK8s(value, SECRET_EXAMPLE_PATH);
-  if (!Secret.is(object)) throw new Error(`${SECRET_EXAMPLE_PATH} is not a Secret`);
+/** The Secret template for the manifests of `dir`: its own when it has one, else the base's. */
+function secretExamplePath(dir: string): string {
+  const own = `${dir}/secret.example.yaml`;
+  return existsSync(join(ROOT, own)) ? own : SECRET_EXAMPLE_PATH;
+}
+function secretExample(path = SECRET_EXAMPLE_PATH): Secret {
+  const [value] = parseYamlDocuments(readText(path), path);
+  const object = validateK8s(value, path);
+  if (!Secret.is(object)) throw new Error(`${path} is not a Secret`);
   return new Secret(object);
+}
+
+/**
+ * A Secret template with real values: the placeholder password inside Redis URLs is
+ * replaced (the URLs stay URLs), every other placeholder becomes a random secret.
+ */
+function filledSecret(placeholders: Record<string, string>): Record<string, string> {
+  const password = randomSecret();
+  return Object.fromEntries(
+    Object.entries(placeholders).map(([key, value]) => [
+      key,
+      (TOPOLOGY_VARIABLES as readonly string[]).includes(key)
+        ? value.replace(/REPLACE_ME\w*/g, password)
+        : randomSecret(),
+    ]),
+  );
 }
 
 function secretData(secret: Secret): Record<string, string> {
@@ -510,7 +765,7 @@ interface Gateway {
   secretFromTemplate: boolean;
 }
 
-function gatewayOf(objects: K8sObject[]): Gateway {
+function gatewayOf(objects: K8sObject[], templatePath = SECRET_EXAMPLE_PATH): Gateway {
   const deployment = new Deployment(only(objects.filter(Deployment.is), 'one Deployment'));
   expect(deployment.metadata?.name).toBe('switchboard-gateway');
   const pod = deployment.spec?.template.spec;
@@ -524,18 +779,18 @@ function gatewayOf(objects: K8sObject[]): Gateway {
   if (!configMap) throw new Error(`ConfigMap ${configMapName} is not in the manifests`);
   const secretNames = new Set((container.env ?? []).flatMap((entry) => entry.valueFrom?.secretKeyRef?.name ?? []));
   const secretName = only([...secretNames], 'one Secret referenced by the gateway');
-  const rendered = objects.filter(Secret.is).find((object) => object.metadata?.name === secretName);
-  const template = secretExample();
-  if (!rendered)
-    expect(secretName, `${SECRET_EXAMPLE_PATH} documents the Secret the gateway reads`).toBe(template.metadata?.name);
+  const secret = objects.filter(Secret.is).find((object) => object.metadata?.name === secretName);
+  const template = secretExample(templatePath);
+  if (!secret)
+    expect(secretName, `${templatePath} documents the Secret the gateway reads`).toBe(template.metadata?.name);
   return {
     deployment,
     pod,
     container,
     configMap: new ConfigMap(configMap),
     podLabels: deployment.spec?.template.metadata?.labels ?? {},
-    secret: rendered ? new Secret(rendered) : template,
-    secretFromTemplate: !rendered,
+    secret: secret ? new Secret(secret) : template,
+    secretFromTemplate: !secret,
   };
 }
 
@@ -577,7 +832,7 @@ function serviceLinkVariables(service: Service): string[] {
 }
 
 function checkGateway(objects: K8sObject[], where: string): Gateway {
-  const gateway = gatewayOf(objects);
+  const gateway = gatewayOf(objects, secretExamplePath(where));
   const { pod, container, configMap, deployment } = gateway;
   const config = configMap.data ?? {};
 
@@ -599,9 +854,16 @@ function checkGateway(objects: K8sObject[], where: string): Gateway {
     }),
   );
   expect(missingProductionSecrets(fromSecret), `${where}: production secrets read from the Secret`).toEqual([]);
-  for (const name of [...PRODUCTION_SECRETS.required, ...PRODUCTION_SECRETS.oneOf, 'REDIS_URL']) {
+  // Redis URLs carry the password.
+  for (const name of [...PRODUCTION_SECRETS.required, ...PRODUCTION_SECRETS.oneOf, ...TOPOLOGY_VARIABLES]) {
     expect(config[name], `${where}: ${name} must not sit in the ConfigMap`).toBeUndefined();
   }
+  // The gateway refuses to start with two ways to reach Redis.
+  const envNames = (container.env ?? []).map((entry) => entry.name);
+  expect(
+    TOPOLOGY_VARIABLES.filter((name) => envNames.includes(name)),
+    `${where}: exactly one of ${TOPOLOGY_VARIABLES.join(', ')}`,
+  ).toHaveLength(1);
   const secretKeys = Object.keys(secretData(gateway.secret));
   for (const [name] of Object.entries(fromSecret)) {
     const key = container.env?.find((entry) => entry.name === name)?.valueFrom?.secretKeyRef?.key;
@@ -731,13 +993,7 @@ describe('k8s manifests', () => {
     const gateway = gatewayOf(baseObjects());
     const placeholders = secretData(gateway.secret);
     expect(() => loadConfig(containerEnv(gateway, placeholders), 'pod')).toThrow(/JWT_SECRET|RTC_TOKEN_SECRET/);
-    const real = Object.fromEntries(
-      Object.entries(placeholders).map(([key, value]) => [
-        key,
-        key === 'REDIS_URL' ? value.replace(/REPLACE_ME\w*/, randomSecret()) : randomSecret(),
-      ]),
-    );
-    const config = loadConfig(containerEnv(gateway, real), 'pod');
+    const config = loadConfig(containerEnv(gateway, filledSecret(placeholders)), 'pod');
     expect(config.env).toBe('production');
     expect(config.replicaId).toBe('switchboard-gateway-7d9f-x2');
   });
@@ -787,6 +1043,49 @@ describe('k8s manifests', () => {
       expect(secretData(gateway.secret).REDIS_URL).toMatch(/^rediss:\/\//);
       const redisUrl = gateway.container.env?.find((entry) => entry.name === 'REDIS_URL');
       expect(redisUrl?.valueFrom?.secretKeyRef?.optional, 'REDIS_URL is required').not.toBe(true);
+    });
+
+    it.each([
+      { overlay: 'redis-cluster', kind: 'cluster', variable: 'REDIS_CLUSTER_URLS', adapter: 'redis-sharded' },
+      { overlay: 'redis-sentinel', kind: 'sentinel', variable: 'REDIS_SENTINEL_URLS', adapter: 'redis' },
+    ] as const)(
+      '$overlay overlay: prod reading $variable from its Secret instead of REDIS_URL, which the gateway accepts',
+      ({ overlay, kind, variable, adapter }) => {
+        const dir = `k8s/overlays/${overlay}`;
+        const objects = kustomize(dir);
+        const gateway = checkGateway(objects, dir);
+        expect(gateway.secretFromTemplate, `${dir} ships no Secret`).toBe(true);
+        expect(secretExamplePath(dir), `${dir} documents its Secret`).toBe(`${dir}/secret.example.yaml`);
+        expect(objects.filter(StatefulSet.is), `${dir} deploys no Redis`).toEqual([]);
+
+        // Everything else is prod's.
+        const prod = gatewayOf(kustomize('k8s/overlays/prod'));
+        expect(gateway.container.image).toBe(prod.container.image);
+        expect(gateway.deployment.spec?.replicas).toBe(prod.deployment.spec?.replicas);
+        const withoutRedis = (names: string[]) =>
+          names.filter((name) => !(TOPOLOGY_VARIABLES as readonly string[]).includes(name)).sort();
+        expect(withoutRedis((gateway.container.env ?? []).map((entry) => entry.name))).toEqual(
+          withoutRedis((prod.container.env ?? []).map((entry) => entry.name)),
+        );
+
+        const entry = gateway.container.env?.find((candidate) => candidate.name === variable);
+        expect(entry?.valueFrom?.secretKeyRef?.key).toBe(variable);
+        expect(entry?.valueFrom?.secretKeyRef?.optional, `${variable} is required`).not.toBe(true);
+
+        const placeholders = secretData(gateway.secret);
+        expect(() => loadConfig(containerEnv(gateway, placeholders), 'pod')).toThrow(/JWT_SECRET|RTC_TOKEN_SECRET/);
+        const config = loadConfig(containerEnv(gateway, filledSecret(placeholders)), 'pod');
+        expect(config.redis.topology?.kind).toBe(kind);
+        expect(config.adapter).toBe(adapter);
+        if (config.redis.topology?.kind === 'sentinel') {
+          expect(config.redis.topology.master).toBe(gateway.configMap.data?.REDIS_SENTINEL_MASTER);
+        }
+      },
+    );
+
+    it('every overlay renders, and gives the gateway exactly one way to reach Redis', () => {
+      expect(OVERLAYS).toEqual(expect.arrayContaining(['k8s/overlays/dev', 'k8s/overlays/prod']));
+      for (const dir of OVERLAYS) checkGateway(kustomize(dir), dir);
     });
   });
 });

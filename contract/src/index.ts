@@ -1,5 +1,5 @@
 /**
- * The Switchboard wire contract (see DESIGN.md): HTTP shapes, Socket.IO events,
+ * The Switchboard wire contract (docs/protocol.md): HTTP shapes, Socket.IO events,
  * payload schemas and error codes. The gateway and the browser SDK both import
  * this module, so a change here is a change to the protocol.
  */

@@ -126,7 +126,7 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** RTC token mints allowed per user per minute. */
   MINT_RATE_PER_MINUTE: integer(1, 100_000).default(60),
-  /** Concurrent sockets one user may hold on one replica. */
+  /** Concurrent sockets one user may hold, across replicas (per replica while Redis is unreachable). */
   MAX_CONNECTIONS_PER_USER: integer(1, 10_000).default(20),
   /** Client → server events one socket may send per second (burst = 2x). */
   SOCKET_EVENTS_PER_SECOND: integer(1, 100_000).default(50),

@@ -133,7 +133,7 @@ export function createTokenService({
         result = await memory.redeem(record);
       } else if (outcome === 'unknown') {
         // Memory mode or an outage: the signature is proof enough, and single use is
-        // enforced on this replica from now on (DESIGN.md, degraded mode).
+        // enforced on this replica from now on (docs/protocol.md, "Guarantees while Redis is unreachable").
         memory.restore([{ ...record, state: 'used' }]);
         result = 'redeemed';
       }
