@@ -26,7 +26,16 @@ describe('a rolling restart of three replicas under load', () => {
   let redis: RedisServerHandle;
   const replicas: GatewayProcess[] = [];
   const switchboards: Switchboard[] = [];
-  const env = () => ({ REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: '5000', LOG_LEVEL: 'info' });
+  // A member away longer than RECOVERY_MAX_EVENTS is refused recovery by design (100 events
+  // are 1 s here); on a loaded CI machine a move can take that long, and this test is about
+  // loss, not speed. bench/scenarios/rolling-restart.ts runs with the defaults.
+  const env = () => ({
+    REDIS_URL: redis.url,
+    SHUTDOWN_TIMEOUT_MS: '5000',
+    ROOM_HISTORY_SIZE: '1000',
+    RECOVERY_MAX_EVENTS: '1000',
+    LOG_LEVEL: 'info',
+  });
 
   beforeAll(async () => {
     redis = await startRedisServer();
@@ -112,13 +121,14 @@ describe('a rolling restart of three replicas under load', () => {
     });
     let lost = 0;
     let duplicated = 0;
-    for (const member of members) {
+    for (const [i, member] of members.entries()) {
       const seen = member.log.map((event) => event.id);
       lost += ids.filter((id) => !seen.includes(id)).length;
       duplicated += seen.length - new Set(seen).size;
       const seqs = member.log.map((event) => event.seq);
-      expect(seqs.every((seq, k) => k === 0 || seq === (seqs[k - 1] ?? 0) + 1)).toBe(true);
-      expect(member.recoveries.every((outcome) => outcome.recovered)).toBe(true);
+      const gaps = seqs.flatMap((seq, k) => (k > 0 && seq !== (seqs[k - 1] ?? 0) + 1 ? [`${seqs[k - 1]}→${seq}`] : []));
+      const refused = member.recoveries.filter((outcome) => !outcome.recovered);
+      expect({ member: i, gaps, refused }).toEqual({ member: i, gaps: [], refused: [] });
     }
     expect({ lost, duplicated }).toEqual({ lost: 0, duplicated: 0 });
     // Everyone moved at least once: the restarts really took their sockets away.

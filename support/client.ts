@@ -64,6 +64,10 @@ export interface ConnectedClient {
   events: RoomEvent[];
   /** Every `room:epoch` notice received, in order. */
   moves: RoomEpochPayload[];
+  /** Peer ids announced by `peer:joined` and `peers:joined` (batches unpacked), in arrival order. */
+  joined: string[];
+  /** How many frames those announcements took. */
+  joinFrames: number;
   close(): void;
 }
 
@@ -89,9 +93,18 @@ export function connectWithToken(
   socket.on('room:event', (event) => events.push(event));
   socket.on('room:events', (batch) => events.push(...batch));
   socket.on('room:epoch', (move) => moves.push(move));
+  const client = { socket, events, moves, joined: [] as string[], joinFrames: 0, close: () => socket.close() };
+  socket.on('peer:joined', (peer) => {
+    client.joined.push(peer.peerId);
+    client.joinFrames += 1;
+  });
+  socket.on('peers:joined', (peers) => {
+    client.joined.push(...peers.map((peer) => peer.peerId));
+    client.joinFrames += 1;
+  });
   return new Promise((resolve, reject) => {
     socket.once('session', (session) => {
-      resolve({ socket, session, events, moves, close: () => socket.close() });
+      resolve(Object.assign(client, { session }));
     });
     socket.once('connect_error', (error) => {
       socket.close();

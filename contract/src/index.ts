@@ -388,6 +388,8 @@ export type Ack<T extends object = object> = AckOk<T> | AckError;
 export interface ServerToClientEvents {
   session: (payload: SessionPayload) => void;
   'peer:joined': (payload: PeerInfo) => void;
+  /** Several `peer:joined` in one frame, in the order they joined (a burst within `EVENT_COALESCE_MS`). */
+  'peers:joined': (payload: PeerInfo[]) => void;
   'peer:left': (payload: PeerLeftPayload) => void;
   signal: (payload: SignalMessage) => void;
   'room:event': (payload: RoomEvent) => void;

@@ -319,6 +319,8 @@ export const roomEventSchema = z.object({
 
 export const roomEventBatchSchema = z.array(roomEventSchema).min(1) satisfies z.ZodType<RoomEvent[]>;
 
+export const peerInfoBatchSchema = z.array(peerInfoSchema).min(1) satisfies z.ZodType<PeerInfo[]>;
+
 export const historyResponseSchema = z.object({
   epoch: z.string(),
   top: described("The room's last seq (0 for a room with no history).", z.number().int().nonnegative()),
@@ -364,6 +366,7 @@ const NAMES: Array<[schema: z.ZodType, id: string, description: string]> = [
   [errorBodySchema, 'ErrorBody', 'Why a request or an event was refused: a stable `code`, and text for people.'],
   [httpErrorResponseSchema, 'HttpErrorResponse', 'Every HTTP error answer.'],
   [peerInfoSchema, 'PeerInfo', 'A member of a room, on whichever replica it is connected to.'],
+  [peerInfoBatchSchema, 'PeerInfoBatch', 'Several peers that joined a room, in the order they joined.'],
   [healthResponseSchema, 'HealthResponse', 'The process is up.'],
   [
     readyResponseSchema,

@@ -102,11 +102,15 @@ describe('Switchboard client against a gateway', () => {
     });
   });
 
-  it('delivers room traffic that overtook the session after it, in order', async () => {
+  it('delivers room traffic that overtook the session after it, in order, batches unpacked', async () => {
     const gw = await gateway({
       replica: 'replica-1',
       beforeSession: (socket) => {
         socket.emit('peer:joined', { peerId: 'p2', userId: 'bob', name: 'Bob', replica: 'replica-2', joinedAt: 1 });
+        socket.emit('peers:joined', [
+          { peerId: 'p3', userId: 'cy', name: 'Cy', replica: 'replica-2', joinedAt: 2 },
+          { peerId: 'p4', userId: 'di', name: 'Di', replica: 'replica-1', joinedAt: 3 },
+        ]);
         socket.emit('signal', { from: 'p2', kind: 'offer', data: { type: 'offer', sdp: 'v=0' } });
         socket.emit('room:events', [{ id: 'e1', type: 'note', data: null, from: 'p2', ts: 1, seq: 1 }]);
       },
@@ -120,7 +124,14 @@ describe('Switchboard client against a gateway', () => {
     const session = await room.ready;
 
     await vi.waitFor(() => {
-      expect(seen).toEqual([`session with peer id ${session.peerId}`, 'joined p2', 'offer from p2', 'event e1']);
+      expect(seen).toEqual([
+        `session with peer id ${session.peerId}`,
+        'joined p2',
+        'joined p3',
+        'joined p4',
+        'offer from p2',
+        'event e1',
+      ]);
     });
   });
 

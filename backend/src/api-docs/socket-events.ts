@@ -12,6 +12,7 @@ import {
   historyRequestSchema,
   roomEpochPayloadSchema,
   handshakeRefusalSchema,
+  peerInfoBatchSchema,
   peerInfoSchema,
   peerLeftPayloadSchema,
   peersAckSchema,
@@ -137,6 +138,12 @@ export const SERVER_EVENTS = {
     summary: 'A peer joined the room',
     description: 'Sent to every other member.',
     payload: peerInfoSchema,
+  },
+  'peers:joined': {
+    summary: 'Several peers joined the room',
+    description:
+      'Peers that joined within `EVENT_COALESCE_MS` of each other travel as one frame, in the order they joined; each is sent to every member that had not learnt it from its `session`. Listen to both `peer:joined` and `peers:joined`.',
+    payload: peerInfoBatchSchema,
   },
   'peer:left': {
     summary: 'A peer left the room',

@@ -49,7 +49,8 @@ function peersOf(reply: unknown): PeerInfo[] {
  * the rooms this replica has members in, kept current by messages on those rooms'
  * channels, so signaling never waits on Redis. Redis is read when a room is first
  * joined here (and again after the channel may have lost messages); later joins of the
- * room write to it without waiting, since the view already holds the room's peers.
+ * room are written with their announcement, without waiting, since the view already
+ * holds the room's peers.
  *
  * A replica lists the rooms it has members in, not each peer, so a join costs one
  * write; whoever outlives a replica finds its peers in those rooms' hashes.
@@ -60,6 +61,8 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
   const log = options.logger.child({ component: 'presence' });
   const view = new RoomView(options.listener, replica);
 
+  /** Peers joined but not yet written to Redis: `announce` writes them. */
+  const unwritten = new Set<string>();
   /** Rooms whose peers are being read from Redis (their first join here); later joins wait for it. */
   const loading = new Map<string, Promise<void>>();
   // Writes that failed while Redis was away; replayed by the next heartbeat.
@@ -169,19 +172,16 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       const firstHere = !view.tracks(room);
       view.addLocal(room, peer, false);
       pendingLeaves.delete(peer.peerId);
-      const json = JSON.stringify(peer);
       const others = () => view.peers(room).filter((other) => other.peerId !== peer.peerId);
       if (!firstHere) {
-        // The view holds the room's peers (once the first join here has read them): write, but do not wait.
-        redis
-          .run('presence-join', (c) => c.hSet(keys.presence(room), peer.peerId, json))
-          .catch((error: unknown) => {
-            warn('join', error);
-          });
+        // The view holds the room's peers (once the first join here has read them); the
+        // peer is written when it is announced, with the announcement (one write to Redis).
+        unwritten.add(peer.peerId);
         const pending = loading.get(room);
         if (pending) await pending;
         return others();
       }
+      const json = JSON.stringify(peer);
       const read = (async () => {
         try {
           const [all] = await redis.run('presence-join', (c) =>
@@ -208,9 +208,17 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       // signal this one before it knows who it is. Skipped if it already left.
       if (!view.has(room, peer.peerId)) return;
       view.announce(room, peer);
+      if (unwritten.delete(peer.peerId)) {
+        redis
+          .run('presence-join', (c) => c.hSet(keys.presence(room), peer.peerId, JSON.stringify(peer)))
+          .catch((error: unknown) => {
+            warn('join', error);
+          });
+      }
       publish(room, { t: 'join', room, peer });
     },
     leave(room, peerId, reason) {
+      unwritten.delete(peerId);
       if (!view.has(room, peerId)) return;
       view.removeLocal(room, peerId, reason);
       publish(room, { t: 'leave', room, peerId, reason });

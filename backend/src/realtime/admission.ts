@@ -53,7 +53,8 @@ const REPLAY_FRAME = 100;
 /**
  * Who gets in, and what joining means. A handshake costs one round trip to Redis (the
  * token's redemption and the cap's count, sent together to the user's slot); admission
- * one more (presence, and the room's position the first time this replica serves the room).
+ * writes presence without waiting, except the first time this replica serves the room:
+ * then it subscribes to the room's channel, reads the room's position and its peers.
  */
 export function createAdmission(options: AdmissionOptions): Admission {
   const { tokens, cap, presence, rooms, expiry, replica, metrics } = options;
@@ -160,7 +161,10 @@ export function createAdmission(options: AdmissionOptions): Admission {
         replica,
         joinedAt: data.joinedAt,
       };
-      const [stream, peers] = await Promise.all([rooms.enter(data.room), presence.join(data.room, peer)]);
+      // Entered first: the room's channel is then subscribed, so a peer that joins on another
+      // replica after presence has read the room is announced on it rather than missed.
+      const stream = await rooms.enter(data.room);
+      const peers = await presence.join(data.room, peer);
       data.inRoom = true;
       const recover = data.recover;
       data.recover = undefined;

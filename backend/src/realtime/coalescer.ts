@@ -1,8 +1,6 @@
-import type { RoomEvent } from '@switchboard/contract';
-
-export interface Coalescer {
-  /** Queues events (in order) for the room's members on this replica. */
-  push(room: string, events: RoomEvent[]): void;
+export interface Coalescer<T> {
+  /** Queues items (in order) for the room's members on this replica. */
+  push(room: string, items: T[]): void;
   /** Sends what is queued for `room` now: before a socket joins it, or before an epoch notice. */
   flush(room: string): void;
   /** Sends whatever is still queued; idempotent. */
@@ -10,26 +8,26 @@ export interface Coalescer {
 }
 
 /**
- * Room events that reach a replica within `coalesceMs` reach each member as one frame:
- * one frame per socket per window, encoded once per replica (Socket.IO pre-encodes
- * broadcasts), however many replicas publish into the room.
+ * Room events (or peer announcements) that reach a replica within `coalesceMs` reach each
+ * member as one frame: one frame per socket per window, encoded once per replica
+ * (Socket.IO pre-encodes broadcasts), however many replicas publish into the room.
  *
- * The window opens on the leading edge: the first events of a room that sent nothing
+ * The window opens on the leading edge: the first items of a room that sent nothing
  * in the current window go out at once, and only what follows within the window waits.
  * A quiet room therefore pays no coalescing delay; a busy one gets at most one frame
  * per socket per window (plus that first one). Order is kept: a room's queue only grows
  * at its end and leaves whole.
  */
-export function createCoalescer({
+export function createCoalescer<T>({
   deliver,
   coalesceMs,
 }: {
-  /** Writes events to the room's local members. */
-  deliver: (room: string, events: RoomEvent[]) => void;
+  /** Writes items to the room's local members. */
+  deliver: (room: string, items: T[]) => void;
   coalesceMs: number;
-}): Coalescer {
-  let queued = new Map<string, RoomEvent[]>();
-  /** Rooms that sent in the current window: their next events wait for its end. */
+}): Coalescer<T> {
+  let queued = new Map<string, T[]>();
+  /** Rooms that sent in the current window: their next items wait for its end. */
   let recent = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
 
@@ -37,7 +35,7 @@ export function createCoalescer({
     const due = queued;
     queued = new Map();
     recent = new Set(due.keys());
-    for (const [room, events] of due) deliver(room, events);
+    for (const [room, items] of due) deliver(room, items);
   };
   const tick = (): void => {
     timer = undefined;
@@ -47,24 +45,24 @@ export function createCoalescer({
   };
 
   return {
-    push(room, events) {
-      if (events.length === 0) return;
+    push(room, items) {
+      if (items.length === 0) return;
       if (coalesceMs === 0) {
-        deliver(room, events);
+        deliver(room, items);
         return;
       }
       const pending = queued.get(room);
       if (pending) {
-        for (const event of events) pending.push(event);
+        for (const item of items) pending.push(item);
         return;
       }
       if (recent.has(room)) {
-        queued.set(room, events.slice());
+        queued.set(room, items.slice());
         return;
       }
       recent.add(room);
       timer ??= setTimeout(tick, coalesceMs);
-      deliver(room, events);
+      deliver(room, items);
     },
     flush(room) {
       const pending = queued.get(room);

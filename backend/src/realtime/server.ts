@@ -15,6 +15,7 @@ import type { TokenService } from '../tokens/service.js';
 import { createRedisAdapter } from './adapter.js';
 import { createAdmission } from './admission.js';
 import { createClientEvents } from './client-events.js';
+import { createCoalescer } from './coalescer.js';
 import { createConnectionCap } from './connection-cap.js';
 import { createRoomChannels, type RoomChannels } from './room-channels.js';
 import { createRooms } from './rooms.js';
@@ -78,11 +79,30 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   const sockets = io.of('/').sockets;
   let draining = false;
 
+  const announce = (target: { emit: GatewaySocket['emit'] }, peers: PeerInfo[]): void => {
+    if (peers.length === 1 && peers[0]) target.emit('peer:joined', peers[0]);
+    else if (peers.length > 1) target.emit('peers:joined', peers);
+  };
+  // A burst of joins (a meeting starting, a drained replica's clients arriving) reaches each
+  // member as one frame per window instead of one per join. A peer in the batch already
+  // learnt those before it from its `session`, so it gets only those after it.
+  const joins = createCoalescer<PeerInfo>({
+    coalesceMs: options.coalesceMs,
+    deliver: (room, peers) => {
+      announce(io.local.to(room).except(peers.map((peer) => peer.peerId)), peers);
+      peers.forEach((peer, i) => {
+        const socket = sockets.get(peer.peerId);
+        if (socket) announce(socket, peers.slice(i + 1));
+      });
+    },
+  });
   const listener: PresenceListener = {
     joined(room: string, peer: PeerInfo) {
-      io.local.to(room).except(peer.peerId).emit('peer:joined', peer);
+      joins.push(room, [peer]);
     },
     left(room: string, peerId: string, reason: PeerLeftReason) {
+      // Never a leave before the join it ends.
+      joins.flush(room);
       io.local.to(room).emit('peer:left', { peerId, reason });
     },
   };
@@ -250,6 +270,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
         expiry.close();
         rooms.close();
         await presence.close('server_shutdown');
+        joins.close();
         channels?.close();
         memoryHistory?.close();
         cap.close();

@@ -149,6 +149,27 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
       expect(peers.peers.map((p) => p.userId).sort()).toEqual(['alice', 'bob']);
     });
 
+    it('announces a burst of joins to every member, batched into fewer frames than peers', async () => {
+      const members = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => join(i % 3, `burst-${String(i)}`, 'burst-1')),
+      );
+      const ids = members.map((member) => member.session.peerId);
+      const missing = () =>
+        members.flatMap((member) => {
+          const known = new Set([...member.session.peers.map((p) => p.peerId), ...member.joined]);
+          const lacks = ids.filter((id) => id !== member.session.peerId && !known.has(id));
+          return lacks.length > 0 ? [`${member.session.peerId} lacks ${lacks.join(',')}`] : [];
+        });
+      await waitFor('every member to know every other', () => missing().length === 0 || undefined).catch(
+        (error: unknown) => {
+          throw new Error(`${String(error)}\n${missing().join('\n')}`);
+        },
+      );
+      const announced = members.reduce((sum, member) => sum + member.joined.length, 0);
+      const frames = members.reduce((sum, member) => sum + member.joinFrames, 0);
+      expect(frames).toBeLessThan(announced);
+    });
+
     it('keeps rooms apart: no signals or events across rooms, and a spoofed sender is refused', async () => {
       const xena = await join(0, 'xena', 'room-x');
       const yuri = await join(1, 'yuri', 'room-y');

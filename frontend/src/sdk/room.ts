@@ -227,6 +227,11 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
         this.emit('peer:joined', peer);
       });
     });
+    socket.on('peers:joined', (peers) => {
+      relay(() => {
+        for (const peer of peers) this.emit('peer:joined', peer);
+      });
+    });
     socket.on('peer:left', (payload) => {
       relay(() => {
         this.emit('peer:left', payload);
