@@ -57,7 +57,11 @@ export function headline(fanout: FanoutResult): Record<SystemKind, FanoutFigures
 }
 
 export function evaluateGoals(figures: Figures): Goal[] {
-  const { mint, connections, fanout, publishLatency, rollingRestart } = figures;
+  const { mint, connections, fanout, publishLatency, rollingRestart, idleReplica } = figures;
+  const handshakeRatio = connections.switchboard.handshakesPerSecond / connections.baseline.handshakesPerSecond;
+  // The baseline's idle replica reads the busy room's whole traffic: the yardstick for "its payload volume".
+  const idleShare =
+    idleReplica.switchboard.idleReadBytesPerSecond / Math.max(1, idleReplica.baseline.idleReadBytesPerSecond);
   const top = headline(fanout);
   const cpuRatio = top.switchboard.cpuMicrosPerDelivery / top.baseline.cpuMicrosPerDelivery;
   const lost =
@@ -90,6 +94,18 @@ export function evaluateGoals(figures: Figures): Goal[] {
       target: '≤ baseline',
       actual: `${num(connections.switchboard.heapBytesPerSocket)} vs ${num(connections.baseline.heapBytesPerSocket)} bytes`,
       met: connections.switchboard.heapBytesPerSocket <= connections.baseline.heapBytesPerSocket,
+    },
+    {
+      name: `handshakes/s with token redemption @ ${connections.switchboard.sockets} sockets`,
+      target: '≥ 1.0× baseline',
+      actual: `${handshakeRatio.toFixed(2)}× (${num(connections.switchboard.handshakesPerSecond)} vs ${num(connections.baseline.handshakesPerSecond)}/s)`,
+      met: handshakeRatio >= 1,
+    },
+    {
+      name: 'bytes read by a replica with no member in a busy room',
+      target: '< 5 % of what the baseline replica reads',
+      actual: `${(idleShare * 100).toFixed(2)} % (${num(idleReplica.switchboard.idleReadBytesPerSecond)} vs ${num(idleReplica.baseline.idleReadBytesPerSecond)} B/s)`,
+      met: idleShare < 0.05,
     },
     {
       name: 'mint throughput',
