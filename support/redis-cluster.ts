@@ -16,14 +16,16 @@ export interface RedisClusterHandle {
   stop(): Promise<void>;
 }
 
-function run(command: string, args: string[]): Promise<string> {
+/** Runs a command to its end; resolves with what it printed (stdout and stderr). */
+export function run(command: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.once('error', reject);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': only then has all of the output been read.
+    child.once('close', (code) => {
       if (code === 0) resolve(output);
       else reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${output}`));
     });

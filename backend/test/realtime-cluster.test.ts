@@ -1,22 +1,12 @@
-import { spawn } from 'node:child_process';
 import { expect, it } from 'vitest';
 import type { MintTokenResponse } from '@switchboard/contract';
 import { accessToken, connectWithToken, devLogin, mintToken, postJson, scrapeMetric } from '../../support/client.js';
 import { waitFor } from '../../support/ports.js';
+import { run } from '../../support/redis-cluster.js';
 import type { TestTopology } from '../../support/redis-topology.js';
 import { realtimeSuite } from './suites/realtime.js';
 
-function redisCli(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('redis-cli', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) =>
-      code === 0 ? resolve(output) : reject(new Error(`redis-cli exited ${code}: ${output}`)),
-    );
-  });
-}
+const redisCli = (args: string[]) => run('redis-cli', args);
 
 /** Keys matching `pattern` on each master, in node order. */
 const keysPerMaster = (topology: TestTopology, pattern: string) => topology.onMasters((client) => client.keys(pattern));
@@ -68,6 +58,8 @@ realtimeSuite('cluster', ({ topology, replicas }) => {
       '2000',
       '--cluster-yes',
     ]);
+    // Awaited below; a failure meanwhile must fail this test, not surface as unhandled.
+    moving.catch(() => undefined);
     const first = await Promise.allSettled(tokens.map((t, i) => connectWithToken(url(i % 3), t.token)));
     await moving;
     const second = await Promise.allSettled(tokens.map((t, i) => connectWithToken(url((i + 1) % 3), t.token)));
