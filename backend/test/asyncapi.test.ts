@@ -115,6 +115,14 @@ describe('the AsyncAPI document', () => {
     await expectRefused(revoked.token, 'token_revoked');
   });
 
+  it('describes peers:joined: joins within one window, in one frame', async () => {
+    const batch = nextEvent(alice.socket, 'peers:joined');
+    const burst = await Promise.all(['dave', 'erin', 'fay'].map((user) => joinRoom(gw.url, user, 'lobby')));
+    expect((await batch).length).toBeGreaterThanOrEqual(2);
+    for (const client of burst) client.close();
+    expectReceivedFit();
+  });
+
   it('describes signal, its ack and its relay', async () => {
     const relayed = nextEvent(bob.socket, 'signal');
     const offer = { to: bob.session.peerId, kind: 'offer', data: { sdp: 'v=0' } };
