@@ -91,6 +91,8 @@ function nodeClientOptions({ name, subscriber, maxBackoffMs }: NodeOptions, url:
     name: `switchboard-${name}`,
     // Fail fast while down instead of queueing without bound; the callers fall back or retry.
     disableOfflineQueue: true,
+    // RESP2, as the Socket.IO adapters are written and tested against its replies; node-redis 5
+    // still flags several RESP3 reply shapes as unstable (`unstableResp3`).
     RESP: 2 as const,
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
