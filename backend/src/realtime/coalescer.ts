@@ -3,7 +3,7 @@ export interface Coalescer<T> {
   push(room: string, items: T[]): void;
   /** Sends what is queued for `room` now: before a socket joins it, or before an epoch notice. */
   flush(room: string): void;
-  /** Sends whatever is still queued; idempotent. */
+  /** Sends whatever is still queued, and from then on sends at once; idempotent. */
   close(): void;
 }
 
@@ -30,6 +30,7 @@ export function createCoalescer<T>({
   /** Rooms that sent in the current window: their next items wait for its end. */
   let recent = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
+  let closed = false;
 
   const sendQueued = (): void => {
     const due = queued;
@@ -47,7 +48,8 @@ export function createCoalescer<T>({
   return {
     push(room, items) {
       if (items.length === 0) return;
-      if (coalesceMs === 0) {
+      // Closed: nothing may start a timer any more, so whatever still comes goes out at once.
+      if (coalesceMs === 0 || closed) {
         deliver(room, items);
         return;
       }
@@ -71,6 +73,7 @@ export function createCoalescer<T>({
       deliver(room, pending);
     },
     close() {
+      closed = true;
       clearTimeout(timer);
       timer = undefined;
       sendQueued();
