@@ -70,7 +70,8 @@ describe.each<[string, () => Factory]>([
     const heard: Heard = { joined: [], left: [] };
     const presence = makeFactory()(heard);
     const join = async (p: PeerInfo) => {
-      const others = await presence.join('room', p);
+      await presence.join('room', p);
+      const others = presence.others('room', p.peerId);
       presence.announce('room', p);
       return others;
     };
@@ -123,7 +124,8 @@ describe('redis presence across replicas', () => {
     const p2 = { ...peer('p2'), replica: 'two' };
     await one.join('shared', p1);
     one.announce('shared', p1);
-    const others = await two.join('shared', p2);
+    await two.join('shared', p2);
+    const others = two.others('shared', 'p2');
     two.announce('shared', p2);
     expect(others.map((p) => p.peerId)).toEqual(['p1']);
     expect(one.has('shared', 'p2')).toBe(true);

@@ -8,10 +8,10 @@ export function createMemoryPresence(listener: PresenceListener, replica: string
   return {
     view,
     join(room: string, peer: PeerInfo) {
-      const others = view.peers(room);
       view.addLocal(room, peer, false);
-      return Promise.resolve(others);
+      return Promise.resolve();
     },
+    others: (room, peerId) => view.announcedPeers(room).filter((other) => other.peerId !== peerId),
     announce: (room, peer) => view.announce(room, peer),
     leave(room: string, peerId: string, reason: PeerLeftReason) {
       view.removeLocal(room, peerId, reason);

@@ -172,14 +172,12 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       const firstHere = !view.tracks(room);
       view.addLocal(room, peer, false);
       pendingLeaves.delete(peer.peerId);
-      const others = () => view.peers(room).filter((other) => other.peerId !== peer.peerId);
       if (!firstHere) {
         // The view holds the room's peers (once the first join here has read them); the
         // peer is written when it is announced, with the announcement (one write to Redis).
         unwritten.add(peer.peerId);
-        const pending = loading.get(room);
-        if (pending) await pending;
-        return others();
+        await loading.get(room);
+        return;
       }
       const json = JSON.stringify(peer);
       const read = (async () => {
@@ -201,8 +199,8 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       loading.set(room, read);
       await read;
       if (loading.get(room) === read) loading.delete(room);
-      return others();
     },
+    others: (room, peerId) => view.announcedPeers(room).filter((other) => other.peerId !== peerId),
     announce(room, peer) {
       // Announced only when the caller has sent `session` in the same tick: no peer can
       // signal this one before it knows who it is. Skipped if it already left.

@@ -9,6 +9,8 @@ import type { PresenceListener } from './types.js';
 export class RoomView {
   private readonly rooms = new Map<string, Map<string, PeerInfo>>();
   private readonly localCounts = new Map<string, number>();
+  /** Local peers still being admitted: they have no session yet, and are announced once they do. */
+  private readonly unannounced = new Set<string>();
 
   constructor(
     private readonly listener: PresenceListener,
@@ -28,6 +30,14 @@ export class RoomView {
     return peers ? [...peers.values()] : [];
   }
 
+  /**
+   * The peers a newcomer's `session` lists: not local ones still being admitted, since
+   * their own announcement reaches the newcomer later (listing them too would tell it twice).
+   */
+  announcedPeers(room: string): PeerInfo[] {
+    return this.peers(room).filter((peer) => !this.unannounced.has(peer.peerId));
+  }
+
   localPeers(): Array<{ room: string; peer: PeerInfo }> {
     const out: Array<{ room: string; peer: PeerInfo }> = [];
     for (const [room, peers] of this.rooms) {
@@ -39,14 +49,17 @@ export class RoomView {
   /** Adds a peer of this replica; `announce: false` leaves telling the room to `announce()`. */
   addLocal(room: string, peer: PeerInfo, announce = true): void {
     this.localCounts.set(room, (this.localCounts.get(room) ?? 0) + 1);
+    if (!announce) this.unannounced.add(peer.peerId);
     this.add(room, peer, announce);
   }
 
   announce(room: string, peer: PeerInfo): void {
+    this.unannounced.delete(peer.peerId);
     if (this.has(room, peer.peerId)) this.listener.joined(room, peer);
   }
 
   removeLocal(room: string, peerId: string, reason: PeerLeftReason): void {
+    this.unannounced.delete(peerId);
     if (!this.rooms.get(room)?.has(peerId)) return;
     this.remove(room, peerId, reason);
     const count = (this.localCounts.get(room) ?? 1) - 1;

@@ -2,8 +2,13 @@ import type { PeerInfo, PeerLeftReason } from '@switchboard/contract';
 
 /** Who is in which room, across replicas. Lookups on the hot path are synchronous. */
 export interface Presence {
-  /** Adds a local peer; resolves with the other peers of the room. */
-  join(room: string, peer: PeerInfo): Promise<PeerInfo[]>;
+  /** Adds a local peer; resolves once this replica knows the room's peers. */
+  join(room: string, peer: PeerInfo): Promise<void>;
+  /**
+   * The room's announced peers other than `peerId`: what a newcomer's `session` lists. Read
+   * in the tick the session is sent, so that every later peer is announced to it instead.
+   */
+  others(room: string, peerId: string): PeerInfo[];
   /** Tells the room about a peer `join` added, once it knows its own session. */
   announce(room: string, peer: PeerInfo): void;
   leave(room: string, peerId: string, reason: PeerLeftReason): void;

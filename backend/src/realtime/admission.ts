@@ -164,7 +164,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
       // Entered first: the room's channel is then subscribed, so a peer that joins on another
       // replica after presence has read the room is announced on it rather than missed.
       const stream = await rooms.enter(data.room);
-      const peers = await presence.join(data.room, peer);
+      await presence.join(data.room, peer);
       data.inRoom = true;
       const recover = data.recover;
       data.recover = undefined;
@@ -176,7 +176,8 @@ export function createAdmission(options: AdmissionOptions): Admission {
         return;
       }
       // From here to the join, one tick: nothing can slip between `session`, the
-      // replay and the first live event.
+      // replay and the first live event, nor between `session.peers` and the peers
+      // announced to this socket afterwards.
       rooms.flush(data.room);
       const recovery = finish?.(Date.now());
       socket.emit('session', {
@@ -185,7 +186,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
         name: data.name,
         room: data.room,
         replica,
-        peers,
+        peers: presence.others(data.room, socket.id),
         expiresAt: data.expiresAt,
         caps: data.caps,
         position: stream.position,

@@ -149,7 +149,7 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
       expect(peers.peers.map((p) => p.userId).sort()).toEqual(['alice', 'bob']);
     });
 
-    it('announces a burst of joins to every member, batched into fewer frames than peers', async () => {
+    it('announces a burst of joins to every member exactly once, batched into fewer frames than peers', async () => {
       const members = await Promise.all(
         Array.from({ length: 12 }, (_, i) => join(i % 3, `burst-${String(i)}`, 'burst-1')),
       );
@@ -165,6 +165,12 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
           throw new Error(`${String(error)}\n${missing().join('\n')}`);
         },
       );
+      // Each other member once: from the session or from one announcement, never both.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (const member of members) {
+        const known = [...member.session.peers.map((p) => p.peerId), ...member.joined];
+        expect(known.length, `${member.session.peerId} heard of a peer twice`).toBe(new Set(known).size);
+      }
       const announced = members.reduce((sum, member) => sum + member.joined.length, 0);
       const frames = members.reduce((sum, member) => sum + member.joinFrames, 0);
       expect(frames).toBeLessThan(announced);
