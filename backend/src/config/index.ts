@@ -333,7 +333,10 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
     );
   const corsOrigins = e.CORS_ORIGINS?.length ? e.CORS_ORIGINS : production ? [] : '*';
   if (production && corsOrigins !== '*' && corsOrigins.includes('*')) warnings.push('CORS_ORIGINS allows every origin');
-  if (!topology) warnings.push('no Redis is configured (REDIS_URL): memory mode, one replica only');
+  if (!topology)
+    warnings.push(
+      'no Redis is configured (REDIS_URL, REDIS_CLUSTER_URLS or REDIS_SENTINEL_URLS): memory mode, one replica only',
+    );
   if (e.TURN_URLS?.length && !e.TURN_SECRET) warnings.push('TURN_URLS is set without TURN_SECRET: TURN is not offered');
   if (e.OPENAI_API_KEY && production && !e.OPENAI_BASE_URL.startsWith('https:'))
     warnings.push('OPENAI_BASE_URL is not https: the API key travels in clear text');
