@@ -96,7 +96,15 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
   // Every topology has the same pub/sub methods, but the union's generic overloads do not unify.
   const sub = new PubSub(redis.open('rooms-sub', { subscriber: true }));
   const kind = sharded ? 'shard' : 'channel';
-  const listeners = new Map<string, (raw: string) => void>();
+  const followed = new Set<string>();
+  // One listener for every room (not a closure per room): the channel names the room.
+  const channelPrefix = keys.roomChannel('').slice(0, -1);
+  const listener = (raw: string, channel: string): void => {
+    metrics.roomChannelBytes.inc(raw.length);
+    const room = channel.slice(channelPrefix.length, -1);
+    const message = parse(raw, options.replica, options.holds);
+    if (message) options.onMessage(room, message);
+  };
   let lastWarning = 0;
   const warn = (what: string, error: unknown): void => {
     if (Date.now() - lastWarning < 5_000) return;
@@ -118,13 +126,8 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
 
   return {
     async follow(room) {
-      if (listeners.has(room)) return;
-      const listener = (raw: string): void => {
-        metrics.roomChannelBytes.inc(raw.length);
-        const message = parse(raw, options.replica, options.holds);
-        if (message) options.onMessage(room, message);
-      };
-      listeners.set(room, listener);
+      if (followed.has(room)) return;
+      followed.add(room);
       try {
         await sub.subscribe(kind, keys.roomChannel(room), listener);
       } catch (error) {
@@ -133,9 +136,7 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
       }
     },
     unfollow(room) {
-      const listener = listeners.get(room);
-      if (!listener) return;
-      listeners.delete(room);
+      if (!followed.delete(room)) return;
       sub.unsubscribe(kind, keys.roomChannel(room), listener).catch((error: unknown) => {
         warn('unsubscribe', error);
       });
@@ -152,7 +153,7 @@ export function createRoomChannels(options: RoomChannelsOptions): RoomChannels {
     close() {
       clearTimeout(pending);
       offResubscribed();
-      listeners.clear();
+      followed.clear();
       // The client itself is closed with the connection.
     },
   };

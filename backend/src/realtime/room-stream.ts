@@ -5,13 +5,13 @@ import type { HistoryPage, HistoryQuery, UnsequencedEvent } from '../history/typ
 /** Where a stream's ordered output goes: this replica's members of the room. */
 export interface StreamOutput {
   /** Events in seq order, each once. */
-  deliver(events: RoomEvent[]): void;
+  deliver(room: string, events: RoomEvent[]): void;
   /** The numbering moved to another epoch (or skipped, with a reason); sent in order with events. */
-  moved(payload: RoomEpochPayload): void;
+  moved(room: string, payload: RoomEpochPayload): void;
 }
 
+/** What every room's stream on a replica shares (one object, not one per room). */
 export interface RoomStreamOptions {
-  room: string;
   /** Reads the shared history (Redis, or memory mode's log). */
   read: (room: string, query: HistoryQuery) => Promise<HistoryPage>;
   /** Events the shared history keeps per room (0: holes cannot be filled). */
@@ -47,25 +47,26 @@ export class RoomStream {
   #fork: { epoch: string | undefined; seq: number; ids: Set<string> } | undefined;
   /** The last `keep` delivered events, a contiguous run ending at #seq, in the current epoch. */
   #recent: RoomEvent[];
-  #held = new Map<number, RoomEvent>();
+  /** Events ahead of a hole; created on the first one (most rooms never have a hole). */
+  #held: Map<number, RoomEvent> | undefined;
   /** Epochs this stream has left: late messages of theirs are ignored, never switched back to. */
-  #retired = new Set<string>();
+  #retired: Set<string> | undefined;
   #holdTimer: NodeJS.Timeout | undefined;
   #filling: Promise<void> | undefined;
   #closed = false;
   readonly #options: RoomStreamOptions;
 
-  constructor(options: RoomStreamOptions, start: { epoch: string; top: number; events: RoomEvent[] }) {
+  constructor(room: string, options: RoomStreamOptions, start: { epoch: string; top: number; events: RoomEvent[] }) {
     this.#options = options;
-    this.room = options.room;
+    this.room = room;
     this.#epoch = start.epoch;
     this.#seq = start.top;
     this.#recent = contiguousTail(start.events, start.top, options.keep);
   }
 
   /** A stream that starts while Redis is unreachable: local from the first event. */
-  static local(options: RoomStreamOptions): RoomStream {
-    const stream = new RoomStream(options, { epoch: localEpoch(), top: 0, events: [] });
+  static local(room: string, options: RoomStreamOptions): RoomStream {
+    const stream = new RoomStream(room, options, { epoch: localEpoch(), top: 0, events: [] });
     stream.#fork = { epoch: undefined, seq: 0, ids: new Set() };
     return stream;
   }
@@ -90,7 +91,7 @@ export class RoomStream {
   receive(epoch: string, event: RoomEvent): void {
     if (this.#closed) return;
     // Local mode ignores the channel; `rejoin` reads what it missed.
-    if (this.#fork || this.#retired.has(epoch)) return;
+    if (this.#fork || this.#retired?.has(epoch)) return;
     if (epoch !== this.#epoch) {
       // The history this stream counted in is gone (flushed, restarted, expired):
       // continue in the new one from its start, and say so.
@@ -102,7 +103,7 @@ export class RoomStream {
       this.#drainHeld();
       return;
     }
-    this.#held.set(event.seq, event);
+    (this.#held ??= new Map()).set(event.seq, event);
     this.#holdTimer ??= setTimeout(() => {
       this.#holdTimer = undefined;
       void this.catchUp();
@@ -120,7 +121,7 @@ export class RoomStream {
       .catch((error: unknown) => this.#options.onFillError(error))
       .finally(() => {
         this.#filling = undefined;
-        if (this.#held.size > 0 && !this.#closed) void this.catchUp();
+        if (this.#held && !this.#closed) void this.catchUp();
       });
     return this.#filling;
   }
@@ -157,7 +158,7 @@ export class RoomStream {
         this.#options.onFilled(fresh.length);
       }
       this.#drainHeld();
-      if (this.#held.size === 0 && this.#seq >= page.top) return;
+      if (!this.#held && this.#seq >= page.top) return;
     }
   }
 
@@ -168,10 +169,10 @@ export class RoomStream {
   appendLocal(event: UnsequencedEvent): RoomPosition {
     if (!this.#fork) {
       this.#fork = { epoch: this.#epoch, seq: this.#seq, ids: new Set() };
-      this.#held.clear();
+      this.#dropHeld();
       // Not retired: the stream returns to it when Redis does.
       this.#epoch = localEpoch();
-      this.#options.output.moved({ epoch: this.#epoch, seq: this.#seq });
+      this.#options.output.moved(this.room, { epoch: this.#epoch, seq: this.#seq });
     }
     this.#fork.ids.add(event.id);
     const stored: RoomEvent = { seq: this.#seq + 1, ...event };
@@ -208,8 +209,7 @@ export class RoomStream {
 
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#holdTimer);
-    this.#held.clear();
+    this.#dropHeld();
   }
 
   #deliver(events: RoomEvent[]): void {
@@ -218,45 +218,50 @@ export class RoomStream {
     this.#seq = last.seq;
     for (const event of events) this.#recent.push(event);
     if (this.#recent.length > this.#options.keep) this.#recent.splice(0, this.#recent.length - this.#options.keep);
-    this.#options.output.deliver(events);
+    this.#options.output.deliver(this.room, events);
   }
 
   #drainHeld(): void {
-    if (this.#held.size === 0) return;
+    const held = this.#held;
+    if (!held) return;
     // Held events at or below the position came back through a fill.
-    for (const seq of this.#held.keys()) if (seq <= this.#seq) this.#held.delete(seq);
+    for (const seq of held.keys()) if (seq <= this.#seq) held.delete(seq);
     const ready: RoomEvent[] = [];
-    for (let next = this.#held.get(this.#seq + 1); next; next = this.#held.get(next.seq + 1)) {
+    for (let next = held.get(this.#seq + 1); next; next = held.get(next.seq + 1)) {
       ready.push(next);
-      this.#held.delete(next.seq);
+      held.delete(next.seq);
     }
     if (ready.length > 0) this.#deliver(ready);
-    if (this.#held.size === 0) {
-      clearTimeout(this.#holdTimer);
-      this.#holdTimer = undefined;
-    }
+    if (held.size === 0) this.#dropHeld();
+  }
+
+  #dropHeld(): void {
+    this.#held = undefined;
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
   }
 
   #moveTo(epoch: string, seq: number, reason: RecoveryFailureReason | undefined): void {
     // Events of the shared epoch up to the fork point stay valid when returning to it.
     this.#recent = reason === undefined ? this.#recent.filter((event) => event.seq <= seq) : [];
-    this.#held.clear();
+    this.#dropHeld();
     if (epoch !== this.#epoch) this.#retire(this.#epoch);
     this.#epoch = epoch;
     this.#seq = seq;
-    this.#options.output.moved(reason ? { epoch, seq, reason } : { epoch, seq });
+    this.#options.output.moved(this.room, reason ? { epoch, seq, reason } : { epoch, seq });
   }
 
   #retire(epoch: string): void {
-    this.#retired.add(epoch);
-    if (this.#retired.size > 8) this.#retired.delete(this.#retired.values().next().value as string);
+    const retired = (this.#retired ??= new Set());
+    retired.add(epoch);
+    if (retired.size > 8) retired.delete(retired.values().next().value as string);
   }
 
   #skipTo(seq: number): void {
     this.#recent = [];
     this.#seq = seq;
     const reason = this.#options.historySize === 0 ? 'history_disabled' : 'history_expired';
-    this.#options.output.moved({ epoch: this.#epoch, seq, reason });
+    this.#options.output.moved(this.room, { epoch: this.#epoch, seq, reason });
   }
 }
 

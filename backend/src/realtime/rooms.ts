@@ -100,15 +100,14 @@ export function createRooms(options: RoomsOptions): Rooms {
 
   const coalescer = createCoalescer({ deliver: options.emitEvents, coalesceMs: options.coalesceMs });
 
-  const streamOptions = (room: string): RoomStreamOptions => ({
-    room,
-    read: (r, query) => history.read(r, query),
+  const settings: RoomStreamOptions = {
+    read: (room, query) => history.read(room, query),
     historySize: options.historySize,
     keep,
     holdMs: HOLD_MS,
     output: {
-      deliver: (events) => coalescer.push(room, events),
-      moved: (payload) => {
+      deliver: (room, events) => coalescer.push(room, events),
+      moved: (room, payload) => {
         // Whatever is queued was numbered in the old epoch: it goes first.
         coalescer.flush(room);
         metrics.roomEpochMoves.inc({ reason: payload.reason ?? 'none' });
@@ -122,11 +121,10 @@ export function createRooms(options: RoomsOptions): Rooms {
       lastFillWarning = Date.now();
       log.warn({ err: error instanceof Error ? error.message : String(error) }, 'history fill failed; retrying');
     },
-  });
+  };
 
   /** Positions a new stream for `room`; channel events that arrive meanwhile wait in `pending`. */
   async function open(room: string, pending: Entry['pending']): Promise<RoomStream> {
-    const settings = streamOptions(room);
     // Subscribed before the read: whatever is published after the read arrives on the channel.
     // While Redis is down the subscription waits for it, and the room starts locally meanwhile.
     if (channels && redis?.isReady()) await channels.follow(room);
@@ -134,10 +132,10 @@ export function createRooms(options: RoomsOptions): Rooms {
     let stream: RoomStream;
     try {
       if (redis && !redis.isReady()) throw new HistoryUnavailableError();
-      stream = new RoomStream(settings, await history.read(room, { after: undefined, limit: keep }));
+      stream = new RoomStream(room, settings, await history.read(room, { after: undefined, limit: keep }));
     } catch (error) {
       if (!redis) throw error;
-      stream = RoomStream.local(settings);
+      stream = RoomStream.local(room, settings);
     }
     for (const { epoch, event } of pending.splice(0)) stream.receive(epoch, event);
     return stream;
