@@ -22,8 +22,11 @@ export interface TestTopology {
   stop(): Promise<void>;
 }
 
-async function onPort<T>(port: number, command: (client: ReturnType<typeof createClient>) => Promise<T>): Promise<T> {
-  const client = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
+/** Connects `client`, runs `command` with it, and closes it whatever happened. */
+async function using<C extends ReturnType<typeof createClient> | ReturnType<typeof createCluster>, T>(
+  client: C,
+  command: (client: C) => Promise<T>,
+): Promise<T> {
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -33,6 +36,9 @@ async function onPort<T>(port: number, command: (client: ReturnType<typeof creat
   }
 }
 
+const onPort = <T>(port: number, command: (client: ReturnType<typeof createClient>) => Promise<T>): Promise<T> =>
+  using(createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } }), command);
+
 export async function startTopology(kind: TopologyKind): Promise<TestTopology> {
   if (kind === 'cluster') {
     const cluster = await startRedisCluster();
@@ -41,16 +47,7 @@ export async function startTopology(kind: TopologyKind): Promise<TestTopology> {
       cluster,
       env: { REDIS_CLUSTER_URLS: cluster.urls.join(',') },
       onMasters: (command) => Promise.all(cluster.nodes.map((node) => onPort(node.port, command))),
-      async withClient(command) {
-        const client = createCluster({ rootNodes: cluster.urls.map((url) => ({ url })) });
-        client.on('error', () => undefined);
-        await client.connect();
-        try {
-          return await command(client);
-        } finally {
-          await client.close();
-        }
-      },
+      withClient: (command) => using(createCluster({ rootNodes: cluster.urls.map((url) => ({ url })) }), command),
       stop: () => cluster.stop(),
     };
   }

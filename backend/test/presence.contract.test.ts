@@ -5,24 +5,18 @@ import { createMetrics } from '../src/observability/metrics.js';
 import { createMemoryPresence } from '../src/presence/memory.js';
 import { createRedisPresence } from '../src/presence/redis.js';
 import type { Presence, PresenceMessage } from '../src/presence/types.js';
-import { createRedisConnection, type RedisConnection } from '../src/redis/connection.js';
+import type { RedisConnection } from '../src/redis/connection.js';
 import { waitFor } from '../../support/ports.js';
-import { startRedisServer, type RedisServerHandle } from '../../support/redis-server.js';
+import { startConnectedRedis, type ConnectedRedis } from '../../support/redis-connection.js';
 
-let redisServer: RedisServerHandle;
+let connected: ConnectedRedis;
 let redis: RedisConnection;
 beforeAll(async () => {
-  redisServer = await startRedisServer();
-  redis = createRedisConnection({
-    topology: { kind: 'standalone', url: redisServer.url },
-    logger: pino({ level: 'silent' }),
-    metrics: createMetrics(),
-  });
-  await waitFor('redis ready', () => redis.isReady() || undefined);
+  connected = await startConnectedRedis();
+  redis = connected.redis;
 });
 afterAll(async () => {
-  await redis.close();
-  await redisServer.stop();
+  await connected.stop();
 });
 
 interface Heard {

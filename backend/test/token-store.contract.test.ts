@@ -1,31 +1,23 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMetrics } from '../src/observability/metrics.js';
-import { createRedisConnection, type RedisConnection } from '../src/redis/connection.js';
+import type { RedisConnection } from '../src/redis/connection.js';
 import { createMemoryTokenStore } from '../src/tokens/memory-store.js';
 import { createRedisTokenStore } from '../src/tokens/redis-store.js';
 import { userSlotTag } from '../src/redis/keys.js';
 import type { TokenStore } from '../src/tokens/store.js';
 import { waitFor } from '../../support/ports.js';
-import { startRedisServer, type RedisServerHandle } from '../../support/redis-server.js';
+import { startConnectedRedis, type ConnectedRedis } from '../../support/redis-connection.js';
 
-let redisServer: RedisServerHandle;
+let connected: ConnectedRedis;
 let redis: RedisConnection;
 const memory = createMemoryTokenStore({ cap: 1_000 });
 
 beforeAll(async () => {
-  redisServer = await startRedisServer();
-  redis = createRedisConnection({
-    topology: { kind: 'standalone', url: redisServer.url },
-    logger: pino({ level: 'silent' }),
-    metrics: createMetrics(),
-  });
-  await waitFor('redis ready', () => redis.isReady() || undefined);
+  connected = await startConnectedRedis();
+  redis = connected.redis;
 });
 afterAll(async () => {
   memory.close();
-  await redis.close();
-  await redisServer.stop();
+  await connected.stop();
 });
 
 let n = 0;

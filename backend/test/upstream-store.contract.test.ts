@@ -1,37 +1,28 @@
-import { pino } from 'pino';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMetrics } from '../src/observability/metrics.js';
-import { createRedisConnection, type RedisConnection } from '../src/redis/connection.js';
+import type { RedisConnection } from '../src/redis/connection.js';
 import { newUpstreamId } from '../src/upstream/ids.js';
 import { createMemoryUpstreamStore } from '../src/upstream/memory-store.js';
 import { createRedisUpstreamStore } from '../src/upstream/redis-store.js';
 import type { UpstreamRecord, UpstreamStore } from '../src/upstream/store.js';
-import { waitFor } from '../../support/ports.js';
-import { startRedisServer, type RedisServerHandle } from '../../support/redis-server.js';
+import { startConnectedRedis, type ConnectedRedis } from '../../support/redis-connection.js';
 
-let redisServer: RedisServerHandle;
+let connected: ConnectedRedis;
 let redis: RedisConnection;
 let inspector: ReturnType<typeof createClient>;
 const memory = createMemoryUpstreamStore({ cap: 1_000 });
 
 beforeAll(async () => {
-  redisServer = await startRedisServer();
-  redis = createRedisConnection({
-    topology: { kind: 'standalone', url: redisServer.url },
-    logger: pino({ level: 'silent' }),
-    metrics: createMetrics(),
-  });
-  inspector = createClient({ url: redisServer.url });
+  connected = await startConnectedRedis();
+  redis = connected.redis;
+  inspector = createClient({ url: connected.server.url });
   inspector.on('error', () => undefined);
   await inspector.connect();
-  await waitFor('redis ready', () => redis.isReady() || undefined);
 });
 afterAll(async () => {
   memory.close();
   await inspector.quit();
-  await redis.close();
-  await redisServer.stop();
+  await connected.stop();
 });
 
 let n = 0;

@@ -11,7 +11,7 @@ export function createMemoryPresence(listener: PresenceListener, replica: string
       view.addLocal(room, peer, false);
       return Promise.resolve();
     },
-    others: (room, peerId) => view.announcedPeers(room).filter((other) => other.peerId !== peerId),
+    others: (room, peerId) => view.others(room, peerId),
     announce: (room, peer) => view.announce(room, peer),
     leave(room: string, peerId: string, reason: PeerLeftReason) {
       view.removeLocal(room, peerId, reason);

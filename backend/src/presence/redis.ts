@@ -200,7 +200,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       await read;
       if (loading.get(room) === read) loading.delete(room);
     },
-    others: (room, peerId) => view.announcedPeers(room).filter((other) => other.peerId !== peerId),
+    others: (room, peerId) => view.others(room, peerId),
     announce(room, peer) {
       // Announced only when the caller has sent `session` in the same tick: no peer can
       // signal this one before it knows who it is. Skipped if it already left.

@@ -31,11 +31,12 @@ export class RoomView {
   }
 
   /**
-   * The peers a newcomer's `session` lists: not local ones still being admitted, since
-   * their own announcement reaches the newcomer later (listing them too would tell it twice).
+   * The peers the `session` of newcomer `peerId` lists: not itself, nor local ones still
+   * being admitted, since their own announcement reaches it later (listing them too would
+   * tell it twice).
    */
-  announcedPeers(room: string): PeerInfo[] {
-    return this.peers(room).filter((peer) => !this.unannounced.has(peer.peerId));
+  others(room: string, peerId: string): PeerInfo[] {
+    return this.peers(room).filter((peer) => peer.peerId !== peerId && !this.unannounced.has(peer.peerId));
   }
 
   localPeers(): Array<{ room: string; peer: PeerInfo }> {
