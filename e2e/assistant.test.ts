@@ -6,14 +6,12 @@
  * server behind it (and there is no internet here), so the call itself ends in `failed`,
  * which the page must show.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../support/chromium.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 
-const DIST_INDEX = fileURLToPath(new URL('../frontend/dist-demo/index.html', import.meta.url));
 const API_KEY = 'sk-test-e2e-assistant-0123456789abcdefghijkl';
 const WAIT_MS = 20_000;
 
@@ -39,7 +37,6 @@ async function joinedPage(gateway: GatewayProcess, name: string): Promise<Page> 
 }
 
 beforeAll(async () => {
-  if (!existsSync(DIST_INDEX)) throw new Error('frontend/dist-demo is missing: run `npm run build` first');
   provider = await startFakeOpenAi(API_KEY);
   [withKey, withoutKey] = await Promise.all([
     startGatewayProcess({
@@ -48,10 +45,7 @@ beforeAll(async () => {
     }),
     startGatewayProcess({ replica: 'without-key' }),
   ]);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', '--no-sandbox', '--disable-gpu'],
-  });
+  browser = await launchChromium();
 }, 30_000);
 
 afterAll(async () => {

@@ -7,26 +7,19 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
+import type { Browser, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../support/chromium.js';
 import { accessToken, postJson } from '../support/client.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
-const DIST_INDEX = fileURLToPath(new URL('../frontend/dist-demo/index.html', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 const ROOM = `e2e-call-${Date.now().toString(36)}`;
 const ACTIVITY_ROOM = `${ROOM}-activity`;
 const WAIT_MS = 20_000;
 /** Recovery refuses a gap longer than this (RECOVERY_MAX_EVENTS). */
 const RECOVERY_MAX_EVENTS = 10;
-/** Debian's package, Ubuntu's (a snap), or one named by CHROMIUM_PATH; scripts/system-deps.sh looks alike. */
-const CHROMIUM = [
-  process.env.CHROMIUM_PATH,
-  '/usr/bin/chromium',
-  '/usr/bin/chromium-browser',
-  '/snap/bin/chromium',
-].find((candidate) => candidate && existsSync(candidate));
 
 interface Person {
   name: string;
@@ -181,9 +174,6 @@ async function expectInLog(person: Person, log: 'chat-log' | 'event-log', text: 
 }
 
 beforeAll(async () => {
-  if (!existsSync(DIST_INDEX)) throw new Error('frontend/dist-demo is missing: run `npm run build` first');
-  if (!CHROMIUM)
-    throw new Error('Chromium is missing: `npm test` installs it (scripts/system-deps.sh), or set CHROMIUM_PATH');
   redis = await startRedisServer();
   // A short presence TTL: the surviving replica announces a killed replica's peers as gone sooner.
   const env = { REDIS_URL: redis.url, PRESENCE_TTL_SECONDS: '3', RECOVERY_MAX_EVENTS: String(RECOVERY_MAX_EVENTS) };
@@ -191,20 +181,7 @@ beforeAll(async () => {
     startGatewayProcess({ env, replica: 'replica-a' }),
     startGatewayProcess({ env, replica: 'replica-b' }),
   ]);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   const [a, b] = gateways();
   [alice, bob] = await Promise.all([open('Alice', a, b), open('Bob', b, a)]);
 }, 30_000);
