@@ -128,19 +128,20 @@ export function createRoomAccess(options: RoomAccessOptions): RoomAccess {
   if (mode === 'grants' || !config.authorizer) {
     return {
       mode,
-      // Async for one shape with the authorizer; a grant check itself never waits.
-      async check(user, room, requested) {
-        let caps: Capability[] | undefined;
-        try {
-          caps = fromGrants(user, room, requested);
-        } finally {
-          if (!caps) decided('grant', 'deny');
-        }
-        if (caps) return caps;
-        throw new RoomForbiddenError(
-          `the access token's "${claimName}" claim does not grant room "${room}" (an exact name or a "prefix*" pattern)`,
-        );
-      },
+      // A promise for one shape with the authorizer; a grant check itself never waits.
+      check: (user, room, requested) =>
+        Promise.resolve().then(() => {
+          let caps: Capability[] | undefined;
+          try {
+            caps = fromGrants(user, room, requested);
+          } finally {
+            if (!caps) decided('grant', 'deny');
+          }
+          if (caps) return caps;
+          throw new RoomForbiddenError(
+            `the access token's "${claimName}" claim does not grant room "${room}" (an exact name or a "prefix*" pattern)`,
+          );
+        }),
     };
   }
 
