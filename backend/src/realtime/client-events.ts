@@ -63,10 +63,10 @@ export function createClientEvents(options: ClientEventsOptions): (socket: Gatew
   const rate = options.socketEventsPerSecond;
 
   const strike = (socket: GatewaySocket, event: string): void => {
-    if (++socket.data.strikes > MAX_STRIKES) {
-      log.warn({ peerId: socket.id, event }, 'disconnecting a socket that keeps sending bad or too many events');
-      socket.disconnect(true);
-    }
+    if (++socket.data.strikes !== MAX_STRIKES + 1) return;
+    log.warn({ peerId: socket.id, event }, 'disconnecting a socket that keeps sending bad or too many events');
+    // One that also does not read is cut as a slow consumer.
+    slowConsumers.disconnect(socket);
   };
 
   /**
