@@ -1,9 +1,11 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpErrorResponse, ReadyResponse, UpstreamSessionResponse } from '@switchboard/contract';
 import { devLogin, postJson } from '../support/client.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
-import { waitFor } from '../support/ports.js';
+import { startNginx, type NginxHandle } from '../support/nginx.js';
+import { freePort, waitFor } from '../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
 // Attacks on the abuse limits of the deployment, each against real processes: it
@@ -87,5 +89,93 @@ describe('attack: mint → DELETE → mint loops on the AI-voice route, across t
     for (const url of [a.url, b.url]) expect((await mint(url, access)).status).toBe(429);
     const bystander = await devLogin(b.url, 'voice-bystander');
     expect((await mint(a.url, bystander)).status).toBe(201);
+  });
+});
+
+/** GET with the path sent exactly as given: fetch() would resolve `..` and `.` first. */
+function rawGet(url: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/`, { path, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Prometheus text always has these; nothing else the gateway serves does. */
+const isMetrics = (body: string) => body.includes('# HELP switchboard_') || body.includes('# TYPE ');
+
+describe('attack: /metrics through the load balancer, spelled the way Express still routes it', () => {
+  let gateway: GatewayProcess;
+  let nginx: NginxHandle;
+
+  beforeAll(async () => {
+    // The worst case: a replica serving /metrics on its public port (METRICS_PORT unset),
+    // so nginx is all that stands between the internet and the metrics.
+    gateway = await startGatewayProcess({ env: { METRICS_PORT: '0' } });
+    nginx = await startNginx({ upstreams: [`127.0.0.1:${gateway.port}`] });
+  });
+  afterAll(async () => {
+    await nginx.stop();
+    await gateway.stop();
+  });
+
+  const variants = [
+    '/metrics',
+    '/Metrics',
+    '/METRICS',
+    '/metrics/',
+    '/Metrics/',
+    '/metrics?x=1',
+    '/METRICS?x',
+    '/metrics/?format=text',
+    '//metrics',
+    '/./metrics',
+    '/socket.io/../metrics',
+    '/%6Detrics',
+    '/%4D%45TRICS/',
+    '/metrics;x',
+    '/metrics.txt',
+  ];
+
+  it('the gateway itself answers several of these spellings with its metrics', async () => {
+    for (const path of ['/metrics', '/Metrics', '/METRICS?x', '/metrics/']) {
+      const direct = await rawGet(gateway.url, path);
+      expect(isMetrics(direct.body), `${path} straight to the gateway`).toBe(true);
+    }
+  });
+
+  it.each(variants)('nginx refuses %s with 404 and never shows a metric', async (path) => {
+    const response = await rawGet(nginx.url, path);
+    expect(response.status).toBe(404);
+    expect(isMetrics(response.body)).toBe(false);
+    expect(JSON.parse(response.body)).toMatchObject({ error: { code: 'not_found' } });
+  });
+
+  it('still proxies everything else, including paths that merely contain "metrics"', async () => {
+    expect((await rawGet(nginx.url, '/healthz')).status).toBe(200);
+    const other = await rawGet(nginx.url, '/api/metrics');
+    expect(isMetrics(other.body)).toBe(false);
+    expect(other.body).not.toContain('metrics are not served through the load balancer');
+  });
+});
+
+describe('METRICS_PORT, as compose and Kubernetes set it', () => {
+  it('serves /metrics only on that port, in no spelling on the public one', async () => {
+    const metricsPort = await freePort();
+    const gateway = await startGatewayProcess({ env: { METRICS_PORT: String(metricsPort) } });
+    try {
+      for (const path of ['/metrics', '/Metrics', '/metrics/']) {
+        expect(isMetrics((await rawGet(gateway.url, path)).body), `${path} on the public port`).toBe(false);
+      }
+      expect(isMetrics((await rawGet(`http://127.0.0.1:${metricsPort}`, '/metrics')).body)).toBe(true);
+    } finally {
+      await gateway.stop();
+    }
   });
 });
