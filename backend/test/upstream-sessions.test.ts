@@ -175,7 +175,7 @@ describe('upstream voice sessions against a local provider', () => {
     expect((await ask(gw, alice)).status).toBe(201);
     expect((await ask(gw, alice)).status).toBe(429);
 
-    const service = accessToken({ sub: 'voice-backend', scope: 'sessions' });
+    const service = accessToken({ sub: 'voice-backend', scope: 'revoke' });
     expect((await forget(gw, service, second.id)).status).toBe(204);
     expect((await ask(gw, alice)).status).toBe(201);
   });

@@ -29,6 +29,12 @@ export function redisKeys(prefix: string) {
   return {
     /** String: the owner of an unused RTC token, or a used/revoked mark; `PX` = token TTL. */
     token: (jti: string) => `${prefix}rtc:token:{${slotTagOfJti(jti)}}${jti}`,
+    /**
+     * String: when a user was last removed from a room (ms), `PX` = the longest a token
+     * minted before it can live; same slot as the user's tokens, so redemption reads it.
+     */
+    kick: (userId: string, room: string) =>
+      `${prefix}rtc:kick:{${userSlotTag(userId)}}${userId.length}:${userId}${room}`,
     /** Counter: mints in the current window; same slot as the user's tokens. */
     mintWindow: (userId: string) => `${prefix}ratelimit:mint:{${userSlotTag(userId)}}${userId}`,
     /** Hash replica -> open sockets of one user, for the cluster-wide connection cap. */
