@@ -254,13 +254,14 @@ describe('.env.example', () => {
         kind: 'sentinel',
       },
     ];
+    // Only the Redis settings are under test: development mode, which needs no secrets.
     for (const { env, kind } of cases) {
-      const config = loadConfig(env, 'example');
+      const config = loadConfig({ NODE_ENV: 'development', ...env }, 'example');
       expect(config.redis.topology?.kind).toBe(kind);
       for (const url of redisUrls(config)) expect(url.password).toBe(password);
     }
     // Two at once is the start-up error the comments warn of.
-    expect(() => loadConfig({ ...cases[0]?.env, ...cases[1]?.env }, 'example')).toThrow(
+    expect(() => loadConfig({ NODE_ENV: 'development', ...cases[0]?.env, ...cases[1]?.env }, 'example')).toThrow(
       /REDIS_URL, REDIS_CLUSTER_URLS: set exactly one/,
     );
   });
@@ -333,8 +334,16 @@ describe('docker-compose.yml', () => {
     expect(replicaIds.size, 'every replica has its own REPLICA_ID').toBe(gateways.length);
   });
 
+  it('refuses to start with DEV_LOGIN=true, which production does not allow', () => {
+    for (const [name, service] of gatewayServices(
+      loadCompose('docker-compose.yml', { ...filled, DEV_LOGIN: 'true' }),
+    )) {
+      expect(() => loadConfig(composeEnvironment(service), name)).toThrow(/DEV_LOGIN/);
+    }
+  });
+
   it('passes the room-history settings from .env, whose examples are the gateway defaults', () => {
-    const defaults = loadConfig({}, 'gateway').history;
+    const defaults = loadConfig({ NODE_ENV: 'development' }, 'gateway').history;
     for (const env of [filled, secrets]) {
       for (const [name, service] of gatewayServices(loadCompose('docker-compose.yml', env))) {
         const environment = composeEnvironment(service);
@@ -1063,7 +1072,8 @@ function checkGateway(objects: K8sObject[], where: string): Gateway {
   // Secret keys carry the names of the variables they feed, envFrom or not.
   expect(unknownVariables(Object.keys(secretData(gateway.secret))), `${where}: Secret keys`).toEqual([]);
 
-  expect(config.NODE_ENV).toBe('production');
+  // Production everywhere but the dev overlay, whose dev login production refuses.
+  expect(config.NODE_ENV, `${where}: NODE_ENV`).toBe(where === 'k8s/overlays/dev' ? 'development' : 'production');
   const replicaId = container.env?.find((entry) => entry.name === 'REPLICA_ID');
   expect(replicaId?.valueFrom?.fieldRef?.fieldPath, `${where}: REPLICA_ID is the pod name`).toBe('metadata.name');
 
@@ -1229,7 +1239,8 @@ describe('k8s manifests', () => {
 
       const env = containerEnv(gateway, secretData(gateway.secret));
       const config = loadConfig(env, 'pod');
-      expect(config.env).toBe('production');
+      // The dev login is refused in production; the dev overlay runs in development mode for it.
+      expect(config.env).toBe('development');
       expect(config.devLogin).toBe(true);
 
       const topology = config.redis.topology;

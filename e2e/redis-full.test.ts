@@ -1,7 +1,15 @@
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ack, HistoryResponse, PeerInfo, PublishEventResponse, ReadyResponse } from '@switchboard/contract';
-import { connectWithToken, devLogin, joinRoom, mintToken, postJson, type ConnectedClient } from '../support/client.js';
+import {
+  accessToken,
+  connectWithToken,
+  devLogin,
+  joinRoom,
+  mintToken,
+  postJson,
+  type ConnectedClient,
+} from '../support/client.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { waitFor } from '../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
@@ -130,7 +138,14 @@ describe('a full Redis with maxmemory and volatile-lru, under two gateways', () 
   });
 
   it('gives every key it writes a TTL, except the presence bookkeeping, which eviction therefore never takes', async () => {
+    const kicker = accessToken({ sub: 'ward-backend', scope: 'kick' });
+    const kicked = await fetch(`${a.url}/api/rooms/ward-7/members/frank`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${kicker}` },
+    });
+    expect(kicked.status).toBe(204);
     const keys = (await inspector.keys('*')).filter((key) => !key.startsWith('history:{idle-'));
+    expect(keys.some((key) => key.startsWith('rtc:kick:'))).toBe(true);
     expect(keys.length).toBeGreaterThan(3);
     const persistent: string[] = [];
     for (const key of keys) if ((await inspector.pTTL(key)) === -1) persistent.push(key);

@@ -214,7 +214,7 @@ describe('config', () => {
     expect(problems({ UPSTREAM_SECRET_TTL_SECONDS: '7201' })[0]).toMatch(/^UPSTREAM_SECRET_TTL_SECONDS: /);
     expect(problems({ UPSTREAM_SESSIONS_PER_USER: '0' })[0]).toMatch(/^UPSTREAM_SESSIONS_PER_USER: /);
     expect(problems({ UPSTREAM_MINTS_PER_MINUTE: '0' })[0]).toMatch(/^UPSTREAM_MINTS_PER_MINUTE: /);
-    expect(loadConfig({ UPSTREAM_MINTS_PER_MINUTE: '3' }, 'h').upstream.mintsPerMinute).toBe(3);
+    expect(load({ UPSTREAM_MINTS_PER_MINUTE: '3' }).upstream.mintsPerMinute).toBe(3);
     expect(problems({ UPSTREAM_TIMEOUT_MS: 'soon' })[0]).toMatch(/^UPSTREAM_TIMEOUT_MS: /);
     const credentials = problems({ OPENAI_API_KEY: 'sk-hunter2', OPENAI_BASE_URL: 'https://user:sk-hunter2@proxy/v1' });
     expect(credentials[0]).toMatch(/^OPENAI_BASE_URL: /);
