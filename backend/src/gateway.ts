@@ -72,6 +72,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
         models: openai.models,
         voices: openai.voices,
         sessionsPerUser: config.upstream.sessionsPerUser,
+        mintsPerMinute: config.upstream.mintsPerMinute,
         timeoutMs: config.upstream.timeoutMs,
         secretTtlSeconds: config.upstream.secretTtlSeconds,
         redis,

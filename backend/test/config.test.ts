@@ -174,6 +174,7 @@ describe('config', () => {
     expect(load({}).upstream).toEqual({
       openai: undefined,
       sessionsPerUser: 2,
+      mintsPerMinute: 10,
       timeoutMs: 5_000,
       secretTtlSeconds: 60,
     });
@@ -212,6 +213,8 @@ describe('config', () => {
     expect(problems({ UPSTREAM_SECRET_TTL_SECONDS: '9' })[0]).toMatch(/^UPSTREAM_SECRET_TTL_SECONDS: /);
     expect(problems({ UPSTREAM_SECRET_TTL_SECONDS: '7201' })[0]).toMatch(/^UPSTREAM_SECRET_TTL_SECONDS: /);
     expect(problems({ UPSTREAM_SESSIONS_PER_USER: '0' })[0]).toMatch(/^UPSTREAM_SESSIONS_PER_USER: /);
+    expect(problems({ UPSTREAM_MINTS_PER_MINUTE: '0' })[0]).toMatch(/^UPSTREAM_MINTS_PER_MINUTE: /);
+    expect(load({ UPSTREAM_MINTS_PER_MINUTE: '3' }).upstream.mintsPerMinute).toBe(3);
     expect(problems({ UPSTREAM_TIMEOUT_MS: 'soon' })[0]).toMatch(/^UPSTREAM_TIMEOUT_MS: /);
     const credentials = problems({ OPENAI_API_KEY: 'sk-hunter2', OPENAI_BASE_URL: 'https://user:sk-hunter2@proxy/v1' });
     expect(credentials[0]).toMatch(/^OPENAI_BASE_URL: /);
@@ -305,6 +308,7 @@ describe('config', () => {
       'OPENAI_REALTIME_MODELS',
       'OPENAI_REALTIME_VOICES',
       'UPSTREAM_SESSIONS_PER_USER',
+      'UPSTREAM_MINTS_PER_MINUTE',
       'UPSTREAM_TIMEOUT_MS',
       'UPSTREAM_SECRET_TTL_SECONDS',
       'REDIS_CLUSTER_URLS',

@@ -189,6 +189,8 @@ const envSchema = z.object({
   OPENAI_REALTIME_VOICES: list.pipe(names).default(['marin', 'cedar']),
   /** Live upstream secrets one user may hold at once, across replicas. */
   UPSTREAM_SESSIONS_PER_USER: integer(1, 1_000).default(2),
+  /** Secrets one user may mint per minute, across replicas; a DELETE frees a live slot, not a mint. */
+  UPSTREAM_MINTS_PER_MINUTE: integer(1, 1_000).default(10),
   /** Bound on one upstream call, retries included. */
   UPSTREAM_TIMEOUT_MS: integer(100, 60_000).default(5_000),
   /** The expiry asked of the provider for each client secret (the provider accepts 10–7200). */
@@ -256,6 +258,7 @@ export interface Config {
       | { apiKey: string; baseUrl: string; session: RealtimeSessionConfig; models: string[]; voices: string[] }
       | undefined;
     sessionsPerUser: number;
+    mintsPerMinute: number;
     timeoutMs: number;
     secretTtlSeconds: number;
   };
@@ -479,6 +482,7 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
           }
         : undefined,
       sessionsPerUser: e.UPSTREAM_SESSIONS_PER_USER,
+      mintsPerMinute: e.UPSTREAM_MINTS_PER_MINUTE,
       timeoutMs: e.UPSTREAM_TIMEOUT_MS,
       secretTtlSeconds: e.UPSTREAM_SECRET_TTL_SECONDS,
     },

@@ -31,7 +31,9 @@ const FAILURE_TEXT: Record<UpstreamFailureKind, string> = {
 function toApiError(error: unknown): unknown {
   if (error instanceof UpstreamChoiceError) return new ApiError('invalid_request', error.message);
   if (error instanceof UpstreamLimitError) {
-    return new ApiError('rate_limited', `${error.message}; one frees when a secret expires or is deleted`, {
+    const frees =
+      error.limit === 'rate' ? 'try again when the minute has passed' : 'one frees when a secret expires or is deleted';
+    return new ApiError('rate_limited', `${error.message}; ${frees}`, {
       'Retry-After': String(error.retryAfterSeconds),
     });
   }

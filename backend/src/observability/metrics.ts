@@ -169,8 +169,8 @@ export function createMetrics() {
     }),
     upstreamRefused: new Counter({
       name: 'switchboard_upstream_refused_total',
-      help: 'Upstream secret requests refused because the user held the most live secrets allowed',
-      labelNames: ['provider'] as const,
+      help: 'Upstream secret requests refused by a per-user limit: live (most live secrets held) or rate (most mints this minute)',
+      labelNames: ['provider', 'limit'] as const,
       registers,
     }),
     upstreamFailures: new Counter({

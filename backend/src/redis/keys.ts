@@ -49,6 +49,8 @@ export function redisKeys(prefix: string) {
     roomChannel: (room: string) => `${prefix}room:{${room}}`,
     /** Sorted set of a user's live upstream (AI voice) secret ids, scored by expiry (ms). */
     upstreamSlots: (tag: string) => `${prefix}rtc:upstream:user:{${tag}}`,
+    /** Sorted set of a user's upstream reservations in the rate window, scored by when (ms); same slot. */
+    upstreamMints: (tag: string) => `${prefix}rtc:upstream:mints:{${tag}}`,
     /** String: an upstream secret's record (owner, room, model; never the secret), `PX` = its lifetime. */
     upstreamRecord: (tag: string, key: string) => `${prefix}rtc:upstream:{${tag}}.${key}`,
     /** Sorted set replica -> last heartbeat (ms). */
