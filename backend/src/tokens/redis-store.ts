@@ -1,3 +1,4 @@
+import { GUARD_LATE, guardArgument, lateAware } from '../redis/late.js';
 import { lua, runScript } from '../redis/lua.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { TokenSnapshot } from './memory-store.js';
@@ -12,8 +13,13 @@ export interface RedisTokenStore extends TokenStore {
 const REVOKED = '!revoked';
 const USED = '!used';
 
-/** Counts the mint in the user's window and stores the token, or answers the window's remaining ms. */
-const MINT = lua(`
+/**
+ * Counts the mint in the user's window and stores the token, or answers the window's
+ * remaining ms. Guarded (redis/late.ts): a mint that timed out was served from memory,
+ * and replayed from there when Redis answers again, so a late copy must not land (it
+ * would overwrite a used mark replayed by another replica).
+ */
+const MINT = lua(`${GUARD_LATE}
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if count > tonumber(ARGV[1]) then
@@ -27,8 +33,12 @@ end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 return 0`);
 
-/** Consumes a live token (returning its owner); a revocation mark stays until it expires. */
-const REDEEM = lua(`
+/**
+ * Consumes a live token (returning its owner); a revocation mark stays until it expires.
+ * Guarded: a redemption that timed out did not admit anyone through Redis, so a late
+ * copy must not consume the token (a retry with it would be refused as used).
+ */
+const REDEEM = lua(`${GUARD_LATE}
 local value = redis.call('GET', KEYS[1])
 if value and value ~= '${REVOKED}' then redis.call('DEL', KEYS[1]) end
 return value`);
@@ -54,17 +64,22 @@ export function createRedisTokenStore(redis: RedisConnection, keyPrefix: string)
     async mint(record, limit: MintLimit): Promise<MintOutcome> {
       const ttlMs = Math.max(1, record.expiresAt - Date.now());
       const retryAfterMs = await redis.run('mint', (c) =>
-        runScript(
-          c,
-          MINT,
-          [keys.mintWindow(record.sub), tokenKey(record.jti)],
-          [limit.max, limit.windowMs, record.sub, ttlMs],
+        lateAware(
+          'mint',
+          runScript(
+            c,
+            MINT,
+            [keys.mintWindow(record.sub), tokenKey(record.jti)],
+            [limit.max, limit.windowMs, record.sub, ttlMs, guardArgument(redis)],
+          ),
         ),
       );
       return typeof retryAfterMs === 'number' && retryAfterMs > 0 ? { ok: false, retryAfterMs } : { ok: true };
     },
     async redeem(record): Promise<RedeemOutcome> {
-      const value = await redis.run('redeem', (c) => runScript(c, REDEEM, [tokenKey(record.jti)], []));
+      const value = await redis.run('redeem', (c) =>
+        lateAware('redeem', runScript(c, REDEEM, [tokenKey(record.jti)], [guardArgument(redis)])),
+      );
       if (typeof value !== 'string') return 'unknown';
       if (value === REVOKED) return 'revoked';
       return value === USED ? 'used' : 'redeemed';
