@@ -123,7 +123,8 @@ export async function redisPeers(port: number): Promise<RedisPeer[]> {
   let list: string;
   try {
     await client.connect();
-    list = String(await client.sendCommand(['CLIENT', 'LIST']));
+    const reply = await client.sendCommand<string>(['CLIENT', 'LIST']);
+    list = typeof reply === 'string' ? reply : '';
   } finally {
     if (client.isOpen) client.destroy();
   }
