@@ -24,6 +24,7 @@ import { REPO_ROOT, stopEverything } from './lib/processes.js';
 import { startSystemRedis, SYSTEMS, type SystemKind, type SystemRedis } from './lib/systems.js';
 import { fanoutLatencyChart } from './report/chart.js';
 import { evaluateGoals, renderTables, type BenchResults, type Figures } from './report/table.js';
+import { runCircuit } from './scenarios/circuit.js';
 import { runConnections } from './scenarios/connections.js';
 import { runMint } from './scenarios/mint.js';
 import { runRooms } from './scenarios/rooms.js';
@@ -72,6 +73,7 @@ function missingFigures(figures: Figures): string[] {
     problems.push('idleReplica.switchboard has no room-channel figure');
   }
   if (!(figures.historyMemory.bytesPerRoom > 0)) problems.push('historyMemory measured nothing');
+  if (!(figures.circuit.samples > 0)) problems.push('circuit has no samples');
   if (!(figures.mint.bare.requestsPerSecond > 0)) problems.push('mint.bare made no requests');
   if (figures.fanout.points.length === 0) problems.push('fanout has no points');
   return problems;
@@ -111,6 +113,12 @@ async function main(): Promise<number> {
       `  mint: baseline ${mint.baseline.requestsPerSecond}/s, switchboard ${mint.switchboard.requestsPerSecond}/s, ` +
         `bare express ${mint.bare.requestsPerSecond}/s`,
     );
+    log('publishes with the Redis circuit open…');
+    const circuit = await runCircuit(redisByKind.switchboard, config);
+    log(
+      `  circuit: open after ${circuit.detectedMs} ms; publish p50 / p99 ${circuit.openP50Ms} / ${circuit.openP99Ms} ms ` +
+        `(Redis answering: ${circuit.connectedP50Ms} / ${circuit.connectedP99Ms} ms)`,
+    );
     log('connections…');
     const connections = await runConnections(redisByKind, config);
     for (const kind of SYSTEMS) {
@@ -120,7 +128,7 @@ async function main(): Promise<number> {
       );
     }
     log('rooms: fan-out, cross-replica latency, publish latency, history memory, idle replica, rolling restart…');
-    figures = { mint, connections, ...(await runRooms(redisByKind, config, log)) };
+    figures = { mint, circuit, connections, ...(await runRooms(redisByKind, config, log)) };
   } finally {
     await Promise.all(Object.values(redis).map((server) => server.stop()));
   }
