@@ -1,5 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --out <dir>] [-- --chart <file>]`
+ * `npm run bench -- --circuit`: only the silent-Redis scenario (publishes with the circuit open).
  *
  * Measures Switchboard against a hand-written Socket.IO + @socket.io/redis-adapter
  * baseline, side by side in one run on one machine: token mint, room fan-out,
@@ -34,6 +35,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
     chart: { type: 'string' },
+    circuit: { type: 'boolean', default: false },
   },
 });
 
@@ -79,8 +81,28 @@ function missingFigures(figures: Figures): string[] {
   return problems;
 }
 
+/** `--circuit`: the silent-Redis scenario alone, three times (its figures move with the machine's load). */
+async function circuitOnly(config: typeof FULL): Promise<number> {
+  const redis = await startSystemRedis('switchboard');
+  try {
+    for (let run = 1; run <= 3; run++) {
+      const c = await runCircuit(redis, config);
+      log(
+        `run ${run}: circuit open after ${c.detectedMs} ms (REDIS_UNRESPONSIVE_AFTER_MS=${c.unresponsiveAfterMs}); ` +
+          `${c.samples} publishes each: Redis answering p50 / p99 ${c.connectedP50Ms} / ${c.connectedP99Ms} ms, ` +
+          `circuit open ${c.openP50Ms} / ${c.openP99Ms} ms (${c.openShared} shared); ` +
+          `/healthz ${c.healthP50Ms} / ${c.healthP99Ms} ms`,
+      );
+    }
+  } finally {
+    await redis.stop();
+  }
+  return 0;
+}
+
 async function main(): Promise<number> {
   const config = args.quick ? QUICK : FULL;
+  if (args.circuit) return circuitOnly(config);
   if (!existsSync(join(REPO_ROOT, 'backend/dist/main.js'))) {
     throw new Error('backend/dist/main.js is missing: run `npm run build` first (npm run bench does)');
   }
