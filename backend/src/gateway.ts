@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ReadyResponse } from '@switchboard/contract';
 import { createAccessTokenVerifier, createDevAccessTokenSigner } from './auth/access-token.js';
+import { createRoomAccess } from './auth/room-access.js';
 import type { Config } from './config/index.js';
 import { createHttpApp } from './http/app.js';
 import type { Logger } from './observability/logger.js';
@@ -73,6 +74,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
         models: openai.models,
         voices: openai.voices,
         sessionsPerUser: config.upstream.sessionsPerUser,
+        mintsPerMinute: config.upstream.mintsPerMinute,
         timeoutMs: config.upstream.timeoutMs,
         secretTtlSeconds: config.upstream.secretTtlSeconds,
         redis,
@@ -114,7 +116,10 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
       publish: (room, event, from) => realtime.rooms.publish(room, event, from),
       peers: (room) => realtime.rooms.peers(room),
       history: (room, query) => realtime.rooms.history(room, query),
+      kick: (room, userId) => realtime.rooms.kick(room, userId),
     },
+    roomAccess: createRoomAccess({ config: config.roomAccess, logger, metrics }),
+    roomsClaim: config.roomAccess.claim,
     serveMetrics: config.metricsPort === 0,
     staticDir,
     allowInsecureConnect: config.env !== 'production',
@@ -165,6 +170,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
       // Without Redis, Socket.IO keeps its default in-memory adapter whatever SOCKETIO_ADAPTER says.
       adapter: redis ? config.adapter : 'memory',
       history: config.history.size > 0 ? config.history.size : 'off',
+      roomAccess: config.roomAccess.mode,
       wsNative: addons,
     },
     'gateway listening',

@@ -47,7 +47,7 @@ describe('late commands and the circuit', () => {
   const late = (): RedisConnection => ({ ...redis, applyDeadline: () => 1 });
 
   it('refuses an append that arrives after its deadline, and the history is as it was', async () => {
-    const settings = { keyPrefix: 'late:', sharded: false, size: 10, ttlSeconds: 60 };
+    const settings = { keyPrefix: 'late:', sharded: false, size: 10, maxBytes: 65_536, ttlSeconds: 60 };
     const history = createRedisHistory(redis, settings);
     const event = { id: 'e1', type: 't', data: {}, from: 'x', ts: 1 };
     const first = await history.append('room', event);
@@ -62,7 +62,13 @@ describe('late commands and the circuit', () => {
   it('refuses a late mint and a late redemption: the token is neither written nor consumed', async () => {
     const tokens = createRedisTokenStore(redis, 'late:');
     const limit = { max: 100, windowMs: 60_000 };
-    const record = (jti: string) => ({ jti, sub: 'user', expiresAt: Date.now() + 60_000 });
+    const record = (jti: string) => ({
+      jti,
+      sub: 'user',
+      room: 'room',
+      issuedAt: Math.floor(Date.now() / 1000),
+      expiresAt: Date.now() + 60_000,
+    });
     await expect(createRedisTokenStore(late(), 'late:').mint(record('abcdefgh-never'), limit)).rejects.toBeInstanceOf(
       LateWriteError,
     );
@@ -77,7 +83,13 @@ describe('late commands and the circuit', () => {
   });
 
   it('numbers in a new epoch when the history is behind what the caller delivered; a restart renames once', async () => {
-    const history = createRedisHistory(redis, { keyPrefix: 'regress:', sharded: false, size: 10, ttlSeconds: 60 });
+    const history = createRedisHistory(redis, {
+      keyPrefix: 'regress:',
+      sharded: false,
+      size: 10,
+      maxBytes: 65_536,
+      ttlSeconds: 60,
+    });
     const event = (id: string) => ({ id, type: 't', data: {}, from: 'x', ts: 1 });
     const one = await history.append('room', event('a'));
     // This replica delivered up to seq 5 of that epoch: the history lost four events.
