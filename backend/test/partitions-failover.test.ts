@@ -60,7 +60,7 @@ function expectNoSeqTwice(logs: Numbered[][]): void {
   }
 }
 
-describe.skipIf(unusable !== undefined)('failovers and cut-off masters', () => {
+describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeout: 90_000 }, () => {
   let partition: Partition | undefined;
   let sentinel: RedisSentinelHandle | undefined;
   let cluster: RedisClusterHandle | undefined;
