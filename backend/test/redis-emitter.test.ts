@@ -1,7 +1,7 @@
 import { Emitter } from '@socket.io/redis-emitter';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RoomEvent } from '@switchboard/contract';
+import { socketIoRoom, type RoomEvent } from '@switchboard/contract';
 import { joinRoom } from '../../support/client.js';
 import { startGatewayProcess, type GatewayProcess } from '../../support/gateway-process.js';
 import { waitFor } from '../../support/ports.js';
@@ -37,7 +37,7 @@ describe('@socket.io/redis-emitter', () => {
         ts: Date.now(),
       };
       await waitFor('event through the emitter', () => {
-        emitter.to('emitted').emit('room:event', event);
+        emitter.to(socketIoRoom('emitted')).emit('room:event', event);
         return member.events.some((e) => e.id === 'ext-1') || undefined;
       });
       expect(member.events.find((e) => e.id === 'ext-1')).toEqual(event);
