@@ -157,8 +157,9 @@ export class RoomStream {
       }
       attempt = 0;
       if (this.#closed || this.#fork || this.#repositioning) return;
-      if (page.epoch !== this.#epoch || page.top < this.#seq) {
-        // Another epoch, or this one behind what was delivered (it went backwards).
+      // Another epoch, or this one behind what had been delivered when it was read (it
+      // went backwards; not #seq, which live events may have moved on meanwhile).
+      if (page.epoch !== this.#epoch || page.top < after) {
         void this.#reposition(page.epoch === this.#epoch ? this.#epoch : undefined);
         return;
       }
