@@ -111,9 +111,6 @@ export function switchboardEnv(redisUrl: string, keyPrefix: string): Record<stri
     MINT_RATE_PER_MINUTE: '100000',
     MAX_CONNECTIONS_PER_USER: '10000',
     SOCKET_EVENTS_PER_SECOND: '100000',
-    // The baseline has no room access control either (production defaults to `grants`,
-    // which would refuse the bench's access tokens, as they carry no `rooms` claim).
-    ROOM_ACCESS: 'open',
   };
 }
 
