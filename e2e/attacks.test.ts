@@ -63,8 +63,12 @@ describe('attacks on a production deployment (two replicas, one Redis)', () => {
   });
   afterAll(async () => {
     for (const client of opened) client.close();
-    await Promise.all([a.stop(), b.stop()]);
-    await redis.stop();
+    try {
+      await Promise.all([a.stop(), b.stop()]);
+    } finally {
+      // Also when the gateways never started.
+      await redis.stop();
+    }
   });
 
   it('refuses a signed-in user a token for a room the app did not grant, naming the claim', async () => {

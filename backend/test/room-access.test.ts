@@ -241,8 +241,12 @@ describe('kicks and withdrawn grants across replicas', () => {
     ]);
   });
   afterAll(async () => {
-    await Promise.all([a.stop(), b.stop()]);
-    await redis.stop();
+    try {
+      await Promise.all([a.stop(), b.stop()]);
+    } finally {
+      // Also when the gateways never started.
+      await redis.stop();
+    }
   });
 
   it('ends every connection of the user in the room on every replica, and refuses the tokens minted before', async () => {
