@@ -27,6 +27,9 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** How long Redis may take to connect at boot before the log says the gateway runs degraded. */
+const DEGRADED_NOTICE_MS = 2_000;
+
 function listen(server: Server, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -162,6 +165,18 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     'gateway listening',
   );
   if (!addons.bufferutil) logger.warn('bufferutil did not load: WebSocket masking falls back to JavaScript');
+  // The Redis clients each report their own errors; this is the one line that says what it means.
+  const degradedCheck =
+    redis &&
+    setTimeout(() => {
+      if (!redis.isReady())
+        logger.warn(
+          { redis: topology?.kind },
+          'running degraded: Redis is unreachable, so tokens are kept in memory and room events reach this ' +
+            "replica's members only; retrying in the background",
+        );
+    }, DEGRADED_NOTICE_MS);
+  if (degradedCheck) degradedCheck.unref();
 
   let closing: Promise<void> | undefined;
   return {
@@ -170,6 +185,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     close() {
       closing ??= (async () => {
         draining = true;
+        clearTimeout(degradedCheck || undefined);
         await realtime.close();
         server.closeAllConnections();
         if (metricsServer) {

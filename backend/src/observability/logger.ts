@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import sonicBoom from 'sonic-boom';
 
 export type { Logger };
 
@@ -40,8 +41,50 @@ export function createLogger({ level, replica, destination }: LoggerOptions): Lo
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination,
+    destination ?? stdoutDestination(),
   );
+}
+
+/** Log lines held while stdout does not take them; beyond this they are dropped, not queued. */
+const STDOUT_BUFFER_BYTES = 16 * 1024 * 1024;
+/** How long the exit may wait for stdout to take the last lines. */
+export const EXIT_FLUSH_MS = 250;
+
+export interface StdoutDestination extends DestinationStream {
+  /** Resolves once the buffered lines are written, or after a quarter second; never rejects. */
+  flushBeforeExit(): Promise<void>;
+}
+
+/**
+ * stdout for JSON lines that can never hold the process. pino's own destination flushes
+ * synchronously in an `exit` handler and retries EAGAIN forever, so with stdout a pipe
+ * nobody reads (a paused `| less`, a stalled log collector, a pipe already full) the
+ * process closed its port on SIGTERM and then hung inside `process.exit()` until the
+ * reader woke up. Here nothing writes synchronously: the exit waits a bounded time for
+ * the last lines, and a line that cannot be written is dropped. Logging is best effort;
+ * exiting is not.
+ */
+export function stdoutDestination(fd = 1): StdoutDestination {
+  const stream = new sonicBoom.SonicBoom({ fd, sync: false, maxLength: STDOUT_BUFFER_BYTES });
+  // EPIPE (the reader is gone) and friends: drop the lines, keep serving.
+  stream.on('error', () => undefined);
+  return Object.assign(stream, {
+    flushBeforeExit() {
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, EXIT_FLUSH_MS);
+        try {
+          stream.flush(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        } catch {
+          // Not open yet, or already destroyed: nothing to wait for.
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    },
+  });
 }
 
 /**
