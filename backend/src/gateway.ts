@@ -1,8 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ReadyResponse } from '@switchboard/contract';
+import type { JsonValue, ReadyResponse } from '@switchboard/contract';
+import { createClusterView } from './admin/cluster-view.js';
+import { createDevAdminToken } from './admin/dev-token.js';
+import { createAdminRoutes } from './admin/routes.js';
+import { createSampler } from './admin/sampler.js';
 import { createAccessTokenVerifier, createDevAccessTokenSigner } from './auth/access-token.js';
 import type { Config } from './config/index.js';
+import type { HistoryQuery } from './history/types.js';
 import { createHttpApp } from './http/app.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -96,6 +101,24 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     };
   };
 
+  const roomsApi = {
+    publish: (room: string, event: { type: string; data: JsonValue }, from: string) =>
+      realtime.rooms.publish(room, event, from),
+    peers: (room: string) => realtime.rooms.peers(room),
+    history: (room: string, query: HistoryQuery) => realtime.rooms.history(room, query),
+  };
+  const sampler = config.adminEnabled
+    ? createSampler({
+        replica: config.replicaId,
+        metrics,
+        status: () => readiness().status,
+        connections: () => realtime.connections(),
+        localRooms: () => realtime.localRooms(),
+      })
+    : undefined;
+  const clusterView = sampler
+    ? createClusterView({ sampler, redis, keyPrefix, replica: config.replicaId, logger })
+    : undefined;
   const app = createHttpApp({
     logger,
     metrics,
@@ -105,15 +128,22 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     corsOrigins: config.corsOrigins,
     ice: config.ice,
     readiness,
-    rooms: {
-      publish: (room, event, from) => realtime.rooms.publish(room, event, from),
-      peers: (room) => realtime.rooms.peers(room),
-      history: (room, query) => realtime.rooms.history(room, query),
-    },
+    rooms: roomsApi,
     serveMetrics: config.metricsPort === 0,
     staticDir,
     allowInsecureConnect: config.env !== 'production',
     upstream,
+    admin: clusterView
+      ? (auth) =>
+          createAdminRoutes({
+            ...auth,
+            view: clusterView,
+            rooms: roomsApi,
+            kick: (room, userId) => realtime.kick(room, userId),
+            devToken: createDevAdminToken(config),
+            logger,
+          })
+      : undefined,
   });
   const server = createServer(app);
   // Socket.IO must attach after the app's request listener, so the app reaches it lazily.
@@ -187,6 +217,8 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
         draining = true;
         clearTimeout(degradedCheck || undefined);
         await realtime.close();
+        sampler?.close();
+        await clusterView?.close();
         server.closeAllConnections();
         if (metricsServer) {
           metricsServer.closeAllConnections();

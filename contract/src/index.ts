@@ -430,3 +430,5 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   identity_unavailable: 'Sign-in cannot be checked right now; try again shortly.',
   upstream_unavailable: 'The voice provider is unavailable right now; try again shortly.',
 };
+
+export * from './admin.js';

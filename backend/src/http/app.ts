@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { IncomingMessage, ServerResponse, type RequestListener } from 'node:http';
 import { Socket } from 'node:net';
-import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import helmet from 'helmet';
 import {
   CAPABILITIES,
@@ -69,6 +69,12 @@ export interface HttpAppOptions {
   allowInsecureConnect: boolean;
   /** Brokered voice sessions; absent when no provider key is configured (the routes 404). */
   upstream?: UpstreamSessions;
+  /** The operations dashboard's routes, given the app's authentication; absent when it is off. */
+  admin?: (auth: {
+    authenticate: RequestHandler;
+    principal: (req: Request) => Principal;
+    json: RequestHandler[];
+  }) => Router;
 }
 
 const BODY_LIMIT = '64kb';
@@ -300,6 +306,13 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     app.use(
       createUpstreamRoutes({ upstream: options.upstream, authenticate, principal, json: [json, jsonBody(true)] }),
     );
+
+  if (options.admin) app.use(options.admin({ authenticate, principal, json: [json, requireJson] }));
+  else {
+    app.use(['/admin', '/api/admin'], () => {
+      throw new ApiError('not_found', 'the operations dashboard is off; set ADMIN_ENABLED=true to serve it');
+    });
+  }
 
   const documents = createApiDocuments();
   app.get(HTTP_PATHS.openApi, (_req, res) => {

@@ -68,20 +68,32 @@ export function stdoutDestination(fd = 1): StdoutDestination {
   const stream = new sonicBoom.SonicBoom({ fd, sync: false, maxLength: STDOUT_BUFFER_BYTES });
   // EPIPE (the reader is gone) and friends: drop the lines, keep serving.
   stream.on('error', () => undefined);
+  // Bytes handed to the stream and not yet written: sonic-boom's flush() answers at once
+  // without a minimum length, so the exit counts for itself.
+  let pending = 0;
+  const write = stream.write.bind(stream);
+  const settled = new Set<() => void>();
+  const settle = (bytes: number) => {
+    pending = Math.max(0, pending - bytes);
+    if (pending === 0) for (const resolve of settled) resolve();
+  };
+  stream.on('write', settle);
+  stream.on('drop', (data: string) => settle(Buffer.byteLength(data)));
   return Object.assign(stream, {
+    write(data: string) {
+      pending += Buffer.byteLength(data);
+      return write(data);
+    },
     flushBeforeExit() {
+      if (pending === 0) return Promise.resolve();
       return new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, EXIT_FLUSH_MS);
-        try {
-          stream.flush(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        } catch {
-          // Not open yet, or already destroyed: nothing to wait for.
+        const done = () => {
           clearTimeout(timer);
+          settled.delete(done);
           resolve();
-        }
+        };
+        const timer = setTimeout(done, EXIT_FLUSH_MS);
+        settled.add(done);
       });
     },
   });

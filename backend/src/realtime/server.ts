@@ -4,6 +4,7 @@ import { LIMITS, type PeerInfo, type PeerLeftReason, type RoomEvent } from '@swi
 import { createMemoryHistory, type MemoryHistory } from '../history/memory.js';
 import { createRedisHistory } from '../history/redis.js';
 import type { HistorySettings, RoomHistory } from '../history/types.js';
+import type { LocalRoom } from '../admin/sampler.js';
 import type { RoomsApi } from '../http/app.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -46,6 +47,10 @@ export interface RealtimeOptions {
 export interface Realtime {
   readonly rooms: RoomsApi;
   connections(): number;
+  /** Ends every connection of `userId` in `room`, on every replica. */
+  kick(room: string, userId: string): Promise<void>;
+  /** Rooms with members on this replica (read once a second by the dashboard's sampler). */
+  localRooms(): LocalRoom[];
   /**
    * Stops admitting sockets, tells connected ones to reconnect elsewhere, disconnects
    * them, leaves presence and closes Socket.IO (and the HTTP server under it); idempotent.
@@ -107,9 +112,12 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     },
   };
 
+  /** The `seq` last delivered in each room with local members: the dashboard's event rates. */
+  const lastSeq = new Map<string, number>();
   const emitEvents = (room: string, events: RoomEvent[]): void => {
     const members = io.of('/').adapter.rooms.get(room)?.size ?? 0;
     if (members === 0) return;
+    lastSeq.set(room, events[events.length - 1]?.seq ?? 0);
     if (events.length === 1 && events[0]) io.local.to(room).emit('room:event', events[0]);
     else io.local.to(room).emit('room:events', events);
     metrics.frames.inc(members);
@@ -264,6 +272,22 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       history: (room, query) => rooms.read(room, query),
     },
     connections: () => sockets.size,
+    async kick(room, userId) {
+      // Through the Socket.IO adapter, which reaches the sockets on every replica.
+      for (const socket of await io.in(room).fetchSockets()) {
+        if (socket.data.userId === userId && socket.data.room === room) socket.disconnect(true);
+      }
+    },
+    localRooms() {
+      const local: LocalRoom[] = [];
+      const all = io.of('/').adapter.rooms;
+      for (const [room, members] of all) {
+        // Every socket is also in a room named after its id.
+        if (!sockets.has(room)) local.push({ room, members: members.size, seq: lastSeq.get(room) ?? 0 });
+      }
+      for (const room of lastSeq.keys()) if (!all.has(room)) lastSeq.delete(room);
+      return local;
+    },
     close() {
       closing ??= (async () => {
         await drain();

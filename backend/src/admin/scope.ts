@@ -1,0 +1,8 @@
+import type { Principal } from '../auth/access-token.js';
+
+/** The scope a service JWT needs for the dashboard and every `/api/admin` route. */
+export const ADMIN_SCOPE = 'admin';
+
+export function isAdmin(principal: Principal): boolean {
+  return [...principal.scopes].includes(ADMIN_SCOPE);
+}
