@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The system packages `npm test` needs: redis-server (each suite starts its own),
-# Chromium (the browser suite) and nginx (the load balancer of `npm run stack`).
+# Chromium (the browser suites), nginx (the load balancer of `npm run stack`) and
+# Prometheus's promtool (it checks and unit-tests deploy/prometheus/alerts.yml).
 # Runs first in `npm test`. When all are present it only looks (a few milliseconds).
 # Missing ones are installed with apt-get when that is possible without a password
 # (as root, or with passwordless sudo); otherwise it stops at once and prints the
@@ -32,6 +33,8 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 chromium_found || missing+=("$chromium_package")
 nginx_found || missing+=(nginx)
+# Debian's `prometheus` package carries promtool.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   install="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"

@@ -30,6 +30,8 @@ export interface ClusterView {
 const STALE_MS = 10_000;
 /** The whole hash disappears when no replica writes it any more. */
 const REPORTS_TTL_MS = 60_000;
+/** How far behind now the series end, so that each of their seconds has every replica's count. */
+const SETTLED_MS = 2_000;
 /** However many tabs poll, the overview is built at most this often. */
 const CACHE_MS = 1_000;
 
@@ -48,7 +50,8 @@ function addSeries(into: number[], intoStart: number, list: number[], start: num
 
 export function mergeReports(reports: ReplicaReport[], now: number, replica: string, redis: AdminRedis): AdminOverview {
   const seconds = ADMIN_LIMITS.seriesSeconds;
-  const end = Math.floor(now / 1000) * 1000;
+  // Replicas report every two seconds: the last seconds are not in every report yet.
+  const end = Math.floor(now / 1000) * 1000 - SETTLED_MS;
   const start = end - (seconds - 1) * 1000;
   const zeros = () => new Array<number>(seconds).fill(0);
   const series: AdminSeries = {

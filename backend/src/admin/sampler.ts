@@ -56,6 +56,9 @@ export interface Sampler {
 export const SLOW_CONSUMER_METRIC = 'switchboard_slow_consumer_disconnects_total';
 
 const RATE_WINDOW_SECONDS = 10;
+/** The delay monitor's timer period, which every value it records includes. */
+const LOOP_RESOLUTION_MS = 20;
+const lagOf = (nanoseconds: number) => Math.max(0, (nanoseconds || 0) / 1e6 - LOOP_RESOLUTION_MS);
 
 type Totals = {
   publishes: number;
@@ -73,7 +76,7 @@ type Totals = {
 export function createSampler(options: SamplerOptions): Sampler {
   const { metrics } = options;
   const seconds = ADMIN_LIMITS.seriesSeconds;
-  const loop = monitorEventLoopDelay({ resolution: 20 });
+  const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
   let lag = { mean: 0, p99: 0 };
   let cpuPercent = 0;
@@ -131,7 +134,7 @@ export function createSampler(options: SamplerOptions): Sampler {
     cpuPercent = ((cpu.user + cpu.system) / 1000 / Math.max(1, now - lastAt)) * 100;
     lastCpu = process.cpuUsage();
     lastAt = now;
-    lag = { mean: loop.mean / 1e6 || 0, p99: loop.percentile(99) / 1e6 || 0 };
+    lag = { mean: lagOf(loop.mean), p99: lagOf(loop.percentile(99)) };
     loop.reset();
 
     const current = await totals();
