@@ -269,3 +269,37 @@ export function mergeCompose(base: unknown, override: unknown, key = ''): unknow
   }
   return override;
 }
+
+const REDIS_UNITS: Record<string, number> = { '': 1, k: 1e3, kb: 1024, m: 1e6, mb: 1024 ** 2, g: 1e9, gb: 1024 ** 3 };
+
+/** redis-server's memory notation (`256mb`, `1gb`, `100000`) in bytes, as redis.conf reads it. */
+export function redisMemoryBytes(text: string): number {
+  const match = /^(\d+)([kmg]b?)?$/i.exec(text.trim());
+  const unit = REDIS_UNITS[(match?.[2] ?? '').toLowerCase()];
+  if (!match || unit === undefined) throw new Error(`not a redis memory size: ${text}`);
+  return Number(match[1]) * unit;
+}
+
+const K8S_UNITS: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  Ki: 1024,
+  Mi: 1024 ** 2,
+  Gi: 1024 ** 3,
+};
+
+/** A Kubernetes memory quantity (`256Mi`, `1G`) in bytes. */
+export function k8sMemoryBytes(text: string): number {
+  const match = /^(\d+)([kMG]i?|Ki)?$/.exec(text.trim());
+  const unit = K8S_UNITS[match?.[2] ?? ''];
+  if (!match || unit === undefined) throw new Error(`not a Kubernetes memory quantity: ${text}`);
+  return Number(match[1]) * unit;
+}
+
+/** What follows `flag` in an argument list (`--maxmemory 256mb`), or undefined. */
+export function argumentAfter(args: readonly string[], flag: string): string | undefined {
+  const index = args.indexOf(flag);
+  return index >= 0 ? args[index + 1] : undefined;
+}

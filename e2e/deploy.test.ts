@@ -31,17 +31,20 @@ import { testNginxConfig } from '../support/nginx.js';
 import {
   ROOT,
   InterpolationError,
+  argumentAfter,
   composeDurationMs,
   composeEnvironment,
   dockerStages,
   execForm,
   interpolateCompose,
   isRecord,
+  k8sMemoryBytes,
   mergeCompose,
   parseDockerfile,
   parseDotenv,
   parseYamlDocuments,
   readText,
+  redisMemoryBytes,
   type DockerStage,
 } from './deploy-files.js';
 
@@ -253,13 +256,14 @@ describe('.env.example', () => {
         kind: 'sentinel',
       },
     ];
+    // Only the Redis settings are under test: development mode, which needs no secrets.
     for (const { env, kind } of cases) {
-      const config = loadConfig(env, 'example');
+      const config = loadConfig({ NODE_ENV: 'development', ...env }, 'example');
       expect(config.redis.topology?.kind).toBe(kind);
       for (const url of redisUrls(config)) expect(url.password).toBe(password);
     }
     // Two at once is the start-up error the comments warn of.
-    expect(() => loadConfig({ ...cases[0]?.env, ...cases[1]?.env }, 'example')).toThrow(
+    expect(() => loadConfig({ NODE_ENV: 'development', ...cases[0]?.env, ...cases[1]?.env }, 'example')).toThrow(
       /REDIS_URL, REDIS_CLUSTER_URLS: set exactly one/,
     );
   });
@@ -332,8 +336,16 @@ describe('docker-compose.yml', () => {
     expect(replicaIds.size, 'every replica has its own REPLICA_ID').toBe(gateways.length);
   });
 
+  it('refuses to start with DEV_LOGIN=true, which production does not allow', () => {
+    for (const [name, service] of gatewayServices(
+      loadCompose('docker-compose.yml', { ...filled, DEV_LOGIN: 'true' }),
+    )) {
+      expect(() => loadConfig(composeEnvironment(service), name)).toThrow(/DEV_LOGIN/);
+    }
+  });
+
   it('passes the room-history settings from .env, whose examples are the gateway defaults', () => {
-    const defaults = loadConfig({}, 'gateway').history;
+    const defaults = loadConfig({ NODE_ENV: 'development' }, 'gateway').history;
     for (const env of [filled, secrets]) {
       for (const [name, service] of gatewayServices(loadCompose('docker-compose.yml', env))) {
         const environment = composeEnvironment(service);
@@ -341,6 +353,25 @@ describe('docker-compose.yml', () => {
         expect(loadConfig(environment, name).history).toEqual(defaults);
       }
     }
+  });
+
+  it('serves /metrics on METRICS_PORT, which the compose network reaches and neither nginx nor the host does', () => {
+    const compose = loadCompose('docker-compose.yml', filled);
+    const conf = readText('deploy/nginx/nginx.conf');
+    const proxied = [...conf.matchAll(/^\s*server\s+[A-Za-z0-9_.-]+:(\d+)\b/gm)].map(([, port]) => Number(port));
+    for (const [name, service] of gatewayServices(compose)) {
+      const config = loadConfig(composeEnvironment(service), name);
+      expect(config.metricsPort, `${name}: METRICS_PORT`).toBeGreaterThan(0);
+      expect(config.metricsPort).not.toBe(config.port);
+      expect((service.expose as unknown[]).map(String), `${name} exposes it to the network`).toContain(
+        String(config.metricsPort),
+      );
+      expect(service.ports, `${name} publishes nothing on the host`).toBeUndefined();
+      expect(proxied, 'nginx proxies the app port only').not.toContain(config.metricsPort);
+    }
+    // Every spelling of /metrics is refused at nginx too; e2e/attacks-limits.test.ts sends them to a real one.
+    expect(conf).toMatch(/^\s*location\s+~\*\s+\^\/metrics\s*\{/m);
+    expect(conf).not.toMatch(/location\s+=\s*\/metrics/);
   });
 
   it('puts nginx in front of every replica on port 8080', () => {
@@ -509,6 +540,78 @@ describe.each(COMPOSE_OVERRIDES)('docker-compose.yml + $file', ({ file, kind }) 
       }
     });
   }
+});
+
+// ---------------------------------------------------------------------------
+// Redis memory
+// ---------------------------------------------------------------------------
+
+/** The one eviction policy every Redis we ship runs with; docs/deploy.md says what it does to each key. */
+const REDIS_POLICY = 'volatile-lru';
+
+/** Services that run a Redis data node (not a sentinel, not a one-shot job), with their arguments. */
+function redisDataNodes(compose: ComposeFile): [string, string[]][] {
+  return Object.entries(compose.services).flatMap(([name, service]): [string, string[]][] => {
+    if (!String(service.image).startsWith('redis:')) return [];
+    const command = Array.isArray(service.command) ? service.command.map(String) : commandLine(service).split(/\s+/);
+    // No command: the image's default, a redis-server without any bound.
+    if (command.length === 0 || command[0] === '') return [[name, []]];
+    if (command[0] !== 'redis-server' || command.includes('--sentinel')) return [];
+    return [[name, command]];
+  });
+}
+
+describe('Redis memory in every compose file', () => {
+  const example = parseDotenv(readText('.env.example'));
+  const secrets = { REDIS_PASSWORD: randomSecret(), JWT_SECRET: randomSecret(), RTC_TOKEN_SECRET: randomSecret() };
+  const stacks = [
+    ['docker-compose.yml'],
+    ['docker-compose.dev.yml'],
+    ...COMPOSE_OVERRIDES.map(({ file }) => ['docker-compose.yml', file]),
+  ];
+
+  it('covers every compose file', () => {
+    expect([...new Set(stacks.flat())].sort()).toEqual(COMPOSE_FILES);
+  });
+
+  it.each(stacks.map((files) => [files.join(' + '), files] as const))(
+    '%s: every Redis data node has maxmemory and the volatile-lru policy',
+    (_name, files) => {
+      const nodes = redisDataNodes(loadCompose(files, { ...example, ...secrets }));
+      expect(nodes.length).toBeGreaterThan(0);
+      for (const [name, args] of nodes) {
+        const maxmemory = argumentAfter(args, '--maxmemory');
+        expect(maxmemory, `${name}: --maxmemory`).toBeDefined();
+        expect(redisMemoryBytes(maxmemory ?? '')).toBeGreaterThanOrEqual(64 * 1024 ** 2);
+        expect(argumentAfter(args, '--maxmemory-policy'), `${name}: --maxmemory-policy`).toBe(REDIS_POLICY);
+      }
+    },
+  );
+
+  it('takes the bound from REDIS_MAXMEMORY in .env, whose example is the default', () => {
+    expect(example.REDIS_MAXMEMORY).toBe('256mb');
+    for (const files of stacks.filter((stack) => stack[0] === 'docker-compose.yml')) {
+      for (const env of [{ ...example, ...secrets }, { ...secrets }]) {
+        for (const [name, args] of redisDataNodes(loadCompose(files, env))) {
+          expect(argumentAfter(args, '--maxmemory'), name).toBe('256mb');
+        }
+      }
+      for (const [name, args] of redisDataNodes(loadCompose(files, { ...secrets, REDIS_MAXMEMORY: '1gb' }))) {
+        expect(argumentAfter(args, '--maxmemory'), name).toBe('1gb');
+      }
+    }
+  });
+
+  it('is the policy docs/deploy.md explains, key by key', () => {
+    const docs = readText('docs/deploy.md');
+    const start = docs.indexOf('### When Redis is full');
+    expect(start).toBeGreaterThan(0);
+    const section = docs.slice(start, docs.indexOf('\n## ', start));
+    expect(section).toContain(`\`${REDIS_POLICY}\``);
+    for (const subject of ['tokens', 'presence', 'history', 'connection cap', 'AI voice']) {
+      expect(section.toLowerCase(), `the section covers ${subject}`).toContain(subject.toLowerCase());
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------
@@ -835,6 +938,133 @@ function serviceLinkVariables(service: Service): string[] {
   return names;
 }
 
+/** A NetworkPolicy port as a number: named ports are looked up on the container. */
+function policyPort(port: number | string | undefined, container: IContainer): number | undefined {
+  if (typeof port === 'number') return port;
+  return container.ports?.find((candidate) => candidate.name === port)?.containerPort;
+}
+
+type PolicyPort = { protocol?: string; port?: number | string };
+const portList = (ports: PolicyPort[] | undefined, container: IContainer) =>
+  (ports ?? []).map((entry) => `${entry.protocol ?? 'TCP'}/${policyPort(entry.port, container) ?? '?'}`).sort();
+
+/** The ports of every Redis URL the gateway is configured with (sentinels included). */
+function configuredRedisPorts(gateway: Gateway): number[] {
+  const data = secretData(gateway.secret);
+  return TOPOLOGY_VARIABLES.flatMap((name) => (data[name] ?? '').split(',').filter((url) => url.trim() !== '')).map(
+    (url) => Number(new URL(url.trim()).port || 6379),
+  );
+}
+
+/**
+ * The gateway pods: default deny both ways, then exactly ingress from the ingress
+ * controller (app port) and Prometheus (metrics port), and egress to DNS, Redis and
+ * HTTPS (docs/deploy.md, "Network policies"). An in-namespace Redis: only gateways and
+ * its own pods reach it.
+ */
+function checkNetworkPolicies(objects: K8sObject[], gateway: Gateway, where: string): void {
+  const { container, podLabels } = gateway;
+  const policies = objects.filter(NetworkPolicy.is).map((object) => new NetworkPolicy(object));
+  const policy = only(
+    policies.filter((candidate) => labelsMatch(candidate.spec?.podSelector.matchLabels, podLabels)),
+    `${where}: one NetworkPolicy selects the gateway pods`,
+  );
+  const spec = policy.spec;
+  if (!spec) throw new Error(`${where}: the gateway NetworkPolicy has no spec`);
+  expect([...(spec.policyTypes ?? [])].sort(), `${where}: default deny in both directions`).toEqual([
+    'Egress',
+    'Ingress',
+  ]);
+
+  const config = gateway.configMap.data ?? {};
+  const appPort = Number(config.PORT ?? DEFAULT_PORT);
+  const metricsPort = Number(config.METRICS_PORT ?? 0);
+  expect(metricsPort, `${where}: metrics on a port of their own`).toBeGreaterThan(0);
+  expect(metricsPort).not.toBe(appPort);
+
+  // Ingress: two rules, each from one named peer, each to one port.
+  const ingress = spec.ingress ?? [];
+  expect(ingress, `${where}: two ingress rules`).toHaveLength(2);
+  const ingressFrom = (namespace: string) => {
+    const rule = ingress.find((candidate) =>
+      (candidate.from ?? []).some(
+        (peer) => peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === namespace,
+      ),
+    );
+    if (!rule) throw new Error(`${where}: no ingress rule from the ${namespace} namespace`);
+    for (const peer of rule.from ?? []) {
+      expect(peer.ipBlock, `${where}: ingress from ${namespace} by selector, not address`).toBeUndefined();
+      expect(Object.keys(peer.podSelector?.matchLabels ?? {}).length, `${where}: only its pods`).toBeGreaterThan(0);
+    }
+    return rule;
+  };
+  const controller = ingressFrom('ingress-nginx');
+  expect(controller.from?.[0]?.podSelector?.matchLabels?.['app.kubernetes.io/name']).toBe('ingress-nginx');
+  expect(portList(controller.ports, container), `${where}: the controller reaches PORT only`).toEqual([
+    `TCP/${appPort}`,
+  ]);
+  const prometheus = ingressFrom('monitoring');
+  expect(prometheus.from?.[0]?.podSelector?.matchLabels?.['app.kubernetes.io/name']).toBe('prometheus');
+  expect(portList(prometheus.ports, container), `${where}: Prometheus reaches METRICS_PORT only`).toEqual([
+    `TCP/${metricsPort}`,
+  ]);
+
+  // Egress: DNS, Redis and HTTPS, each rule with its ports; nothing else.
+  const egress = spec.egress ?? [];
+  expect(egress, `${where}: three egress rules`).toHaveLength(3);
+  for (const rule of egress)
+    expect(rule.ports?.length, `${where}: every egress rule names its ports`).toBeGreaterThan(0);
+  const ruleWith = (port: string) => {
+    const rule = egress.find((candidate) => portList(candidate.ports, container).includes(port));
+    if (!rule) throw new Error(`${where}: no egress rule for ${port}`);
+    return rule;
+  };
+  const dns = ruleWith('UDP/53');
+  expect(portList(dns.ports, container), `${where}: DNS over UDP and TCP`).toEqual(['TCP/53', 'UDP/53']);
+  expect(dns.to, `${where}: DNS to the cluster resolver only`).toEqual([
+    {
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+      podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+    },
+  ]);
+  const redis = ruleWith('TCP/6379');
+  const redisPorts = portList(redis.ports, container);
+  expect(redisPorts, `${where}: Redis, TLS Redis and Sentinel; never the Cluster bus`).toEqual([
+    'TCP/26379',
+    'TCP/6379',
+    'TCP/6380',
+  ]);
+  for (const port of configuredRedisPorts(gateway)) {
+    expect(redisPorts, `${where}: the configured Redis URLs' port ${port} is allowed`).toContain(`TCP/${port}`);
+  }
+  const https = ruleWith('TCP/443');
+  expect(portList(https.ports, container), `${where}: HTTPS for JWKS and the AI provider`).toEqual(['TCP/443']);
+  expect(https).not.toBe(redis);
+
+  // An in-namespace Redis: the gateways' Redis egress goes to its pods only, and its own
+  // policy admits only gateways (and its own pods) on the client ports.
+  const redisPolicy = only(
+    policies.filter((candidate) => candidate !== policy),
+    `${where}: one NetworkPolicy for an in-namespace Redis`,
+  );
+  const redisLabels = redisPolicy.spec?.podSelector.matchLabels;
+  expect(labelsMatch(redisLabels, podLabels), `${where}: the Redis policy must not select gateways`).toBe(false);
+  const fromGateways = (redisPolicy.spec?.ingress ?? []).find((rule) =>
+    labelsMatch(rule.from?.[0]?.podSelector?.matchLabels, podLabels),
+  );
+  expect(fromGateways?.ports?.map((entry) => entry.port).sort()).toEqual([26379, 6379]);
+  const inNamespaceRedis = objects
+    .filter(StatefulSet.is)
+    .some((set) => labelsMatch(redisLabels, set.spec?.template.metadata?.labels));
+  if (inNamespaceRedis) {
+    expect(redis.to, `${where}: Redis egress goes to the in-namespace Redis only`).toEqual([
+      { podSelector: { matchLabels: redisLabels } },
+    ]);
+  } else {
+    expect(redis.to, `${where}: a managed Redis may be at any address`).toBeUndefined();
+  }
+}
+
 function checkGateway(objects: K8sObject[], where: string): Gateway {
   const gateway = gatewayOf(objects, secretExamplePath(where));
   const { pod, container, configMap, deployment } = gateway;
@@ -846,7 +1076,8 @@ function checkGateway(objects: K8sObject[], where: string): Gateway {
   // Secret keys carry the names of the variables they feed, envFrom or not.
   expect(unknownVariables(Object.keys(secretData(gateway.secret))), `${where}: Secret keys`).toEqual([]);
 
-  expect(config.NODE_ENV).toBe('production');
+  // Production everywhere but the dev overlay, whose dev login production refuses.
+  expect(config.NODE_ENV, `${where}: NODE_ENV`).toBe(where === 'k8s/overlays/dev' ? 'development' : 'production');
   const replicaId = container.env?.find((entry) => entry.name === 'REPLICA_ID');
   expect(replicaId?.valueFrom?.fieldRef?.fieldPath, `${where}: REPLICA_ID is the pod name`).toBe('metadata.name');
 
@@ -944,14 +1175,7 @@ function checkGateway(objects: K8sObject[], where: string): Gateway {
     hpa.spec?.minReplicas ?? 1,
   );
 
-  // Only gateways reach Redis.
-  const policy = new NetworkPolicy(only(objects.filter(NetworkPolicy.is), 'one NetworkPolicy'));
-  const rule = only(policy.spec?.ingress ?? [], 'one ingress rule');
-  expect(labelsMatch(rule.from?.[0]?.podSelector?.matchLabels, gateway.podLabels)).toBe(true);
-  expect(rule.ports?.map((entry) => entry.port)).toEqual([6379]);
-  expect(labelsMatch(policy.spec?.podSelector.matchLabels, gateway.podLabels), 'policy must not select gateways').toBe(
-    false,
-  );
+  checkNetworkPolicies(objects, gateway, where);
 
   // No Service injects a variable the gateway would read (belt and braces with enableServiceLinks).
   for (const object of objects.filter(Service.is)) {
@@ -1019,7 +1243,8 @@ describe('k8s manifests', () => {
 
       const env = containerEnv(gateway, secretData(gateway.secret));
       const config = loadConfig(env, 'pod');
-      expect(config.env).toBe('production');
+      // The dev login is refused in production; the dev overlay runs in development mode for it.
+      expect(config.env).toBe('development');
       expect(config.devLogin).toBe(true);
 
       const topology = config.redis.topology;
@@ -1031,8 +1256,12 @@ describe('k8s manifests', () => {
       expect(redis.spec?.serviceName).toBe(service.metadata?.name);
       const redisLabels = redis.spec?.template.metadata?.labels;
       expect(labelsMatch(service.spec?.selector, redisLabels)).toBe(true);
-      const policy = new NetworkPolicy(only(objects.filter(NetworkPolicy.is), 'one NetworkPolicy'));
-      expect(labelsMatch(policy.spec?.podSelector.matchLabels, redisLabels), 'the policy guards this Redis').toBe(true);
+      const policy = objects
+        .filter(NetworkPolicy.is)
+        .find((candidate) => candidate.metadata?.name === 'switchboard-redis');
+      expect(labelsMatch(policy?.spec?.podSelector.matchLabels, redisLabels), 'the policy guards this Redis').toBe(
+        true,
+      );
       expect(redis.spec?.template.spec?.containers[0]?.ports?.[0]?.containerPort).toBe(6379);
     });
 
@@ -1091,5 +1320,30 @@ describe('k8s manifests', () => {
       expect(OVERLAYS).toEqual(expect.arrayContaining(['k8s/overlays/dev', 'k8s/overlays/prod']));
       for (const dir of OVERLAYS) checkGateway(kustomize(dir), dir);
     });
+
+    it.each(OVERLAYS)(
+      '%s: a Redis it deploys is bounded below its memory limit with volatile-lru; a Redis it does not, is documented',
+      (dir) => {
+        const redisContainers = kustomize(dir)
+          .filter(StatefulSet.is)
+          .flatMap((set) => set.spec?.template.spec?.containers ?? [])
+          .filter((container) => /^redis:/.test(container.image ?? ''));
+        if (redisContainers.length === 0) {
+          expect(readText(`${dir}/kustomization.yaml`), `${dir} says what to set on its Redis`).toMatch(
+            new RegExp(`maxmemory-policy ${REDIS_POLICY}`),
+          );
+          return;
+        }
+        for (const container of redisContainers) {
+          const args = [...(container.command ?? []), ...(container.args ?? [])];
+          const maxmemory = redisMemoryBytes(argumentAfter(args, '--maxmemory') ?? 'unset');
+          expect(argumentAfter(args, '--maxmemory-policy')).toBe(REDIS_POLICY);
+          const limit = container.resources?.limits?.memory;
+          expect(limit, `${dir}: Redis has a memory limit`).toBeDefined();
+          // Room above maxmemory for the allocator, client buffers and the append-only rewrite's fork.
+          expect(maxmemory).toBeLessThanOrEqual(0.75 * k8sMemoryBytes(String(limit)));
+        }
+      },
+    );
   });
 });

@@ -40,7 +40,7 @@ export interface Stack {
    * An access JWT signed with the replicas' JWT_SECRET (random per stack unless given),
    * e.g. a service token `{ sub: 'ops', scope: 'publish' }`.
    */
-  accessToken(claims: { sub: string; scope?: string; name?: string }, expiresInSeconds?: number): string;
+  accessToken(claims: Parameters<typeof accessToken>[0], expiresInSeconds?: number): string;
   /** Stops nginx, then the replicas (they drain), then Redis; idempotent. */
   close(): Promise<void>;
 }
@@ -89,11 +89,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
 
   try {
-    // Like docker-compose.yml: Redis requires a password, and the gateways run in
-    // production mode with real (random, per-stack) secrets.
+    // Like docker-compose.yml: Redis requires a password, the gateways have real (random,
+    // per-stack) secrets and decide room access from grants in the access JWT. Development
+    // mode only for the dev login, which the demo signs in with (never in production).
     redis = await startRedisServer({ password: randomBytes(16).toString('hex') });
     const env: Record<string, string | undefined> = {
-      NODE_ENV: 'production',
+      NODE_ENV: 'development',
+      ROOM_ACCESS: 'grants',
       REDIS_URL: redis.url,
       JWT_SECRET: randomBytes(32).toString('hex'),
       RTC_TOKEN_SECRET: randomBytes(32).toString('hex'),
@@ -154,7 +156,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
  * for the stack's random JWT_SECRET, so the README's publish recipe works against it.
  */
 export function stackBanner(stack: Stack): string {
-  const service = stack.accessToken({ sub: 'ops', scope: 'publish' });
+  const service = stack.accessToken({ sub: 'ops', scope: 'publish mint kick' });
+  const user = stack.accessToken({ sub: 'alice', name: 'Alice', rooms: { demo: ['publish'], 'lobby-*': [] } });
   return [
     '',
     'switchboard stack is up',
@@ -164,11 +167,23 @@ export function stackBanner(stack: Stack): string {
     '',
     `Open ${stack.url} for the demo app. Ctrl+C stops everything.`,
     '',
-    'A service token (scope "publish", valid 1 h) for this stack, and publishing with it:',
+    'Room access is ROOM_ACCESS=grants: an access JWT names the rooms its user may enter. One for',
+    'alice (room "demo" with publish, rooms "lobby-*" read-only, valid 1 h), and minting an RTC token with it:',
+    '',
+    `  export ALICE=${user}`,
+    `  curl -s -XPOST ${stack.url}/api/rtc/tokens -H "authorization: Bearer $ALICE" \\`,
+    `    -H 'content-type: application/json' -d '{"room":"demo"}'`,
+    '',
+    'A service token (scopes "publish mint kick", valid 1 h) for this stack: publishing, minting for a user, kicking:',
     '',
     `  export SERVICE=${service}`,
     `  curl -s -XPOST ${stack.url}/api/rooms/demo/events -H "authorization: Bearer $SERVICE" \\`,
     `    -H 'content-type: application/json' -d '{"type":"notice","data":{"text":"hello"}}'`,
+    `  curl -s -XPOST ${stack.url}/api/rtc/tokens -H "authorization: Bearer $SERVICE" \\`,
+    `    -H 'content-type: application/json' -d '{"room":"demo","userId":"bob","name":"Bob"}'`,
+    `  curl -s -XDELETE ${stack.url}/api/rooms/demo/members/bob -H "authorization: Bearer $SERVICE"`,
+    '',
+    'The demo app grants itself the room it joins, except rooms named private-…: try one to see a refusal.',
     '',
     'To sign access JWTs of your own, start the stack with JWT_SECRET=<32 bytes or more>.',
     '',

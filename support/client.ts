@@ -34,18 +34,27 @@ export async function postJson(
   return { status: response.status, body: parsed, headers: response.headers };
 }
 
-export async function devLogin(baseUrl: string, userId: string, name?: string): Promise<string> {
-  const { status, body } = await postJson(`${baseUrl}/api/dev/login`, { userId, ...(name ? { name } : {}) });
+/** Every room, with publish: the grant test users sign in with unless a test asks for less. */
+export const ALL_ROOMS: Record<string, string[]> = { '*': ['publish'] };
+
+export async function devLogin(
+  baseUrl: string,
+  userId: string,
+  name?: string,
+  rooms: Record<string, string[]> = ALL_ROOMS,
+): Promise<string> {
+  const { status, body } = await postJson(`${baseUrl}/api/dev/login`, { userId, ...(name ? { name } : {}), rooms });
   if (status !== 200) throw new Error(`dev login failed: ${status} ${JSON.stringify(body)}`);
   return (body as DevLoginResponse).accessToken;
 }
 
 /** An access JWT signed like the app's own login would, e.g. a service token with scopes. */
 export function accessToken(
-  claims: { sub: string; scope?: string; name?: string },
+  claims: { sub: string; scope?: string; name?: string; rooms?: Record<string, string[]> },
   options: { expiresInSeconds?: number; secret?: string } = {},
 ): string {
-  return jwt.sign(claims, options.secret ?? TEST_SECRETS.JWT_SECRET, {
+  // Test users may enter every room unless a test says otherwise (`rooms: {}` grants none).
+  return jwt.sign({ rooms: ALL_ROOMS, ...claims }, options.secret ?? TEST_SECRETS.JWT_SECRET, {
     algorithm: 'HS256',
     expiresIn: options.expiresInSeconds ?? 300,
   });

@@ -57,6 +57,8 @@ async function spawnGateway(options: GatewayProcessOptions, port: number): Promi
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'test',
+    // As in production: test tokens carry room grants (support/client.ts).
+    ROOM_ACCESS: 'grants',
     LOG_LEVEL: 'warn',
     PORT: String(port),
     REPLICA_ID: replica,

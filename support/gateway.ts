@@ -15,7 +15,16 @@ export interface TestGateway {
 /** A gateway in this process on a free port; `env` is applied over test defaults. */
 export async function startTestGateway(env: Record<string, string | undefined> = {}): Promise<TestGateway> {
   const config = loadConfig(
-    { NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', REPLICA_ID: 'in-process', ...TEST_SECRETS, ...env },
+    {
+      NODE_ENV: 'test',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      REPLICA_ID: 'in-process',
+      // As in production: test tokens carry room grants (support/client.ts).
+      ROOM_ACCESS: 'grants',
+      ...TEST_SECRETS,
+      ...env,
+    },
     'test-host',
   );
   let logged = '';

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { ALL_ROOMS } from './client.js';
 
 export type JwksAlgorithm = 'RS256' | 'ES256';
 
@@ -86,7 +87,10 @@ export async function startJwksServer(): Promise<JwksServer> {
     async sign(kid, claims) {
       const key = keys.get(kid);
       if (!key) throw new Error(`no key ${kid}`);
-      const jwt = new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid, typ: 'JWT' }).setIssuedAt();
+      // Like support/client.ts: test users may enter every room unless a test says otherwise.
+      const jwt = new SignJWT({ rooms: ALL_ROOMS, ...claims })
+        .setProtectedHeader({ alg: key.alg, kid, typ: 'JWT' })
+        .setIssuedAt();
       if (claims.exp === undefined) jwt.setExpirationTime('5m');
       return jwt.sign(key.privateKey);
     },

@@ -1,14 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { JsonValue, ReadyResponse } from '@switchboard/contract';
+import type { ReadyResponse } from '@switchboard/contract';
 import { createClusterView } from './admin/cluster-view.js';
 import { createDevAdminToken } from './admin/dev-token.js';
 import { createAdminRoutes } from './admin/routes.js';
 import { createSampler } from './admin/sampler.js';
 import { createAccessTokenVerifier, createDevAccessTokenSigner } from './auth/access-token.js';
+import { createRoomAccess } from './auth/room-access.js';
 import type { Config } from './config/index.js';
-import type { HistoryQuery } from './history/types.js';
-import { createHttpApp } from './http/app.js';
+import { createHttpApp, type RoomsApi } from './http/app.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { nativeWsAddons } from './realtime/native-addons.js';
@@ -79,6 +79,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
         models: openai.models,
         voices: openai.voices,
         sessionsPerUser: config.upstream.sessionsPerUser,
+        mintsPerMinute: config.upstream.mintsPerMinute,
         timeoutMs: config.upstream.timeoutMs,
         secretTtlSeconds: config.upstream.secretTtlSeconds,
         redis,
@@ -101,11 +102,12 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     };
   };
 
-  const roomsApi = {
-    publish: (room: string, event: { type: string; data: JsonValue }, from: string) =>
-      realtime.rooms.publish(room, event, from),
-    peers: (room: string) => realtime.rooms.peers(room),
-    history: (room: string, query: HistoryQuery) => realtime.rooms.history(room, query),
+  // Realtime is built after the HTTP app (Socket.IO attaches to its server), so reached lazily.
+  const roomsApi: RoomsApi = {
+    publish: (room, event, from) => realtime.rooms.publish(room, event, from),
+    peers: (room) => realtime.rooms.peers(room),
+    history: (room, query) => realtime.rooms.history(room, query),
+    kick: (room, userId) => realtime.rooms.kick(room, userId),
   };
   const sampler = config.adminEnabled
     ? createSampler({
@@ -129,6 +131,8 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     ice: config.ice,
     readiness,
     rooms: roomsApi,
+    roomAccess: createRoomAccess({ config: config.roomAccess, logger, metrics }),
+    roomsClaim: config.roomAccess.claim,
     serveMetrics: config.metricsPort === 0,
     staticDir,
     allowInsecureConnect: config.env !== 'production',
@@ -139,7 +143,6 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
             ...auth,
             view: clusterView,
             rooms: roomsApi,
-            kick: (room, userId) => realtime.kick(room, userId),
             devToken: createDevAdminToken(config),
             logger,
           })
@@ -190,6 +193,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
       // Without Redis, Socket.IO keeps its default in-memory adapter whatever SOCKETIO_ADAPTER says.
       adapter: redis ? config.adapter : 'memory',
       history: config.history.size > 0 ? config.history.size : 'off',
+      roomAccess: config.roomAccess.mode,
       wsNative: addons,
     },
     'gateway listening',

@@ -144,7 +144,7 @@ describe('the AsyncAPI document', () => {
     expect((await heard).id).toBe((ack as { id: string }).id);
 
     const batch = nextEvent(bob.socket, 'room:events');
-    const service = accessToken({ sub: 'backend', scope: 'publish' });
+    const service = accessToken({ sub: 'backend', scope: 'publish read' });
     await Promise.all(
       [1, 2, 3].map((n) =>
         postJson(`${gw.url}/api/rooms/lobby/events`, { type: 'tick', data: n }, { authorization: `Bearer ${service}` }),

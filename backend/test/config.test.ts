@@ -7,9 +7,12 @@ import { ConfigError, DEV_SECRETS, KNOWN_ENV_VARS, loadConfig } from '../src/con
 const STRONG = 'x'.repeat(40);
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
+/** Outside production unless `env` says otherwise: an unset NODE_ENV means production. */
+const load = (env: Record<string, string>, host = 'h') => loadConfig({ NODE_ENV: 'development', ...env }, host);
+
 function problems(env: Record<string, string>): string[] {
   try {
-    loadConfig(env, 'host');
+    load(env, 'host');
   } catch (error) {
     if (error instanceof ConfigError) return error.problems;
     throw error;
@@ -19,7 +22,7 @@ function problems(env: Record<string, string>): string[] {
 
 describe('config', () => {
   it('starts with defaults outside production, in memory mode, with loud warnings', () => {
-    const config = loadConfig({}, 'pod-7');
+    const config = load({}, 'pod-7');
     expect(config.port).toBe(3000);
     expect(config.replicaId).toBe('pod-7');
     expect(config.rtcToken.ttlSeconds).toBe(60);
@@ -52,7 +55,8 @@ describe('config', () => {
     expect(problems({ CORS_ORIGINS: 'https://app.example.com, https://b.example/app' })).toEqual([
       'CORS_ORIGINS.1: "https://b.example/app" is not an origin: write scheme://host[:port], with no path',
     ]);
-    expect(loadConfig({ CORS_ORIGINS: 'https://app.example.com,http://localhost:3010' }, 'h').corsOrigins).toEqual([
+    const origins = 'https://app.example.com,http://localhost:3010';
+    expect(loadConfig({ NODE_ENV: 'development', CORS_ORIGINS: origins }, 'h').corsOrigins).toEqual([
       'https://app.example.com',
       'http://localhost:3010',
     ]);
@@ -61,6 +65,7 @@ describe('config', () => {
   it('warns about a set variable that is a near miss of a known one, and leaves the rest of the environment alone', () => {
     const { warnings } = loadConfig(
       {
+        NODE_ENV: 'development',
         REDIS_URI: 'redis://127.0.0.1:6379',
         LOG_LEVL: 'debug',
         port: '4000',
@@ -80,7 +85,8 @@ describe('config', () => {
       'port is not a Switchboard variable: did you mean PORT?',
     ]);
     // Set both ways, the known one is clearly meant; the other is some other program's.
-    expect(loadConfig({ REDIS_URI: 'x', REDIS_URL: 'redis://h:1' }, 'h').warnings.join()).not.toContain('REDIS_URI');
+    const both = loadConfig({ NODE_ENV: 'development', REDIS_URI: 'x', REDIS_URL: 'redis://h:1' }, 'h');
+    expect(both.warnings.join()).not.toContain('REDIS_URI');
   });
 
   it('refuses to start in production with missing, default or short secrets, and says which', () => {
@@ -97,13 +103,60 @@ describe('config', () => {
     ]);
   });
 
+  it('treats an unset NODE_ENV as production: no default secrets, no dev login, no open CORS', () => {
+    expect(() => loadConfig({}, 'h')).toThrow(/RTC_TOKEN_SECRET: is required in production/);
+    const config = loadConfig({ JWT_SECRET: STRONG, RTC_TOKEN_SECRET: `${STRONG}-rtc` }, 'h');
+    expect(config.env).toBe('production');
+    expect(config.devLogin).toBe(false);
+    expect(config.corsOrigins).toEqual([]);
+    expect(config.roomAccess.mode).toBe('grants');
+  });
+
+  it('refuses one secret for both access JWTs and RTC tokens', () => {
+    expect(problems({ JWT_SECRET: STRONG, RTC_TOKEN_SECRET: STRONG })).toEqual([
+      'RTC_TOKEN_SECRET: must differ from JWT_SECRET',
+    ]);
+    expect(problems({ NODE_ENV: 'production', JWT_SECRET: STRONG, RTC_TOKEN_SECRET: STRONG })).toEqual([
+      'RTC_TOKEN_SECRET: must differ from JWT_SECRET',
+    ]);
+  });
+
+  it('picks room access: grants in production, open elsewhere, the authorizer only with its URL', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: STRONG, RTC_TOKEN_SECRET: `${STRONG}-rtc` };
+    expect(load({}).roomAccess).toEqual({ mode: 'open', claim: 'rooms', authorizer: undefined });
+    expect(loadConfig(production, 'h').roomAccess.mode).toBe('grants');
+    const open = loadConfig({ ...production, ROOM_ACCESS: 'open' }, 'h');
+    expect(open.roomAccess.mode).toBe('open');
+    expect(open.warnings.join('\n')).toMatch(/ROOM_ACCESS=open in production/);
+    expect(problems({ ROOM_ACCESS: 'authorizer' })).toEqual([
+      'ROOM_AUTHORIZER_URL: is required with ROOM_ACCESS=authorizer',
+    ]);
+    expect(problems({ ROOM_AUTHORIZER_URL: 'https://app.example/authorize' })[0]).toMatch(
+      /^ROOM_AUTHORIZER_URL: is set, but ROOM_ACCESS is open/,
+    );
+    expect(
+      problems({ ...production, ROOM_ACCESS: 'authorizer', ROOM_AUTHORIZER_URL: 'https://app.example/authorize' }),
+    ).toEqual(['ROOM_AUTHORIZER_SECRET: is required in production with ROOM_ACCESS=authorizer']);
+    const authorizer = load({
+      ROOM_ACCESS: 'authorizer',
+      ROOM_AUTHORIZER_URL: 'https://app.example/authorize',
+      JWT_ROOMS_CLAIM: 'https://app.example/rooms',
+    }).roomAccess;
+    expect(authorizer).toMatchObject({
+      mode: 'authorizer',
+      claim: 'https://app.example/rooms',
+      authorizer: { url: 'https://app.example/authorize', timeoutMs: 2000, cacheSeconds: 30 },
+    });
+    expect(problems({ ROOM_ACCESS: 'everyone' })[0]).toMatch(/^ROOM_ACCESS: /);
+  });
+
   it('never echoes a secret in its errors', () => {
     const message = problems({ NODE_ENV: 'production', JWT_SECRET: 'hunter2-secret', RTC_TOKEN_SECRET: STRONG }).join();
     expect(message).not.toContain('hunter2');
   });
 
   it('runs in production with real secrets: dev login off, same-origin CORS only', () => {
-    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG, RTC_TOKEN_SECRET: STRONG }, 'h');
+    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG, RTC_TOKEN_SECRET: `${STRONG}-rtc` }, 'h');
     expect(config.devLogin).toBe(false);
     expect(config.corsOrigins).toEqual([]);
   });
@@ -111,10 +164,8 @@ describe('config', () => {
   it('picks RS256 or ES256 from a PEM public key, with flattened newlines accepted', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' });
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' });
-    expect(loadConfig({ JWT_PUBLIC_KEY: rsa.toString() }, 'h').accessJwt.key.algorithms).toEqual(['RS256']);
-    expect(loadConfig({ JWT_PUBLIC_KEY: ec.toString().replace(/\n/g, '\\n') }, 'h').accessJwt.key.algorithms).toEqual([
-      'ES256',
-    ]);
+    expect(load({ JWT_PUBLIC_KEY: rsa.toString() }).accessJwt.key.algorithms).toEqual(['RS256']);
+    expect(load({ JWT_PUBLIC_KEY: ec.toString().replace(/\n/g, '\\n') }).accessJwt.key.algorithms).toEqual(['ES256']);
     expect(problems({ JWT_PUBLIC_KEY: rsa.toString(), JWT_SECRET: STRONG })[0]).toMatch(/^JWT_PUBLIC_KEY: /);
   });
 
@@ -133,10 +184,20 @@ describe('config', () => {
 
   it('verifies with a JWKS in production over https only, with dev login off and the defaults documented', () => {
     const production = { NODE_ENV: 'production', RTC_TOKEN_SECRET: STRONG };
-    expect(problems({ ...production, JWT_JWKS_URL: 'http://idp.internal/keys' })).toEqual([
+    const audience = { JWT_ISSUER: 'https://idp.example/', JWT_AUDIENCE: 'switchboard' };
+    expect(problems({ ...production, ...audience, JWT_JWKS_URL: 'http://idp.internal/keys' })).toEqual([
       'JWT_JWKS_URL: must be an https:// URL in production',
     ]);
-    const config = loadConfig({ ...production, JWT_JWKS_URL: 'https://idp.example/keys', DEV_LOGIN: 'true' }, 'h');
+    expect(problems({ ...production, JWT_JWKS_URL: 'https://idp.example/keys' })).toEqual([
+      'JWT_ISSUER, JWT_AUDIENCE: required in production with JWT_JWKS_URL, so tokens the provider issues for other apps are refused',
+    ]);
+    expect(problems({ ...production, JWT_ISSUER: 'x', JWT_JWKS_URL: 'https://idp.example/keys' })[0]).toMatch(
+      /^JWT_AUDIENCE: required/,
+    );
+    expect(
+      problems({ ...production, ...audience, JWT_JWKS_URL: 'https://idp.example/keys', DEV_LOGIN: 'true' }),
+    ).toEqual(['DEV_LOGIN: cannot be on in production: anyone could sign in as anyone with the real JWT_SECRET']);
+    const config = loadConfig({ ...production, ...audience, JWT_JWKS_URL: 'https://idp.example/keys' }, 'h');
     expect(config.accessJwt).toEqual({
       key: {
         kind: 'jwks',
@@ -146,23 +207,27 @@ describe('config', () => {
         cooldownMs: 30_000,
         timeoutMs: 3000,
       },
-      issuer: undefined,
-      audience: undefined,
+      issuer: 'https://idp.example/',
+      audience: 'switchboard',
       scopeClaim: 'scope',
+      scopePrefix: '',
     });
     expect(config.devLogin).toBe(false);
-    expect(config.warnings).toContain('DEV_LOGIN needs JWT_SECRET; it is off with JWT_JWKS_URL');
-    expect(loadConfig({ JWT_SCOPE_CLAIM: ' scp ' }, 'h').accessJwt.scopeClaim).toBe('scp');
+    expect(load({ JWT_JWKS_URL: 'https://idp.example/keys' }).warnings).toContain(
+      'DEV_LOGIN needs JWT_SECRET; it is off with JWT_JWKS_URL',
+    );
+    expect(load({ JWT_SCOPE_CLAIM: ' scp ' }).accessJwt.scopeClaim).toBe('scp');
   });
 
   it('leaves upstream voice sessions off without OPENAI_API_KEY, and parses their settings with it', () => {
-    expect(loadConfig({}, 'h').upstream).toEqual({
+    expect(load({}).upstream).toEqual({
       openai: undefined,
       sessionsPerUser: 2,
+      mintsPerMinute: 10,
       timeoutMs: 5_000,
       secretTtlSeconds: 60,
     });
-    const config = loadConfig(
+    const config = load(
       {
         OPENAI_API_KEY: 'sk-live-key',
         OPENAI_BASE_URL: 'http://127.0.0.1:8080/v1/',
@@ -178,7 +243,7 @@ describe('config', () => {
       models: ['gpt-realtime'],
       voices: ['cedar', 'marin'],
     });
-    expect(loadConfig({ OPENAI_API_KEY: 'sk' }, 'h').upstream.openai?.baseUrl).toBe('https://api.openai.com/v1');
+    expect(load({ OPENAI_API_KEY: 'sk' }).upstream.openai?.baseUrl).toBe('https://api.openai.com/v1');
   });
 
   it('names the upstream variable in every error, and never echoes the API key', () => {
@@ -197,6 +262,8 @@ describe('config', () => {
     expect(problems({ UPSTREAM_SECRET_TTL_SECONDS: '9' })[0]).toMatch(/^UPSTREAM_SECRET_TTL_SECONDS: /);
     expect(problems({ UPSTREAM_SECRET_TTL_SECONDS: '7201' })[0]).toMatch(/^UPSTREAM_SECRET_TTL_SECONDS: /);
     expect(problems({ UPSTREAM_SESSIONS_PER_USER: '0' })[0]).toMatch(/^UPSTREAM_SESSIONS_PER_USER: /);
+    expect(problems({ UPSTREAM_MINTS_PER_MINUTE: '0' })[0]).toMatch(/^UPSTREAM_MINTS_PER_MINUTE: /);
+    expect(load({ UPSTREAM_MINTS_PER_MINUTE: '3' }).upstream.mintsPerMinute).toBe(3);
     expect(problems({ UPSTREAM_TIMEOUT_MS: 'soon' })[0]).toMatch(/^UPSTREAM_TIMEOUT_MS: /);
     const credentials = problems({ OPENAI_API_KEY: 'sk-hunter2', OPENAI_BASE_URL: 'https://user:sk-hunter2@proxy/v1' });
     expect(credentials[0]).toMatch(/^OPENAI_BASE_URL: /);
@@ -228,18 +295,24 @@ describe('config', () => {
     expect(problems({ ROOM_HISTORY_SIZE: '-1' })[0]).toMatch(/^ROOM_HISTORY_SIZE: /);
     expect(problems({ RECOVERY_MAX_EVENTS: 'all' })[0]).toMatch(/^RECOVERY_MAX_EVENTS: /);
 
-    expect(loadConfig({ REDIS_URL: url }, 'h')).toMatchObject({
+    expect(load({ REDIS_URL: url })).toMatchObject({
       redis: { topology: { kind: 'standalone', url } },
       adapter: 'redis',
     });
-    expect(loadConfig({ REDIS_CLUSTER_URLS: urls }, 'h')).toMatchObject({
+    expect(load({ REDIS_CLUSTER_URLS: urls })).toMatchObject({
       redis: { topology: { kind: 'cluster', urls: urls.split(',') } },
       adapter: 'redis-sharded',
     });
     expect(
-      loadConfig({ REDIS_SENTINEL_URLS: url, REDIS_SENTINEL_MASTER: 'm', SOCKETIO_ADAPTER: 'redis-sharded' }, 'h'),
+      load({ REDIS_SENTINEL_URLS: url, REDIS_SENTINEL_MASTER: 'm', SOCKETIO_ADAPTER: 'redis-sharded' }),
     ).toMatchObject({ redis: { topology: { kind: 'sentinel', urls: [url], master: 'm' } }, adapter: 'redis-sharded' });
-    expect(loadConfig({}, 'h').history).toEqual({ size: 100, ttlSeconds: 300, recoveryMaxEvents: 100 });
+    expect(load({}).history).toEqual({
+      size: 100,
+      ttlSeconds: 300,
+      maxBytes: 1024 * 1024,
+      replyMaxBytes: 256 * 1024,
+      recoveryMaxEvents: 100,
+    });
   });
 
   it('stops the process at start-up with the error, for a topology it cannot serve', () => {
@@ -284,6 +357,7 @@ describe('config', () => {
       'OPENAI_REALTIME_MODELS',
       'OPENAI_REALTIME_VOICES',
       'UPSTREAM_SESSIONS_PER_USER',
+      'UPSTREAM_MINTS_PER_MINUTE',
       'UPSTREAM_TIMEOUT_MS',
       'UPSTREAM_SECRET_TTL_SECONDS',
       'REDIS_CLUSTER_URLS',
@@ -292,6 +366,15 @@ describe('config', () => {
       'ROOM_HISTORY_SIZE',
       'ROOM_HISTORY_TTL_SECONDS',
       'RECOVERY_MAX_EVENTS',
+      'ROOM_ACCESS',
+      'JWT_ROOMS_CLAIM',
+      'JWT_SCOPE_PREFIX',
+      'ROOM_AUTHORIZER_URL',
+      'ROOM_AUTHORIZER_TIMEOUT_MS',
+      'ROOM_AUTHORIZER_CACHE_SECONDS',
+      'ROOM_HISTORY_MAX_BYTES',
+      'HISTORY_REPLY_MAX_BYTES',
+      'SOCKET_MAX_BUFFERED_BYTES',
     ]) {
       expect(KNOWN_ENV_VARS).toContain(name);
     }

@@ -140,7 +140,7 @@ describe('memory mode keeps the whole contract from an in-process history', () =
     await waitFor('three', () => member.events.length === 3 || undefined);
     const position = { epoch: member.session.position.epoch, seq: 3 };
     member.close();
-    const service = accessToken({ sub: 'backend', scope: 'publish' });
+    const service = accessToken({ sub: 'backend', scope: 'publish read' });
     for (let n = 4; n <= 6; n++) {
       const response = await postJson(
         `${gw.url}/api/rooms/memory/events`,

@@ -2,7 +2,7 @@ import { createHmac, generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpErrorResponse, MintTokenResponse, ReadyResponse } from '@switchboard/contract';
-import { accessToken, connectWithToken, devLogin, mintToken, postJson } from '../../support/client.js';
+import { ALL_ROOMS, accessToken, connectWithToken, devLogin, mintToken, postJson } from '../../support/client.js';
 import { startTestGateway, type TestGateway } from '../../support/gateway.js';
 
 const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -27,7 +27,7 @@ describe('HTTP API in memory mode', () => {
   afterAll(() => gw.close());
 
   const userToken = (sub: string, extra: jwt.SignOptions = {}) =>
-    jwt.sign({ sub }, 'test-access-secret-0123456789abcdef0123456789', {
+    jwt.sign({ sub, rooms: ALL_ROOMS }, 'test-access-secret-0123456789abcdef0123456789', {
       algorithm: 'HS256',
       expiresIn: 300,
       audience: 'switchboard-test',
@@ -264,7 +264,7 @@ describe('RS256 access tokens', () => {
   afterAll(() => gw.close());
 
   it('accepts RS256 and refuses an HS256 token signed with the public key (algorithm confusion)', async () => {
-    const good = jwt.sign({ sub: 'rsa-user' }, privateKey, { algorithm: 'RS256', expiresIn: 60 });
+    const good = jwt.sign({ sub: 'rsa-user', rooms: ALL_ROOMS }, privateKey, { algorithm: 'RS256', expiresIn: 60 });
     expect((await mint(gw, good)).status).toBe(201);
     const confused = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: 'mallory', exp: Math.floor(Date.now() / 1000) + 60 })}`;
     const signature = createHmac('sha256', publicPem).update(confused).digest('base64url');

@@ -103,7 +103,7 @@ describe('JWT_SCOPE_CLAIM', () => {
     const kid = await idp.addKey('RS256');
     const gw = await track(jwksGateway(idp.url, { JWT_SCOPE_CLAIM: 'scp' }));
 
-    const service = await idp.sign(kid, { sub: 'reporting-backend', scp: ['rooms.read', 'publish'] });
+    const service = await idp.sign(kid, { sub: 'reporting-backend', scp: ['read', 'publish'] });
     expect((await publish(gw, service)).status).toBe(202);
     const peers = await fetch(`${gw.url}/api/rooms/lobby/peers`, { headers: { authorization: `Bearer ${service}` } });
     expect(peers.status).toBe(200);
@@ -120,6 +120,21 @@ describe('JWT_SCOPE_CLAIM', () => {
     const gw = await track(jwksGateway(idp.url));
     expect((await publish(gw, await idp.sign(kid, { sub: 'ops', scope: 'read\tpublish  admin' }))).status).toBe(202);
     expect((await publish(gw, await idp.sign(kid, { sub: 'ops', scope: 'publisher' }))).status).toBe(403);
+  });
+
+  it("grants nothing for an identity provider's own scopes, and matches namespaced ones with JWT_SCOPE_PREFIX", async () => {
+    const idp = await track(startJwksServer());
+    const kid = await idp.addKey('RS256');
+    const gw = await track(jwksGateway(idp.url, { JWT_SCOPE_PREFIX: 'switchboard:' }));
+    const user = await idp.sign(kid, { sub: 'patient-7', scope: 'openid profile email' });
+    const read = await fetch(`${gw.url}/api/rooms/consult-42/events`, { headers: { authorization: `Bearer ${user}` } });
+    expect(read.status).toBe(403);
+    expect((await publish(gw, user)).status).toBe(403);
+    // Unprefixed names do not count once the gateway's scopes are namespaced.
+    expect((await publish(gw, await idp.sign(kid, { sub: 'ops', scope: 'publish' }))).status).toBe(403);
+    expect((await publish(gw, await idp.sign(kid, { sub: 'ops', scope: 'openid switchboard:publish' }))).status).toBe(
+      202,
+    );
   });
 });
 

@@ -121,7 +121,7 @@ describe('the OpenAPI document', () => {
   }
 
   const user = (sub: string) => accessToken({ sub });
-  const service = accessToken({ sub: 'backend', scope: 'publish' });
+  const service = accessToken({ sub: 'backend', scope: 'publish read' });
   const oversized = { room: 'lobby', type: 'x', padding: 'x'.repeat(70 * 1024) };
   const errorOf = (body: unknown) => (isObject(body) && isObject(body.error) ? body.error : {});
   const codeOf = (body: unknown) => errorOf(body).code;

@@ -13,7 +13,7 @@ const keysPerMaster = (topology: TestTopology, pattern: string) => topology.onMa
 
 realtimeSuite('cluster', ({ topology, replicas }) => {
   const url = (i: number) => replicas()[i]?.url ?? '';
-  const service = accessToken({ sub: 'backend', scope: 'publish' });
+  const service = accessToken({ sub: 'backend', scope: 'publish read' });
 
   it('spreads tokens, presence and histories over every master', async () => {
     // Thirty rooms and users: more than enough for three masters' slots.

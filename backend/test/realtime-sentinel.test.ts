@@ -8,7 +8,7 @@ realtimeSuite('sentinel', ({ topology, replicas }) => {
     const sentinel = topology().sentinel;
     if (!sentinel) throw new Error('no sentinel topology');
     const [r1, r2] = [replicas()[0]?.url ?? '', replicas()[1]?.url ?? ''];
-    const service = accessToken({ sub: 'backend', scope: 'publish' });
+    const service = accessToken({ sub: 'backend', scope: 'publish read' });
     const publish = (url: string, n: number) =>
       postJson(`${url}/api/rooms/failover/events`, { type: 'n', data: n }, { authorization: `Bearer ${service}` });
     const a = await joinRoom(r1, 'fa', 'failover');

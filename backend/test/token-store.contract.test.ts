@@ -22,10 +22,12 @@ afterAll(async () => {
 
 let n = 0;
 /** A token of `sub`; jtis start with their owner's slot tag, as the codec mints them. */
-const record = (ttlMs = 60_000, sub = `user-${process.pid}-${n++}`) => ({
+const record = (ttlMs = 60_000, sub = `user-${process.pid}-${n++}`, room = 'lobby') => ({
   jti: `${userSlotTag(sub)}jti-${n++}`,
   sub,
   expiresAt: Date.now() + ttlMs,
+  room,
+  issuedAt: Math.floor(Date.now() / 1000),
 });
 const limit = (max = 100) => ({ max, windowMs: 60_000 });
 
@@ -81,24 +83,45 @@ describe.each([
     for (let i = 0; i < 5; i++) outcomes.push(await store().mint(record(60_000, sub), l));
     expect(outcomes.slice(0, 3)).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
     for (const outcome of outcomes.slice(3)) {
-      expect(outcome.ok).toBe(false);
-      if (!outcome.ok) {
+      expect(outcome).toMatchObject({ ok: false, retryAfterMs: expect.any(Number) as number });
+      if (!outcome.ok && 'retryAfterMs' in outcome) {
         expect(outcome.retryAfterMs).toBeGreaterThan(0);
         expect(outcome.retryAfterMs).toBeLessThanOrEqual(60_000);
       }
     }
   });
+
+  it('refuses, after a kick, the tokens issued up to it for that user and room only', async () => {
+    const sub = `kicked-${n++}`;
+    const before = record(60_000, sub, 'consult-1');
+    const otherRoom = record(60_000, sub, 'consult-2');
+    await store().mint(before, limit());
+    await store().mint(otherRoom, limit());
+    await store().kick({ userId: sub, room: 'consult-1', at: Date.now(), expiresAt: Date.now() + 60_000 });
+    expect(await store().redeem(before)).toBe('revoked');
+    expect(await store().redeem(otherRoom)).toBe('redeemed');
+    // Minted after the kick (a later second): the app let the user back in.
+    const after = { ...record(60_000, sub, 'consult-1'), issuedAt: Math.floor(Date.now() / 1000) + 1 };
+    await store().mint(after, limit());
+    expect(await store().redeem(after)).toBe('redeemed');
+  });
 });
 
 describe('memory token store bounds', () => {
-  it('holds at most its cap, evicting the oldest entries instead of growing', async () => {
+  it('holds at most its cap and then refuses mints, never forgetting a used or revoked mark early', async () => {
     const small = createMemoryTokenStore({ cap: 100 });
     const l = { max: 1e9, windowMs: 60_000 };
     const first = record();
     await small.mint(first, l);
-    for (let i = 0; i < 1_000; i++) await small.mint(record(), l);
+    expect(await small.redeem(first)).toBe('redeemed');
+    const outcomes = [];
+    for (let i = 0; i < 1_000; i++) outcomes.push(await small.mint(record(), l));
     expect(small.size).toBe(100);
-    expect(await small.redeem(first)).toBe('unknown');
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(99);
+    expect(outcomes[outcomes.length - 1]).toEqual({ ok: false, full: true });
+    // The used mark is still there: a second use is refused, not "unknown".
+    expect(await small.redeem(first)).toBe('used');
+    expect(small.markUsed(record())).toBe(false);
     small.close();
   });
 

@@ -68,7 +68,7 @@ describe('upstream voice sessions across two replicas on one Redis', () => {
     expect((await ask(a.url, access)).status).toBe(201);
     expect((await ask(b.url, access)).status).toBe(429);
     // A service may forget anyone's record, through any replica.
-    const service = accessToken({ sub: 'voice-backend', scope: 'sessions' });
+    const service = accessToken({ sub: 'voice-backend', scope: 'revoke' });
     expect((await forget(a.url, service, (second.body as UpstreamSessionResponse).id)).status).toBe(204);
     expect((await ask(b.url, access)).status).toBe(201);
   });

@@ -146,7 +146,10 @@ describe('upstream voice sessions against a local provider', () => {
   it('holds each user to two live secrets, frees one on DELETE by its owner or a service, and counts refusals', async () => {
     const alice = await devLogin(gw.url, 'limited-alice');
     const mallory = await devLogin(gw.url, 'mallory');
-    const refusedBefore = await scrapeMetric(gw.url, 'switchboard_upstream_refused_total', { provider: 'openai' });
+    const refusedBefore = await scrapeMetric(gw.url, 'switchboard_upstream_refused_total', {
+      provider: 'openai',
+      limit: 'live',
+    });
     const first = (await ask(gw, alice)).body as UpstreamSessionResponse;
     const second = (await ask(gw, alice)).body as UpstreamSessionResponse;
     const calls = provider.calls.length;
@@ -158,9 +161,9 @@ describe('upstream voice sessions against a local provider', () => {
     expect(retryAfter).toBeGreaterThan(100);
     expect(retryAfter).toBeLessThanOrEqual(121);
     expect(provider.calls).toHaveLength(calls);
-    expect(await scrapeMetric(gw.url, 'switchboard_upstream_refused_total', { provider: 'openai' })).toBe(
-      refusedBefore + 1,
-    );
+    expect(
+      await scrapeMetric(gw.url, 'switchboard_upstream_refused_total', { provider: 'openai', limit: 'live' }),
+    ).toBe(refusedBefore + 1);
     // Someone else is not affected.
     expect((await ask(gw, mallory)).status).toBe(201);
 
@@ -172,9 +175,26 @@ describe('upstream voice sessions against a local provider', () => {
     expect((await ask(gw, alice)).status).toBe(201);
     expect((await ask(gw, alice)).status).toBe(429);
 
-    const service = accessToken({ sub: 'voice-backend', scope: 'sessions' });
+    const service = accessToken({ sub: 'voice-backend', scope: 'revoke' });
     expect((await forget(gw, service, second.id)).status).toBe(204);
     expect((await ask(gw, alice)).status).toBe(201);
+  });
+
+  it('holds each user to UPSTREAM_MINTS_PER_MINUTE (10) in memory mode too, however fast they DELETE', async () => {
+    const looper = await devLogin(gw.url, 'memory-looper');
+    const refusedBefore = await scrapeMetric(gw.url, 'switchboard_upstream_refused_total', { limit: 'rate' });
+    const statuses: number[] = [];
+    for (let round = 0; round < 12; round++) {
+      const minted = await ask(gw, looper);
+      statuses.push(minted.status);
+      if (minted.status === 201) await forget(gw, looper, (minted.body as UpstreamSessionResponse).id);
+      else {
+        expect(errorCode(minted.body)).toBe('rate_limited');
+        expect(Number(minted.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+      }
+    }
+    expect(statuses).toEqual([...Array<number>(10).fill(201), 429, 429]);
+    expect(await scrapeMetric(gw.url, 'switchboard_upstream_refused_total', { limit: 'rate' })).toBe(refusedBefore + 2);
   });
 
   describe('upstream failures answer with a contract code in bounded time, and free the slot', () => {

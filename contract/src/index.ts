@@ -18,6 +18,8 @@ export const HANDSHAKE_ERROR_CODES = [
   'origin_forbidden',
   'rate_limited',
   'server_draining',
+  /** Redis did not answer the token's redemption in time; retry with a fresh token. */
+  'unavailable',
 ] as const;
 export type HandshakeErrorCode = (typeof HANDSHAKE_ERROR_CODES)[number];
 
@@ -31,10 +33,10 @@ export const ERROR_CODES = [
   'not_in_room',
   'payload_too_large',
   'unknown_event',
-  'unavailable',
   'internal',
   'identity_unavailable',
   'upstream_unavailable',
+  'authorizer_unavailable',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -79,11 +81,30 @@ export const LIMITS = {
 } as const;
 
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/**
+ * The Socket.IO room that holds a room's members on each replica. Socket.IO names each
+ * socket's own room by its id, and ids fit ROOM_NAME_PATTERN: the `#`, which no room name
+ * has, keeps a room called like someone's socket id from ever reaching that socket. Use it
+ * with `@socket.io/redis-emitter`: `emitter.to(socketIoRoom(room))`.
+ */
+export const socketIoRoom = (room: string): string => `room#${room}`;
 export const EVENT_TYPE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 export const USER_ID_PATTERN = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
 export const CAPABILITIES = ['publish'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
+
+/**
+ * What a service JWT's scope claim may grant (after `JWT_SCOPE_PREFIX`). Any other scope,
+ * such as an identity provider's `openid profile`, grants nothing.
+ */
+export const SERVICE_SCOPES = ['publish', 'read', 'revoke', 'mint', 'kick', 'admin'] as const;
+export type ServiceScope = (typeof SERVICE_SCOPES)[number];
+
+/** How the gateway learns which rooms a user may enter (`ROOM_ACCESS`). */
+export const ROOM_ACCESS_MODES = ['grants', 'authorizer', 'open'] as const;
+export type RoomAccessMode = (typeof ROOM_ACCESS_MODES)[number];
 
 export const SIGNAL_KINDS = ['offer', 'answer', 'candidate', 'bye'] as const;
 export type SignalKind = (typeof SIGNAL_KINDS)[number];
@@ -144,6 +165,11 @@ export const HTTP_PATHS = {
 export interface DevLoginRequest {
   userId: string;
   name?: string;
+  /**
+   * Room grants for the token (with `ROOM_ACCESS=grants`), as an app's login would put in
+   * its access JWT: a room name or `prefix*` pattern → capabilities.
+   */
+  rooms?: Record<string, Capability[]>;
 }
 
 export interface DevLoginResponse {
@@ -154,9 +180,27 @@ export interface DevLoginResponse {
 
 export interface MintTokenRequest {
   room: string;
-  /** Subset of CAPABILITIES; defaults to all of them. */
+  /** Subset of CAPABILITIES; defaults to all that the caller's room access grants. */
   caps?: Capability[];
+  /** With a service JWT of scope `mint`: the user the token is for. */
+  userId?: string;
+  /** With `userId`: the name other peers see. */
+  name?: string;
 }
+
+/** What `ROOM_AUTHORIZER_URL` receives, signed (`Switchboard-Signature`). */
+export interface RoomAuthorizerRequest {
+  userId: string;
+  room: string;
+  /** The capabilities asked for. */
+  caps: Capability[];
+  /** The access JWT's claims. */
+  claims: Record<string, unknown>;
+}
+
+/** What `ROOM_AUTHORIZER_URL` answers with 200. */
+export type RoomAuthorizerResponse =
+  { allow: true; caps?: Capability[]; ttlSeconds?: number } | { allow: false; ttlSeconds?: number };
 
 /** One entry of `RTCConfiguration.iceServers`. */
 export interface IceServer {
@@ -258,6 +302,11 @@ export interface HistoryResponse {
   top: number;
   /** Oldest first. */
   events: RoomEvent[];
+  /**
+   * Present (true) when the page stopped early to stay under the reply's byte limit:
+   * ask again with `after` = the last event's seq.
+   */
+  more?: true;
 }
 
 /**
@@ -331,7 +380,7 @@ export interface SessionPayload {
   recovery?: RecoveryOutcome;
 }
 
-export type PeerLeftReason = 'disconnect' | 'session_expired' | 'replica_lost' | 'server_shutdown';
+export type PeerLeftReason = 'disconnect' | 'session_expired' | 'replica_lost' | 'server_shutdown' | 'kicked';
 
 export interface PeerLeftPayload {
   peerId: string;
@@ -363,7 +412,10 @@ export interface ServerShutdownPayload {
 
 /** Why the server ended a session; sent as `session:ended` just before it disconnects. */
 export interface SessionEndedPayload {
-  reason: 'session_expired' | 'server_shutdown';
+  /**
+   * `kicked`: removed by the app (`DELETE /api/rooms/:room/members/:userId`); do not reconnect.
+   */
+  reason: 'session_expired' | 'server_shutdown' | 'kicked';
 }
 
 export interface SignalRequest {
@@ -429,6 +481,7 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   internal: 'Something went wrong on the server.',
   identity_unavailable: 'Sign-in cannot be checked right now; try again shortly.',
   upstream_unavailable: 'The voice provider is unavailable right now; try again shortly.',
+  authorizer_unavailable: "The app's room authorizer did not answer; try again shortly.",
 };
 
 export * from './admin.js';

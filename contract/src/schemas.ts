@@ -38,6 +38,7 @@ import {
   type PublishEventRequest,
   type PublishEventResponse,
   type ReadyResponse,
+  type RoomAuthorizerResponse,
   type ReadyStatus,
   type RecoveryFailureReason,
   type RecoveryOutcome,
@@ -68,19 +69,49 @@ export const eventTypeSchema = z
   .string()
   .regex(EVENT_TYPE_PATTERN, 'type must be 1-64 characters of A-Z a-z 0-9 _ . : -');
 
+const userIdSchema = z.string().regex(USER_ID_PATTERN, 'userId must be 1-128 characters of A-Z a-z 0-9 _ . : @ -');
+const displayNameSchema = z.string().trim().min(1).max(LIMITS.displayName);
+
+export const capabilitiesSchema = z
+  .array(z.enum(CAPABILITIES))
+  .max(CAPABILITIES.length)
+  .refine((caps) => new Set(caps).size === caps.length, 'caps must not repeat');
+
+/** Room grants as the access JWT's room claim carries them: a room name or `prefix*` → capabilities. */
+export const roomGrantsSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z0-9_.:-]{0,128}\*?$/, 'keys must be a room name or a "prefix*" pattern'),
+    capabilitiesSchema,
+  )
+  .refine((grants) => Object.keys(grants).length <= 100, 'at most 100 grants');
+
 export const devLoginRequestSchema = z.strictObject({
-  userId: z.string().regex(USER_ID_PATTERN, 'userId must be 1-128 characters of A-Z a-z 0-9 _ . : @ -'),
-  name: z.string().trim().min(1).max(LIMITS.displayName).optional(),
+  userId: userIdSchema,
+  name: displayNameSchema.optional(),
+  rooms: roomGrantsSchema.optional(),
 }) satisfies z.ZodType<DevLoginRequest>;
 
-export const mintTokenRequestSchema = z.strictObject({
-  room: roomNameSchema,
-  caps: z
-    .array(z.enum(CAPABILITIES))
-    .max(CAPABILITIES.length)
-    .refine((caps) => new Set(caps).size === caps.length, 'caps must not repeat')
-    .optional(),
-}) satisfies z.ZodType<MintTokenRequest>;
+export const mintTokenRequestSchema = z
+  .strictObject({
+    room: roomNameSchema,
+    caps: capabilitiesSchema.optional(),
+    userId: userIdSchema.optional(),
+    name: displayNameSchema.optional(),
+  })
+  .refine((body) => body.name === undefined || body.userId !== undefined, {
+    message: 'name is only accepted with userId',
+    path: ['name'],
+  }) satisfies z.ZodType<MintTokenRequest>;
+
+/** A room authorizer's answer; anything else counts as no answer (fails closed). */
+export const roomAuthorizerResponseSchema = z.union([
+  z.object({
+    allow: z.literal(true),
+    caps: capabilitiesSchema.optional(),
+    ttlSeconds: z.number().int().min(0).max(86_400).optional(),
+  }),
+  z.object({ allow: z.literal(false), ttlSeconds: z.number().int().min(0).max(86_400).optional() }),
+]) satisfies z.ZodType<RoomAuthorizerResponse>;
 
 /** Shapes only: which models and voices are allowed is the gateway's configuration. */
 export const upstreamSessionRequestSchema = z.strictObject({
@@ -148,6 +179,12 @@ const enumOf = <T extends string>(members: { [K in T]: K }): z.ZodEnum<{ [K in T
 const capabilitySchema = z.enum(CAPABILITIES);
 
 export const tokenIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
+/** A user id in a path (`DELETE /api/rooms/:room/members/:userId`): an access JWT's `sub`. */
+export const userIdParamSchema = z
+  .string()
+  .min(1, 'userId must not be empty')
+  .max(128, 'userId: at most 128 characters');
 
 export const errorBodySchema = z.object({
   code: z.enum(ERROR_CODES),
@@ -299,6 +336,7 @@ export const peerLeftPayloadSchema = z.object({
     session_expired: 'session_expired',
     replica_lost: 'replica_lost',
     server_shutdown: 'server_shutdown',
+    kicked: 'kicked',
   }),
 }) satisfies z.ZodType<PeerLeftPayload>;
 
@@ -325,6 +363,10 @@ export const historyResponseSchema = z.object({
   epoch: z.string(),
   top: described("The room's last seq (0 for a room with no history).", z.number().int().nonnegative()),
   events: described('Oldest first.', z.array(roomEventSchema)),
+  more: described(
+    "Present when the page stopped early to stay under the reply's byte limit: ask again with `after`.",
+    z.literal(true).optional(),
+  ),
 }) satisfies z.ZodType<HistoryResponse>;
 
 export const historyAckSchema = ackOf(historyResponseSchema.shape) satisfies z.ZodType<Ack<HistoryResponse>>;
@@ -346,6 +388,7 @@ export const sessionEndedPayloadSchema = z.object({
   reason: enumOf<SessionEndedPayload['reason']>({
     session_expired: 'session_expired',
     server_shutdown: 'server_shutdown',
+    kicked: 'kicked',
   }),
 }) satisfies z.ZodType<SessionEndedPayload>;
 

@@ -9,16 +9,20 @@ import { ADMIN_SCOPE } from './scope.js';
  * production needs a real service token from the identity provider.
  */
 export function createDevAdminToken(config: Config): (() => DevLoginResponse) | undefined {
-  const { key, issuer, audience, scopeClaim } = config.accessJwt;
+  const { key, issuer, audience, scopeClaim, scopePrefix } = config.accessJwt;
   if (!config.devLogin || key.kind !== 'secret') return undefined;
   const expiresIn = 3600;
   return () => ({
-    accessToken: jwt.sign({ sub: 'dev-admin', name: 'Dev admin', [scopeClaim]: ADMIN_SCOPE }, key.key, {
-      algorithm: 'HS256',
-      expiresIn,
-      ...(issuer ? { issuer } : {}),
-      ...(audience ? { audience } : {}),
-    }),
+    accessToken: jwt.sign(
+      { sub: 'dev-admin', name: 'Dev admin', [scopeClaim]: `${scopePrefix}${ADMIN_SCOPE}` },
+      key.key,
+      {
+        algorithm: 'HS256',
+        expiresIn,
+        ...(issuer ? { issuer } : {}),
+        ...(audience ? { audience } : {}),
+      },
+    ),
     expiresIn,
   });
 }

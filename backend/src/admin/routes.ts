@@ -23,8 +23,6 @@ import { ADMIN_SCOPE, isAdmin } from './scope.js';
 export interface AdminRoutesOptions {
   view: ClusterView;
   rooms: RoomsApi;
-  /** Ends every connection of `userId` in `room`, on every replica. */
-  kick: (room: string, userId: string) => Promise<void>;
   /** Refuses a request without a valid access JWT (401). */
   authenticate: RequestHandler;
   principal: (req: Request) => Principal;
@@ -104,7 +102,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Router {
     const room = parse(roomNameSchema, req.params.room);
     const userId = parse(userIdSchema, req.params.userId);
     audit.info({ action: 'kick', admin: principal(req).userId, room, userId }, 'admin action');
-    await options.kick(room, userId);
+    await rooms.kick(room, userId);
     res.status(204).end();
   });
 

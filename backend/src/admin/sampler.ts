@@ -49,12 +49,6 @@ export interface Sampler {
   close(): void;
 }
 
-/**
- * The counter a later feature registers under this name (socket back-pressure): read by
- * name, so the dashboard shows it as soon as the gateway exports it.
- */
-export const SLOW_CONSUMER_METRIC = 'switchboard_slow_consumer_disconnects_total';
-
 const RATE_WINDOW_SECONDS = 10;
 /** The delay monitor's timer period, which every value it records includes. */
 const LOOP_RESOLUTION_MS = 20;
@@ -117,9 +111,7 @@ export function createSampler(options: SamplerOptions): Sampler {
     for (const { value, labels } of await sum(metrics.recoveries))
       if ((labels as { outcome?: string }).outcome === 'recovered') recoveries += value;
     const deliveries = (await sum(metrics.deliveries)).reduce((total, { value }) => total + value, 0);
-    const slowMetric = metrics.registry.getSingleMetric(SLOW_CONSUMER_METRIC) as
-      { get(): Promise<{ values: Array<{ value: number; labels: object }> }> } | undefined;
-    const slow = slowMetric ? (await sum(slowMetric)).reduce((total, { value }) => total + value, 0) : 0;
+    const slow = (await sum(metrics.slowConsumers)).reduce((total, { value }) => total + value, 0);
     return { publishes, deliveries, recoveries, slow, refusals };
   };
 

@@ -175,7 +175,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
     operationId: 'mintOpenAiClientSecret',
     tag: 'voice',
     summary: 'Mint an OpenAI Realtime client secret',
-    description: `Asks OpenAI for a short-lived client secret with the gateway's API key and session configuration, the chosen \`model\` and \`voice\`; the browser then opens the call itself, POSTing its SDP offer to \`callsUrl\` with \`value\` as Bearer. The body may be left out: the first model and voice apply. A user holds at most \`UPSTREAM_SESSIONS_PER_USER\` live secrets, across replicas, and no answer takes longer than \`UPSTREAM_TIMEOUT_MS\`. ${VOICE_ONLY}`,
+    description: `Asks OpenAI for a short-lived client secret with the gateway's API key and session configuration, the chosen \`model\` and \`voice\`; the browser then opens the call itself, POSTing its SDP offer to \`callsUrl\` with \`value\` as Bearer. The body may be left out: the first model and voice apply. A user holds at most \`UPSTREAM_SESSIONS_PER_USER\` live secrets and mints at most \`UPSTREAM_MINTS_PER_MINUTE\` in any 60 s (deleted ones included), across replicas, and no answer takes longer than \`UPSTREAM_TIMEOUT_MS\`. ${VOICE_ONLY}`,
     auth: 'bearer',
     body: upstreamSessionRequestSchema,
     bodyOptional: true,
@@ -187,7 +187,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
       not_found: NO_VOICE,
       payload_too_large: BODY_LIMIT,
       rate_limited:
-        'The user already holds `UPSTREAM_SESSIONS_PER_USER` live secrets (`Retry-After`: until the first expires; or `DELETE` one), or OpenAI is rate limiting the gateway (its `Retry-After`).',
+        'The user already holds `UPSTREAM_SESSIONS_PER_USER` live secrets (`Retry-After`: until the first expires; or `DELETE` one), or minted `UPSTREAM_MINTS_PER_MINUTE` in the last 60 s (`Retry-After`: until the oldest is a minute old; a `DELETE` does not help), or OpenAI is rate limiting the gateway (its `Retry-After`).',
       upstream_unavailable:
         "OpenAI did not answer within `UPSTREAM_TIMEOUT_MS`, could not be reached, failed, or refused the gateway's key or session configuration.",
     },
@@ -198,7 +198,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
     operationId: 'deleteUpstreamSession',
     tag: 'voice',
     summary: "Free a client secret's slot",
-    description: `Forgets the gateway's record of a secret, e.g. when its call ends, so that it no longer counts against the user's \`UPSTREAM_SESSIONS_PER_USER\`. The secret itself stays usable until its \`expiresAt\`: the provider cannot revoke it. A user may delete their own records; a service JWT (any \`scope\`) anyone's. ${VOICE_ONLY}`,
+    description: `Forgets the gateway's record of a secret, e.g. when its call ends, so that it no longer counts against the user's \`UPSTREAM_SESSIONS_PER_USER\` (it still counts against \`UPSTREAM_MINTS_PER_MINUTE\` for a minute). The secret itself stays usable until its \`expiresAt\`: the provider cannot revoke it. A user may delete their own records; a service JWT (any \`scope\`) anyone's. ${VOICE_ONLY}`,
     auth: 'bearer',
     params: { id: upstreamSessionIdSchema },
     responses: { 204: { description: 'Forgotten.' } },

@@ -195,10 +195,13 @@ export const HANDSHAKE = {
     token_invalid: 'The token is malformed, or not one this deployment minted.',
     token_expired: 'The token was not used within its `ttlSeconds`.',
     token_used: 'The token was already redeemed, by a connection or a `session:refresh`.',
-    token_revoked: 'The token was revoked with `DELETE /api/rtc/tokens/{jti}`.',
+    token_revoked:
+      'The token was revoked with `DELETE /api/rtc/tokens/{jti}`, or its user was removed from the room (`DELETE /api/rooms/{room}/members/{userId}`) after it was minted.',
     origin_forbidden: "The page's `Origin` is not one of the gateway's `CORS_ORIGINS`.",
     rate_limited: 'The user already has `MAX_CONNECTIONS_PER_USER` connections.',
     server_draining: 'This replica is shutting down: connect again, with a new token, through another.',
+    unavailable:
+      'Redis is reachable but did not confirm the single use of the token in time: connect again with a new token.',
   } satisfies Record<HandshakeErrorCode, string>,
 };
 

@@ -1,6 +1,7 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
 import jwt from 'jsonwebtoken';
+import { SERVICE_SCOPES, type ServiceScope } from '@switchboard/contract';
 import type { AccessKey } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { UnauthorizedError } from './errors.js';
@@ -12,10 +13,12 @@ export { IdentityUnavailableError, UnauthorizedError } from './errors.js';
 export interface Principal {
   userId: string;
   name: string;
-  /** Scopes of a service JWT (from the scope claim); empty for users. */
-  scopes: string[];
+  /** The named scopes a service JWT carries (empty for users): others in the claim grant nothing. */
+  scopes: ReadonlySet<ServiceScope>;
   /** Epoch seconds. */
   expiresAt: number;
+  /** Every claim of the verified token, for room grants and the room authorizer. */
+  claims: Readonly<Record<string, unknown>>;
 }
 
 export interface AccessTokenVerifier {
@@ -29,16 +32,27 @@ export interface AccessTokenOptions {
   audience: string | undefined;
   /** Claim holding the scopes: a space-separated string (`scope`) or an array (Okta's `scp`). */
   scopeClaim: string;
+  /** Namespace of the gateway's scopes at the identity provider, e.g. `switchboard:`. */
+  scopePrefix: string;
 }
 
-function scopesOf(claim: unknown): string[] {
-  if (typeof claim === 'string') return claim.split(/\s+/).filter(Boolean);
-  if (Array.isArray(claim)) return claim.filter((item): item is string => typeof item === 'string' && item.length > 0);
-  return [];
+const NO_SCOPES: ReadonlySet<ServiceScope> = new Set();
+const isServiceScope = (name: string): name is ServiceScope => (SERVICE_SCOPES as readonly string[]).includes(name);
+
+/** The gateway's named scopes in a scope claim; `openid profile` and the like grant nothing. */
+export function scopesOf(claim: unknown, prefix: string): ReadonlySet<ServiceScope> {
+  const names = typeof claim === 'string' ? claim.split(/\s+/) : Array.isArray(claim) ? claim : [];
+  let scopes: Set<ServiceScope> | undefined;
+  for (const name of names) {
+    if (typeof name !== 'string' || !name.startsWith(prefix)) continue;
+    const scope = name.slice(prefix.length);
+    if (isServiceScope(scope)) (scopes ??= new Set()).add(scope);
+  }
+  return scopes ?? NO_SCOPES;
 }
 
 /** The checks every access JWT passes after its signature, whoever signed it. */
-function principalOf(payload: Record<string, unknown>, scopeClaim: string): Principal {
+function principalOf(payload: Record<string, unknown>, scopeClaim: string, scopePrefix: string): Principal {
   const { sub, exp, name } = payload;
   if (typeof sub !== 'string' || sub.length === 0) throw new UnauthorizedError('access token has no subject');
   if (typeof exp !== 'number') throw new UnauthorizedError('access token must expire (exp)');
@@ -46,8 +60,9 @@ function principalOf(payload: Record<string, unknown>, scopeClaim: string): Prin
   return {
     userId: sub.slice(0, 128),
     name: shown.slice(0, 64),
-    scopes: scopesOf(payload[scopeClaim]),
+    scopes: scopesOf(payload[scopeClaim], scopePrefix),
     expiresAt: exp,
+    claims: payload,
   };
 }
 
@@ -60,7 +75,7 @@ function importKey(key: Exclude<AccessKey, { kind: 'jwks' }>): KeyObject {
 }
 
 export function createAccessTokenVerifier(options: AccessTokenOptions & { logger: Logger }): AccessTokenVerifier {
-  const { key, issuer, audience, scopeClaim } = options;
+  const { key, issuer, audience, scopeClaim, scopePrefix } = options;
   if (key.kind === 'jwks') {
     const keys = createJwksKeys({ ...key, logger: options.logger });
     // Pinned: never trust the token's own `alg`, so `none` and HS/RS confusion fail.
@@ -80,7 +95,7 @@ export function createAccessTokenVerifier(options: AccessTokenOptions & { logger
                 : 'access token is not valid',
           );
         }
-        return principalOf(payload, scopeClaim);
+        return principalOf(payload, scopeClaim, scopePrefix);
       },
     };
   }
@@ -102,7 +117,7 @@ export function createAccessTokenVerifier(options: AccessTokenOptions & { logger
       );
     }
     if (typeof payload === 'string') throw new UnauthorizedError('access token has no subject');
-    return principalOf(payload, scopeClaim);
+    return principalOf(payload, scopeClaim, scopePrefix);
   };
   // A promise like the JWKS verifier's, so callers handle one shape.
   return { verify: (token) => Promise.resolve(token).then(check) };
@@ -115,8 +130,10 @@ export function createDevAccessTokenSigner({ key, issuer, audience }: AccessToke
   const keyObject = importKey(key);
   return {
     expiresIn,
-    sign(userId: string, name: string | undefined): string {
-      return jwt.sign({ sub: userId, ...(name ? { name } : {}) }, keyObject, {
+    /** `rooms` becomes the room-grants claim, so the demo and tests can try every access mode. */
+    sign(userId: string, name: string | undefined, rooms?: Record<string, string[]>, roomsClaim = 'rooms'): string {
+      const claims = { sub: userId, ...(name ? { name } : {}), ...(rooms ? { [roomsClaim]: rooms } : {}) };
+      return jwt.sign(claims, keyObject, {
         algorithm: 'HS256',
         expiresIn,
         ...(issuer ? { issuer } : {}),

@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
+import { ROOM_ACCESS_MODES, type RoomAccessMode } from '@switchboard/contract';
 
 /** Stand-ins that make `npm start` work out of the box; production refuses them. */
 export const DEV_SECRETS = {
@@ -84,7 +85,8 @@ export type RealtimeSessionConfig = { type: 'realtime' } & Record<string, unknow
  * these keys, so a variable set in compose or k8s that is not here is a bug.
  */
 const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  /** Unset means production: a forgotten variable must not open the dev login or CORS. */
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('production'),
   PORT: integer(0, 65535).default(3000),
   /** Serve `/metrics` on this port instead of the public one (0 = public port). */
   METRICS_PORT: integer(0, 65535).default(0),
@@ -123,6 +125,27 @@ const envSchema = z.object({
       .regex(/^\S{1,256}$/, 'must be one claim name without spaces')
       .optional(),
   ),
+  /** Prepended to each scope name an identity provider namespaces, e.g. `switchboard:`. */
+  JWT_SCOPE_PREFIX: z
+    .string()
+    .regex(/^\S{0,64}$/, 'must be at most 64 characters without spaces')
+    .default(''),
+  /** How the gateway learns which rooms a user may enter; unset: `grants` in production, else `open`. */
+  ROOM_ACCESS: z.enum(ROOM_ACCESS_MODES).optional(),
+  /** The access-JWT claim mapping room names and `prefix*` patterns to capabilities. */
+  JWT_ROOMS_CLAIM: z
+    .string()
+    .regex(/^\S{1,256}$/, 'must be one claim name without spaces')
+    .default('rooms'),
+  /** The app's endpoint that decides room access with ROOM_ACCESS=authorizer. */
+  ROOM_AUTHORIZER_URL: optionalText.pipe(
+    z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  ),
+  /** Signs what the gateway POSTs to ROOM_AUTHORIZER_URL (`Switchboard-Signature`). */
+  ROOM_AUTHORIZER_SECRET: optionalText,
+  ROOM_AUTHORIZER_TIMEOUT_MS: integer(100, 30_000).default(2_000),
+  /** How long a decision is reused when the authorizer names no `ttlSeconds` (0 = never). */
+  ROOM_AUTHORIZER_CACHE_SECONDS: integer(0, 3_600).default(30),
   RTC_TOKEN_SECRET: optionalText,
   RTC_TOKEN_TTL_SECONDS: integer(1, 3600).default(60),
   CORS_ORIGINS: optionalText.pipe(list.pipe(z.array(corsOrigin)).optional()),
@@ -152,6 +175,12 @@ const envSchema = z.object({
   ROOM_HISTORY_SIZE: integer(0, 10_000).default(100),
   /** A room's history is dropped this long after its last event. */
   ROOM_HISTORY_TTL_SECONDS: integer(1, 86_400).default(300),
+  /** Most bytes of events kept per room, whatever ROOM_HISTORY_SIZE allows. */
+  ROOM_HISTORY_MAX_BYTES: integer(128 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
+  /** A history reply (socket or HTTP) stops before this many bytes of events and says `more`. */
+  HISTORY_REPLY_MAX_BYTES: integer(80 * 1024, 64 * 1024 * 1024).default(256 * 1024),
+  /** Unsent bytes a socket may hold before it is disconnected as a slow consumer. */
+  SOCKET_MAX_BUFFERED_BYTES: integer(256 * 1024, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Most events one reconnecting client may recover. */
   RECOVERY_MAX_EVENTS: integer(0, 10_000).default(100),
   /** Mints OpenAI Realtime client secrets; unset turns `/api/rtc/upstream/openai` off (404). */
@@ -172,6 +201,8 @@ const envSchema = z.object({
   OPENAI_REALTIME_VOICES: list.pipe(names).default(['marin', 'cedar']),
   /** Live upstream secrets one user may hold at once, across replicas. */
   UPSTREAM_SESSIONS_PER_USER: integer(1, 1_000).default(2),
+  /** Secrets one user may mint per minute, across replicas; a DELETE frees a live slot, not a mint. */
+  UPSTREAM_MINTS_PER_MINUTE: integer(1, 1_000).default(10),
   /** Bound on one upstream call, retries included. */
   UPSTREAM_TIMEOUT_MS: integer(100, 60_000).default(5_000),
   /** The expiry asked of the provider for each client secret (the provider accepts 10–7200). */
@@ -259,7 +290,14 @@ export interface Config {
   /** Undefined in memory mode. */
   redis: { topology: RedisTopology | undefined; keyPrefix: string };
   adapter: 'redis' | 'redis-sharded';
-  accessJwt: { key: AccessKey; issuer: string | undefined; audience: string | undefined; scopeClaim: string };
+  accessJwt: {
+    key: AccessKey;
+    issuer: string | undefined;
+    audience: string | undefined;
+    scopeClaim: string;
+    scopePrefix: string;
+  };
+  roomAccess: RoomAccessConfig;
   rtcToken: { secret: string; ttlSeconds: number };
   corsOrigins: '*' | string[];
   devLogin: boolean;
@@ -272,16 +310,18 @@ export interface Config {
     connectionsPerUser: number;
     socketEventsPerSecond: number;
     memoryTokenCap: number;
+    socketMaxBufferedBytes: number;
   };
   coalesceMs: number;
   presenceTtlSeconds: number;
-  history: { size: number; ttlSeconds: number; recoveryMaxEvents: number };
+  history: { size: number; ttlSeconds: number; maxBytes: number; replyMaxBytes: number; recoveryMaxEvents: number };
   upstream: {
     /** Undefined when OPENAI_API_KEY is unset: the feature is off. */
     openai:
       | { apiKey: string; baseUrl: string; session: RealtimeSessionConfig; models: string[]; voices: string[] }
       | undefined;
     sessionsPerUser: number;
+    mintsPerMinute: number;
     timeoutMs: number;
     secretTtlSeconds: number;
   };
@@ -290,6 +330,17 @@ export interface Config {
   /** Insecure choices that are allowed here but deserve a loud warning at start. */
   warnings: string[];
 }
+
+export interface RoomAccessConfig {
+  mode: RoomAccessMode;
+  /** The access-JWT claim holding room grants (read in every mode that reads grants). */
+  claim: string;
+  /** Set with mode `authorizer`. */
+  authorizer: { url: string; secret: string; timeoutMs: number; cacheSeconds: number } | undefined;
+}
+
+/** Signs authorizer requests in development when ROOM_AUTHORIZER_SECRET is unset. */
+export const DEV_AUTHORIZER_SECRET = 'switchboard-dev-authorizer-secret-change-me';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -372,7 +423,29 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
     // Keys fetched over plain http could be swapped by anyone on the path.
     if (e.JWT_JWKS_URL?.startsWith('http:')) problems.push('JWT_JWKS_URL: must be an https:// URL in production');
     if (e.TURN_URLS?.length && !e.TURN_SECRET) problems.push('TURN_SECRET: is required when TURN_URLS is set');
+    // Without both, any token the identity provider signs for any other app would do.
+    if (e.JWT_JWKS_URL && (!e.JWT_ISSUER || !e.JWT_AUDIENCE))
+      problems.push(
+        `${[!e.JWT_ISSUER && 'JWT_ISSUER', !e.JWT_AUDIENCE && 'JWT_AUDIENCE'].filter(Boolean).join(', ')}: ` +
+          'required in production with JWT_JWKS_URL, so tokens the provider issues for other apps are refused',
+      );
+    if (e.DEV_LOGIN === true)
+      problems.push('DEV_LOGIN: cannot be on in production: anyone could sign in as anyone with the real JWT_SECRET');
+    if (e.ROOM_ACCESS === 'authorizer') {
+      if (e.ROOM_AUTHORIZER_SECRET === undefined)
+        problems.push('ROOM_AUTHORIZER_SECRET: is required in production with ROOM_ACCESS=authorizer');
+      else if (Buffer.byteLength(e.ROOM_AUTHORIZER_SECRET) < MIN_SECRET_BYTES)
+        problems.push(`ROOM_AUTHORIZER_SECRET: must be at least ${MIN_SECRET_BYTES} bytes in production`);
+    }
   }
+  // One leaked secret must not give both: an access JWT could otherwise pass for an RTC token's signer.
+  if (e.JWT_SECRET !== undefined && e.JWT_SECRET === e.RTC_TOKEN_SECRET)
+    problems.push('RTC_TOKEN_SECRET: must differ from JWT_SECRET');
+  const accessMode: RoomAccessMode = e.ROOM_ACCESS ?? (production ? 'grants' : 'open');
+  if (accessMode === 'authorizer' && !e.ROOM_AUTHORIZER_URL)
+    problems.push('ROOM_AUTHORIZER_URL: is required with ROOM_ACCESS=authorizer');
+  if (accessMode !== 'authorizer' && e.ROOM_AUTHORIZER_URL)
+    problems.push(`ROOM_AUTHORIZER_URL: is set, but ROOM_ACCESS is ${accessMode}; set ROOM_ACCESS=authorizer`);
   const topology = redisTopology(e, problems);
   const adapter = e.SOCKETIO_ADAPTER ?? (topology?.kind === 'cluster' ? 'redis-sharded' : 'redis');
   if (topology?.kind === 'cluster' && adapter === 'redis') {
@@ -396,7 +469,10 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
   if (!production && keySources.length === 0) warnings.push('JWT_SECRET is unset: using the development secret');
   if (!production && !e.RTC_TOKEN_SECRET) warnings.push('RTC_TOKEN_SECRET is unset: using the development secret');
   const devLogin = e.DEV_LOGIN ?? !production;
-  if (devLogin && production) warnings.push('DEV_LOGIN is on in production: anyone can sign in as anyone');
+  if (accessMode === 'open' && production)
+    warnings.push('ROOM_ACCESS=open in production: any signed-in user may enter any room with every capability');
+  if (accessMode === 'authorizer' && !e.ROOM_AUTHORIZER_SECRET)
+    warnings.push('ROOM_AUTHORIZER_SECRET is unset: authorizer requests are signed with the development secret');
   if (devLogin && key.kind !== 'secret')
     warnings.push(
       `DEV_LOGIN needs JWT_SECRET; it is off with ${key.kind === 'public' ? 'JWT_PUBLIC_KEY' : 'JWT_JWKS_URL'}`,
@@ -417,7 +493,26 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
     metricsPort: e.METRICS_PORT,
     redis: { topology, keyPrefix: e.REDIS_KEY_PREFIX },
     adapter,
-    accessJwt: { key, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, scopeClaim: e.JWT_SCOPE_CLAIM ?? 'scope' },
+    accessJwt: {
+      key,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      scopeClaim: e.JWT_SCOPE_CLAIM ?? 'scope',
+      scopePrefix: e.JWT_SCOPE_PREFIX,
+    },
+    roomAccess: {
+      mode: accessMode,
+      claim: e.JWT_ROOMS_CLAIM,
+      authorizer:
+        accessMode === 'authorizer' && e.ROOM_AUTHORIZER_URL
+          ? {
+              url: e.ROOM_AUTHORIZER_URL,
+              secret: e.ROOM_AUTHORIZER_SECRET ?? DEV_AUTHORIZER_SECRET,
+              timeoutMs: e.ROOM_AUTHORIZER_TIMEOUT_MS,
+              cacheSeconds: e.ROOM_AUTHORIZER_CACHE_SECONDS,
+            }
+          : undefined,
+    },
     rtcToken: { secret: e.RTC_TOKEN_SECRET ?? DEV_SECRETS.RTC_TOKEN_SECRET, ttlSeconds: e.RTC_TOKEN_TTL_SECONDS },
     corsOrigins: corsOrigins.includes('*') ? '*' : corsOrigins,
     devLogin: devLogin && key.kind === 'secret',
@@ -435,12 +530,15 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
       connectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
       socketEventsPerSecond: e.SOCKET_EVENTS_PER_SECOND,
       memoryTokenCap: e.MEMORY_TOKEN_CAP,
+      socketMaxBufferedBytes: e.SOCKET_MAX_BUFFERED_BYTES,
     },
     coalesceMs: e.EVENT_COALESCE_MS,
     presenceTtlSeconds: e.PRESENCE_TTL_SECONDS,
     history: {
       size: e.ROOM_HISTORY_SIZE,
       ttlSeconds: e.ROOM_HISTORY_TTL_SECONDS,
+      maxBytes: e.ROOM_HISTORY_MAX_BYTES,
+      replyMaxBytes: e.HISTORY_REPLY_MAX_BYTES,
       recoveryMaxEvents: e.RECOVERY_MAX_EVENTS,
     },
     upstream: {
@@ -454,6 +552,7 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
           }
         : undefined,
       sessionsPerUser: e.UPSTREAM_SESSIONS_PER_USER,
+      mintsPerMinute: e.UPSTREAM_MINTS_PER_MINUTE,
       timeoutMs: e.UPSTREAM_TIMEOUT_MS,
       secretTtlSeconds: e.UPSTREAM_SECRET_TTL_SECONDS,
     },

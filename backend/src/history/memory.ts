@@ -1,12 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import type { RoomEvent } from '@switchboard/contract';
-import type { HistoryPage, HistoryQuery, HistorySettings, HistorySink, RoomHistory } from './types.js';
+import {
+  eventBytes,
+  type HistoryPage,
+  type HistoryQuery,
+  type HistorySettings,
+  type HistorySink,
+  type RoomHistory,
+} from './types.js';
 
 interface Log {
   epoch: string;
   top: number;
-  /** The last `size` events, oldest first. */
+  /** The last `size` events (and at most `maxBytes` of them), oldest first. */
   events: RoomEvent[];
+  /** Bytes of `events`, and of each. */
+  bytes: number;
+  sizes: number[];
   expiresAt: number;
 }
 
@@ -29,6 +39,7 @@ export interface MemoryHistory extends RoomHistory {
  */
 export function createMemoryHistory({
   size,
+  maxBytes,
   ttlSeconds,
   sink,
   maxRooms = 100_000,
@@ -44,7 +55,7 @@ export function createMemoryHistory({
     let log = logs.get(room);
     if (log && log.expiresAt <= t) log = undefined;
     logs.delete(room);
-    log ??= { epoch: randomBytes(6).toString('base64url'), top: 0, events: [], expiresAt: 0 };
+    log ??= { epoch: randomBytes(6).toString('base64url'), top: 0, events: [], bytes: 0, sizes: [], expiresAt: 0 };
     log.expiresAt = t + ttlMs;
     logs.set(room, log);
     if (logs.size > maxRooms) {
@@ -72,8 +83,14 @@ export function createMemoryHistory({
       const log = touch(room);
       const stored: RoomEvent = { seq: ++log.top, ...event };
       if (size > 0) {
+        const bytes = eventBytes(stored);
         log.events.push(stored);
-        if (log.events.length > size) log.events.splice(0, log.events.length - size);
+        log.sizes.push(bytes);
+        log.bytes += bytes;
+        while (log.events.length > 1 && (log.events.length > size || log.bytes > maxBytes)) {
+          log.events.shift();
+          log.bytes -= log.sizes.shift() ?? 0;
+        }
       }
       sink(room, log.epoch, stored);
       return Promise.resolve({ epoch: log.epoch, seq: stored.seq });

@@ -6,7 +6,7 @@ import { lua, runScript } from '../redis/lua.js';
 import type { HistoryPage, HistoryQuery, HistorySettings, RoomHistory, UnsequencedEvent } from './types.js';
 
 /**
- * Shared head of both scripts. KEYS[1]: the room's `{e: epoch, s: last seq}` hash;
+ * Shared head of both scripts. KEYS[1]: the room's `{e: epoch, s: last seq, b: log bytes}` hash;
  * KEYS[2]: the list of its last events; ARGV[1]: a fresh epoch; ARGV[2]: TTL ms;
  * ARGV[3]: history size. Leaves `epoch` and `top` set, starting a new epoch when the
  * room has none, or when its log is gone while its counter is not (an eviction took one
@@ -21,7 +21,7 @@ if epoch and size > 0 and top > 0 and redis.call('EXISTS', KEYS[2]) == 0 then ep
 if not epoch then
   epoch, top = ARGV[1], 0
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
+  redis.call('HSET', KEYS[1], 'e', epoch, 's', 0, 'b', 0)
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if size > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
@@ -31,18 +31,28 @@ if size > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
  * Numbers the event, keeps it, and publishes it on the room's channel, in one step:
  * Redis runs scripts one at a time, so the channel carries a room's events in seq order.
  * ARGV[4]: the channel; ARGV[5]: 1 for SPUBLISH (sharded), 0 for PUBLISH; ARGV[6]: the
- * event's JSON without its opening brace, to which the script prepends `{"seq":N,`.
- * The message is `e<epoch> <event JSON>`.
+ * event's JSON without its opening brace, to which the script prepends `{"seq":N,`;
+ * ARGV[7]: most bytes the log may hold. The message is `e<epoch> <event JSON>`.
+ * The oldest events go first, by count or by bytes, but never the newest: the log stays
+ * a contiguous run ending at `top`, and a log that exists is never empty.
  */
 const APPEND = lua(`${HEAD}
 top = top + 1
-redis.call('HSET', KEYS[1], 's', top)
 local entry = '{"seq":' .. top .. ',' .. ARGV[6]
 if size > 0 then
-  redis.call('RPUSH', KEYS[2], entry)
-  redis.call('LTRIM', KEYS[2], -size, -1)
+  local bytes = tonumber(redis.call('HGET', KEYS[1], 'b') or '0') + #entry
+  local length = redis.call('RPUSH', KEYS[2], entry)
+  local maxBytes = tonumber(ARGV[7])
+  while length > 1 and (length > size or bytes > maxBytes) do
+    bytes = bytes - #redis.call('LPOP', KEYS[2])
+    length = length - 1
+  end
+  -- A log written before bytes were counted converges once its old entries are gone.
+  if bytes < 0 then bytes = 0 end
+  redis.call('HSET', KEYS[1], 's', top, 'b', bytes)
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 else
+  redis.call('HSET', KEYS[1], 's', top)
   redis.call('DEL', KEYS[2])
 end
 redis.call(ARGV[5] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[4], 'e' .. epoch .. ' ' .. entry)
@@ -80,7 +90,7 @@ function parseEvents(entries: unknown): RoomEvent[] {
  */
 export function createRedisHistory(
   redis: RedisConnection,
-  { keyPrefix, sharded, size, ttlSeconds }: HistorySettings & { keyPrefix: string; sharded: boolean },
+  { keyPrefix, sharded, size, maxBytes, ttlSeconds }: HistorySettings & { keyPrefix: string; sharded: boolean },
 ): RoomHistory {
   const keys = redisKeys(keyPrefix);
   const ttlMs = ttlSeconds * 1000;
@@ -95,7 +105,7 @@ export function createRedisHistory(
           c,
           APPEND,
           [keys.history(room), keys.historyLog(room)],
-          [epoch(), ttlMs, size, keys.roomChannel(room), sharded ? 1 : 0, tail],
+          [epoch(), ttlMs, size, keys.roomChannel(room), sharded ? 1 : 0, tail, maxBytes],
         ),
       );
       if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'number') {

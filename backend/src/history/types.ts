@@ -32,5 +32,23 @@ export type HistorySink = (room: string, epoch: string, event: RoomEvent) => voi
 export interface HistorySettings {
   /** Events kept per room; 0 keeps none (seq is still assigned). */
   size: number;
+  /** Most bytes of events kept per room (the newest event is always kept). */
+  maxBytes: number;
   ttlSeconds: number;
+}
+
+/** An event's size as the history stores it: its JSON. */
+export const eventBytes = (event: RoomEvent): number => JSON.stringify(event).length;
+
+/**
+ * The longest head of `page.events` under `maxBytes` (never empty when there are events,
+ * so a reader always makes progress), with `more` when the rest was cut.
+ */
+export function capPage(page: HistoryPage, maxBytes: number): HistoryPage {
+  let bytes = 0;
+  for (let i = 0; i < page.events.length; i++) {
+    bytes += eventBytes(page.events[i] as RoomEvent);
+    if (bytes > maxBytes && i > 0) return { ...page, events: page.events.slice(0, i), more: true };
+  }
+  return page;
 }

@@ -15,6 +15,8 @@ import {
   type PeersResponse,
   type PublishEventResponse,
   type ReadyResponse,
+  type Capability,
+  type ServiceScope,
 } from '@switchboard/contract';
 import {
   devLoginRequestSchema,
@@ -23,6 +25,7 @@ import {
   publishEventRequestSchema,
   roomNameSchema,
   tokenIdSchema,
+  userIdParamSchema,
 } from '@switchboard/contract/schemas';
 import { createApiDocuments } from '../api-docs/index.js';
 import {
@@ -31,12 +34,13 @@ import {
   type AccessTokenVerifier,
   type Principal,
 } from '../auth/access-token.js';
+import { AuthorizerUnavailableError, RoomForbiddenError, type RoomAccess } from '../auth/room-access.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { HistoryQuery } from '../history/types.js';
 import { HistoryUnavailableError } from '../realtime/rooms.js';
 import { iceServersFor, type IceServerOptions } from '../rtc/ice-servers.js';
-import { MintRateLimitedError, type TokenService } from '../tokens/service.js';
+import { MintRateLimitedError, TokenStoreUnavailableError, type TokenService } from '../tokens/service.js';
 import type { UpstreamSessions } from '../upstream/service.js';
 import { ApiError } from './errors.js';
 import { rawJsonRoute } from './raw-json-route.js';
@@ -49,6 +53,8 @@ export interface RoomsApi {
   peers(room: string): Promise<PeerInfo[]>;
   /** Rejects with HistoryUnavailableError while Redis is unreachable and this replica does not follow the room. */
   history(room: string, query: HistoryQuery): Promise<HistoryResponse>;
+  /** Ends `userId`'s sessions in `room` on every replica and refuses the tokens minted for them so far. */
+  kick(room: string, userId: string): Promise<void>;
 }
 
 export interface HttpAppOptions {
@@ -56,7 +62,21 @@ export interface HttpAppOptions {
   metrics: Metrics;
   tokens: TokenService;
   access: AccessTokenVerifier;
-  devLogin: { expiresIn: number; sign(userId: string, name: string | undefined): string } | undefined;
+  /** Who may enter which room (`ROOM_ACCESS`). */
+  roomAccess: RoomAccess;
+  /** The access-JWT claim that carries room grants, which the dev login fills in. */
+  roomsClaim: string;
+  devLogin:
+    | {
+        expiresIn: number;
+        sign(
+          userId: string,
+          name: string | undefined,
+          rooms: Record<string, string[]> | undefined,
+          claim: string,
+        ): string;
+      }
+    | undefined;
   corsOrigins: '*' | string[];
   ice: IceServerOptions;
   readiness: () => ReadyResponse;
@@ -121,7 +141,7 @@ function headersSetBy(middleware: (req: IncomingMessage, res: ServerResponse, ne
  * Express for plain requests and answers identically (see raw-json-route.ts).
  */
 export function createHttpApp(options: HttpAppOptions): RequestListener {
-  const { tokens, access, metrics, rooms } = options;
+  const { tokens, access, roomAccess, metrics, rooms } = options;
   const log = options.logger.child({ component: 'http' });
   const app = express();
   app.disable('x-powered-by');
@@ -168,6 +188,24 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     return found;
   };
   const roomParam = (req: Request): string => parse(roomNameSchema, req.params.room);
+  /** Refuses a caller without `scope` in its service JWT. */
+  const requireScope = (who: Principal, scope: ServiceScope): void => {
+    if (!who.scopes.has(scope)) throw new ApiError('forbidden', `a service token with scope "${scope}" is required`);
+  };
+  /** The capabilities the app lets `who` have in `room`, as contract errors. */
+  const roomCaps = async (who: Principal, room: string, requested: Capability[] | undefined) => {
+    try {
+      return await roomAccess.check(who, room, requested);
+    } catch (error) {
+      if (error instanceof RoomForbiddenError) throw new ApiError('forbidden', error.message);
+      if (error instanceof AuthorizerUnavailableError) {
+        throw new ApiError('authorizer_unavailable', error.message, {
+          'Retry-After': String(error.retryAfterSeconds),
+        });
+      }
+      throw error;
+    }
+  };
 
   app.get(HTTP_PATHS.healthz, (_req, res) => {
     res.json({ status: 'ok' });
@@ -203,7 +241,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     if (!options.devLogin) throw new ApiError('not_found', 'dev login is disabled');
     const body = parse(devLoginRequestSchema, req.body);
     const response: DevLoginResponse = {
-      accessToken: options.devLogin.sign(body.userId, body.name),
+      accessToken: options.devLogin.sign(body.userId, body.name, body.rooms, options.roomsClaim),
       expiresIn: options.devLogin.expiresIn,
     };
     res.json(response);
@@ -212,12 +250,17 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   const mint = async (who: Principal, requestBody: unknown): Promise<MintTokenResponse> => {
     const started = process.hrtime.bigint();
     const body = parse(mintTokenRequestSchema, requestBody);
+    // A backend minting for its user is the app's decision itself (scope `mint`).
+    const onBehalf = body.userId !== undefined;
+    if (onBehalf) requireScope(who, 'mint');
+    const userId = body.userId ?? who.userId;
+    const caps = onBehalf ? (body.caps ?? [...CAPABILITIES]) : await roomCaps(who, body.room, body.caps);
     try {
       const minted = await tokens.mint({
-        userId: who.userId,
-        name: who.name,
+        userId,
+        name: onBehalf ? (body.name ?? userId) : who.name,
         room: body.room,
-        caps: body.caps ?? [...CAPABILITIES],
+        caps,
         sessionExpiresAt: who.expiresAt,
       });
       const response: MintTokenResponse = {
@@ -226,7 +269,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
         room: body.room,
         expiresAt: minted.expiresAt,
         ttlSeconds: tokens.ttlSeconds,
-        iceServers: iceServersFor(who.userId, options.ice),
+        iceServers: iceServersFor(userId, options.ice),
       };
       return response;
     } catch (error) {
@@ -235,7 +278,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
           'Retry-After': String(error.retryAfterSeconds),
         });
       }
-      throw error;
+      throw storeError(error);
     } finally {
       metrics.mintSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
@@ -248,15 +291,19 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     const who = principal(req);
     const jti = String(req.params.jti);
     if (!tokenIdSchema.safeParse(jti).success) throw new ApiError('not_found', 'no such token');
-    const revoked = await tokens.revoke(jti, { userId: who.userId, service: who.scopes.length > 0 });
+    let revoked: boolean;
+    try {
+      revoked = await tokens.revoke(jti, { userId: who.userId, service: who.scopes.has('revoke') });
+    } catch (error) {
+      throw storeError(error);
+    }
     if (!revoked) throw new ApiError('not_found', 'no such token');
     res.status(204).end();
   });
 
   app.post('/api/rooms/:room/events', authenticate, json, requireJson, async (req, res) => {
     const who = principal(req);
-    if (!who.scopes.includes('publish'))
-      throw new ApiError('forbidden', 'a service token with scope "publish" is required');
+    requireScope(who, 'publish');
     const room = roomParam(req);
     const body = parse(publishEventRequestSchema, req.body);
     const response: PublishEventResponse = await rooms.publish(
@@ -273,8 +320,8 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     const who = principal(req);
     const room = roomParam(req);
     const peers = await rooms.peers(room);
-    if (who.scopes.length === 0 && !peers.some((peer) => peer.userId === who.userId)) {
-      throw new ApiError('forbidden', 'only members of the room or services may read it');
+    if (!who.scopes.has('read') && !peers.some((peer) => peer.userId === who.userId)) {
+      throw new ApiError('forbidden', 'only members of the room, or a service token with scope "read", may read it');
     }
     return { room, peers };
   };
@@ -302,9 +349,32 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     }
   });
 
+  app.delete('/api/rooms/:room/members/:userId', authenticate, async (req, res) => {
+    const who = principal(req);
+    requireScope(who, 'kick');
+    const room = roomParam(req);
+    const userId = parse(userIdParamSchema, req.params.userId);
+    try {
+      await rooms.kick(room, userId);
+    } catch (error) {
+      throw storeError(error);
+    }
+    // Audited: removing someone is an action an operator must be able to trace.
+    log.info({ room, userId, by: who.userId }, 'member kicked');
+    res.status(204).end();
+  });
+
   if (options.upstream)
     app.use(
-      createUpstreamRoutes({ upstream: options.upstream, authenticate, principal, json: [json, jsonBody(true)] }),
+      createUpstreamRoutes({
+        upstream: options.upstream,
+        authenticate,
+        principal,
+        authorizeRoom: async (who, room) => {
+          await roomCaps(who, room, []);
+        },
+        json: [json, jsonBody(true)],
+      }),
     );
 
   if (options.admin) app.use(options.admin({ authenticate, principal, json: [json, requireJson] }));
@@ -360,6 +430,14 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   return (req, res) => {
     if (!mintRoute(req, res)) app(req, res);
   };
+}
+
+/** Token-store refusals as contract errors; anything else unchanged. */
+function storeError(error: unknown): unknown {
+  if (error instanceof TokenStoreUnavailableError) {
+    return new ApiError('unavailable', error.message, { 'Retry-After': String(error.retryAfterSeconds) });
+  }
+  return error;
 }
 
 function isBodyParserError(error: unknown): error is { type: string; status: number } {

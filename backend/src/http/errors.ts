@@ -13,6 +13,7 @@ export const ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
   upstream_unavailable: 502,
   server_draining: 503,
   identity_unavailable: 503,
+  authorizer_unavailable: 503,
 };
 
 /** An error with a contract code; the HTTP error handler turns it into the JSON body. */

@@ -12,6 +12,8 @@ export interface UpstreamRoutesOptions {
   /** Refuses a request without a valid access JWT (401). */
   authenticate: RequestHandler;
   principal: (req: Request) => Principal;
+  /** Refuses (403, or 503 while the authorizer is away) a room the app does not let `who` into. */
+  authorizeRoom: (who: Principal, room: string) => Promise<void>;
   /** The app's JSON body parser (with its size limit), refusing a body of another type. */
   json: RequestHandler[];
 }
@@ -29,7 +31,9 @@ const FAILURE_TEXT: Record<UpstreamFailureKind, string> = {
 function toApiError(error: unknown): unknown {
   if (error instanceof UpstreamChoiceError) return new ApiError('invalid_request', error.message);
   if (error instanceof UpstreamLimitError) {
-    return new ApiError('rate_limited', `${error.message}; one frees when a secret expires or is deleted`, {
+    const frees =
+      error.limit === 'rate' ? 'try again when the minute has passed' : 'one frees when a secret expires or is deleted';
+    return new ApiError('rate_limited', `${error.message}; ${frees}`, {
       'Retry-After': String(error.retryAfterSeconds),
     });
   }
@@ -43,7 +47,13 @@ function toApiError(error: unknown): unknown {
 }
 
 /** `GET`/`POST /api/rtc/upstream/openai` and `DELETE /api/rtc/upstream/:id` (see docs/protocol.md). */
-export function createUpstreamRoutes({ upstream, authenticate, principal, json }: UpstreamRoutesOptions): Router {
+export function createUpstreamRoutes({
+  upstream,
+  authenticate,
+  principal,
+  authorizeRoom,
+  json,
+}: UpstreamRoutesOptions): Router {
   const router = Router();
 
   router.get(HTTP_PATHS.upstreamOpenai, (_req, res) => {
@@ -53,6 +63,8 @@ export function createUpstreamRoutes({ upstream, authenticate, principal, json }
   router.post(HTTP_PATHS.upstreamOpenai, authenticate, ...json, async (req: Request, res: Response) => {
     const who = principal(req);
     const body = parse(upstreamSessionRequestSchema, req.body ?? {});
+    // The voice session is billed to the operator: only for a room the app lets this user into.
+    if (body.room !== undefined) await authorizeRoom(who, body.room);
     let minted: UpstreamSessionResponse;
     try {
       minted = await upstream.mint(who.userId, body);
@@ -66,7 +78,7 @@ export function createUpstreamRoutes({ upstream, authenticate, principal, json }
     const who = principal(req);
     const forgotten = await upstream.forget(String(req.params.id), {
       userId: who.userId,
-      service: who.scopes.length > 0,
+      service: who.scopes.has('revoke'),
     });
     if (!forgotten) throw new ApiError('not_found', 'no such upstream session');
     res.status(204).end();

@@ -47,6 +47,24 @@ export function createMetrics() {
       registers,
     }),
     tokensRevoked: new Counter({ name: 'switchboard_tokens_revoked_total', help: 'RTC tokens revoked', registers }),
+    roomAccess: new Counter({
+      name: 'switchboard_room_access_total',
+      help:
+        'Room access decisions at mint, by where the decision came from (grant, authorizer, cache, open, service) ' +
+        'and result (allow, deny, unavailable)',
+      labelNames: ['source', 'result'] as const,
+      registers,
+    }),
+    kicks: new Counter({
+      name: 'switchboard_kicks_total',
+      help: 'Sockets of this replica ended because the app removed their user from the room',
+      registers,
+    }),
+    slowConsumers: new Counter({
+      name: 'switchboard_slow_consumer_disconnects_total',
+      help: 'Sockets disconnected because their unsent frames passed SOCKET_MAX_BUFFERED_BYTES',
+      registers,
+    }),
     tokensSynced: new Counter({
       name: 'switchboard_tokens_synced_total',
       help: 'Fallback-map tokens written to Redis after it returned',
@@ -151,8 +169,8 @@ export function createMetrics() {
     }),
     upstreamRefused: new Counter({
       name: 'switchboard_upstream_refused_total',
-      help: 'Upstream secret requests refused because the user held the most live secrets allowed',
-      labelNames: ['provider'] as const,
+      help: 'Upstream secret requests refused by a per-user limit: live (most live secrets held) or rate (most mints this minute)',
+      labelNames: ['provider', 'limit'] as const,
       registers,
     }),
     upstreamFailures: new Counter({

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import {
   ERROR_MESSAGES,
+  socketIoRoom,
   type Capability,
   type HandshakeErrorCode,
   type PeerInfo,
@@ -200,7 +201,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
         metrics.recoveries.inc({ outcome: outcome.recovered ? 'recovered' : outcome.reason });
         metrics.recoveryReplayed.inc(outcome.replayed);
       }
-      void socket.join(data.room);
+      void socket.join(socketIoRoom(data.room));
       presence.announce(data.room, peer);
       metrics.rooms.set(rooms.count());
     },

@@ -14,6 +14,7 @@ import { RedeemError, type TokenService } from '../tokens/service.js';
 import { sharedCaps } from './admission.js';
 import { HistoryUnavailableError, type Rooms } from './rooms.js';
 import type { ExpiryWheel } from './session-expiry.js';
+import type { SlowConsumers } from './slow-consumers.js';
 import type { GatewaySocket } from './types.js';
 
 type Reply = (result: { ok: true; [key: string]: unknown } | AckError) => void;
@@ -23,6 +24,7 @@ export interface ClientEventsOptions {
   presence: Presence;
   rooms: Rooms;
   expiry: ExpiryWheel<GatewaySocket>;
+  slowConsumers: SlowConsumers;
   socketEventsPerSecond: number;
   /** Finds a socket of this replica by peer id. */
   localSocket: (peerId: string) => GatewaySocket | undefined;
@@ -56,15 +58,15 @@ const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(v
  * listener grows the socket's dictionary-mode `_events` (~150 bytes per socket).
  */
 export function createClientEvents(options: ClientEventsOptions): (socket: GatewaySocket) => void {
-  const { tokens, presence, rooms, expiry, metrics } = options;
+  const { tokens, presence, rooms, expiry, slowConsumers, metrics } = options;
   const log = options.logger.child({ component: 'client-events' });
   const rate = options.socketEventsPerSecond;
 
   const strike = (socket: GatewaySocket, event: string): void => {
-    if (++socket.data.strikes > MAX_STRIKES) {
-      log.warn({ peerId: socket.id, event }, 'disconnecting a socket that keeps sending bad or too many events');
-      socket.disconnect(true);
-    }
+    if (++socket.data.strikes !== MAX_STRIKES + 1) return;
+    log.warn({ peerId: socket.id, event }, 'disconnecting a socket that keeps sending bad or too many events');
+    // One that also does not read is cut as a slow consumer.
+    slowConsumers.disconnect(socket);
   };
 
   /**
@@ -87,6 +89,9 @@ export function createClientEvents(options: ClientEventsOptions): (socket: Gatew
     let refusal: AckError | undefined;
     let parsed: z.ZodSafeParseResult<z.infer<S>> | undefined;
     if (data.allowance < 1) refusal = fail('rate_limited');
+    // A client that does not read what it asked for gets no more answers until it catches up.
+    else if (slowConsumers.congested(socket))
+      refusal = fail('rate_limited', 'too much is waiting to be sent to this connection; read it first');
     else {
       data.allowance -= 1;
       parsed = schema.safeParse(payload);
@@ -126,14 +131,14 @@ export function createClientEvents(options: ClientEventsOptions): (socket: Gatew
   }
 
   function onPublish(socket: GatewaySocket, payload: unknown, ack: unknown): void {
-    if (!socket.data.caps.includes('publish')) {
-      metrics.eventsIn.inc({ event: 'publish', result: 'forbidden' });
-      if (typeof ack === 'function')
-        (ack as Reply)(fail('forbidden', 'this token does not carry the publish capability'));
-      return;
-    }
+    // Rate-limited first: a refused publish costs the sender its allowance like any other.
     const accepted = accept(socket, 'publish', publishRequestSchema, payload, ack, LIMITS.eventBytes);
     if (!accepted) return;
+    if (!socket.data.caps.includes('publish')) {
+      accepted.reply(fail('forbidden', 'this token does not carry the publish capability'));
+      strike(socket, 'publish');
+      return;
+    }
     const { type, data } = accepted.payload;
     rooms.publish(socket.data.room, { type, data: data ?? null }, socket.id).then(
       (published) => accepted.reply({ ok: true, ...published }),

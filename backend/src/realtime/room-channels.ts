@@ -10,13 +10,14 @@ import { PubSub } from '../redis/pubsub.js';
 export type ChannelMessage =
   | { kind: 'event'; epoch: string; event: RoomEvent }
   | { kind: 'signal'; to: string; signal: SignalMessage }
-  | { kind: 'presence'; message: PresenceMessage };
+  | { kind: 'presence'; message: PresenceMessage }
+  | { kind: 'kick'; userId: string };
 
 export interface RoomChannels {
   /** Subscribes to the room's channel; resolves once Redis confirmed (or the client will on reconnect). */
   follow(room: string): Promise<void>;
   unfollow(room: string): void;
-  /** Publishes a signal or presence change to the replicas that follow the room. */
+  /** Publishes a signal, presence change or kick to the replicas that follow the room. */
   send(room: string, message: Exclude<ChannelMessage, { kind: 'event' }>): void;
   close(): void;
 }
@@ -49,7 +50,8 @@ function readTag(raw: string, from: number): { id: string; end: number } | undef
 
 /**
  * Messages are framed by their first character: `e<epoch> <event JSON>` (written by the
- * history's append script), `s<len>:<to><signal JSON>` and `p<len>:<replica><presence JSON>`.
+ * history's append script), `s<len>:<to><signal JSON>`, `p<len>:<replica><presence JSON>` and
+ * `k<len>:<userId>` (the app removed that user from the room).
  * The tags let a replica drop, unparsed, a signal for a peer it does not hold and its own
  * presence messages coming back.
  */
@@ -70,6 +72,10 @@ function parse(raw: string, self: string, holds: (peerId: string) => boolean): C
         if (!origin || origin.id === self) return undefined;
         return { kind: 'presence', message: JSON.parse(raw.slice(origin.end)) as PresenceMessage };
       }
+      case 'k': {
+        const user = readTag(raw, 1);
+        return user ? { kind: 'kick', userId: user.id } : undefined;
+      }
       default:
         return undefined;
     }
@@ -79,9 +85,14 @@ function parse(raw: string, self: string, holds: (peerId: string) => boolean): C
 }
 
 function frame(message: Exclude<ChannelMessage, { kind: 'event' }>, self: string): string {
-  return message.kind === 'signal'
-    ? `s${tagged(message.to)}${JSON.stringify(message.signal)}`
-    : `p${tagged(self)}${JSON.stringify(message.message)}`;
+  switch (message.kind) {
+    case 'signal':
+      return `s${tagged(message.to)}${JSON.stringify(message.signal)}`;
+    case 'presence':
+      return `p${tagged(self)}${JSON.stringify(message.message)}`;
+    case 'kick':
+      return `k${tagged(message.userId)}`;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RecoveryFailureReason, RoomEpochPayload, RoomEvent, RoomPosition } from '@switchboard/contract';
-import type { HistoryPage, HistoryQuery, UnsequencedEvent } from '../history/types.js';
+import { eventBytes, type HistoryPage, type HistoryQuery, type UnsequencedEvent } from '../history/types.js';
 
 /** Where a stream's ordered output goes: this replica's members of the room. */
 export interface StreamOutput {
@@ -18,6 +18,8 @@ export interface RoomStreamOptions {
   historySize: number;
   /** Recent events kept here, for recoveries and history reads without a round trip. */
   keep: number;
+  /** ... and at most this many bytes of them (the newest is always kept). */
+  keepBytes: number;
   output: StreamOutput;
   /** How long an event that arrived ahead of its predecessor waits before the hole is filled. */
   holdMs: number;
@@ -46,7 +48,9 @@ export class RoomStream {
   /** Where the local epoch forked from, and the ids numbered locally (see `rejoin`). */
   #fork: { epoch: string | undefined; seq: number; ids: Set<string> } | undefined;
   /** The last `keep` delivered events, a contiguous run ending at #seq, in the current epoch. */
-  #recent: RoomEvent[];
+  #recent: RoomEvent[] = [];
+  /** Bytes of #recent, bounded by `keepBytes`. */
+  #recentBytes = 0;
   /** Events ahead of a hole; created on the first one (most rooms never have a hole). */
   #held: Map<number, RoomEvent> | undefined;
   /** Epochs this stream has left: late messages of theirs are ignored, never switched back to. */
@@ -61,7 +65,7 @@ export class RoomStream {
     this.room = room;
     this.#epoch = start.epoch;
     this.#seq = start.top;
-    this.#recent = contiguousTail(start.events, start.top, options.keep);
+    this.#setRecent(contiguousTail(start.events, start.top, options.keep));
   }
 
   /** A stream that starts while Redis is unreachable: local from the first event. */
@@ -199,7 +203,7 @@ export class RoomStream {
       // Delivered here already, under the local epoch: advance past them silently.
       const last = seen[seen.length - 1] as RoomEvent;
       this.#seq = last.seq;
-      this.#recent = [];
+      this.#setRecent([]);
       fresh = fresh.filter((event) => event.seq > last.seq);
     }
     if (fresh[0] && fresh[0].seq > this.#seq + 1) this.#skipTo(fresh[0].seq - 1);
@@ -216,8 +220,14 @@ export class RoomStream {
     const last = events[events.length - 1];
     if (!last) return;
     this.#seq = last.seq;
-    for (const event of events) this.#recent.push(event);
-    if (this.#recent.length > this.#options.keep) this.#recent.splice(0, this.#recent.length - this.#options.keep);
+    const { keep, keepBytes } = this.#options;
+    for (const event of events) {
+      this.#recent.push(event);
+      this.#recentBytes += eventBytes(event);
+    }
+    while (this.#recent.length > 1 && (this.#recent.length > keep || this.#recentBytes > keepBytes)) {
+      this.#recentBytes -= eventBytes(this.#recent.shift() as RoomEvent);
+    }
     this.#options.output.deliver(this.room, events);
   }
 
@@ -243,7 +253,7 @@ export class RoomStream {
 
   #moveTo(epoch: string, seq: number, reason: RecoveryFailureReason | undefined): void {
     // Events of the shared epoch up to the fork point stay valid when returning to it.
-    this.#recent = reason === undefined ? this.#recent.filter((event) => event.seq <= seq) : [];
+    this.#setRecent(reason === undefined ? this.#recent.filter((event) => event.seq <= seq) : []);
     this.#dropHeld();
     if (epoch !== this.#epoch) this.#retire(this.#epoch);
     this.#epoch = epoch;
@@ -257,8 +267,14 @@ export class RoomStream {
     if (retired.size > 8) retired.delete(retired.values().next().value as string);
   }
 
+  #setRecent(events: RoomEvent[]): void {
+    this.#recent = events;
+    this.#recentBytes = 0;
+    for (const event of events) this.#recentBytes += eventBytes(event);
+  }
+
   #skipTo(seq: number): void {
-    this.#recent = [];
+    this.#setRecent([]);
     this.#seq = seq;
     const reason = this.#options.historySize === 0 ? 'history_disabled' : 'history_expired';
     this.#options.output.moved(this.room, { epoch: this.#epoch, seq, reason });

@@ -8,7 +8,7 @@ import type {
   RoomEvent,
   RoomPosition,
 } from '@switchboard/contract';
-import type { HistoryPage, HistoryQuery, RoomHistory } from '../history/types.js';
+import { capPage, type HistoryPage, type HistoryQuery, type RoomHistory } from '../history/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
@@ -29,7 +29,7 @@ export interface Rooms {
   leave(room: string): void;
   /** Numbers and fans out an event; local (`local: true`) while Redis is unreachable. */
   publish(room: string, event: { type: string; data: JsonValue }, from: string): Promise<PublishEventResponse>;
-  /** A history read; from this replica's stream when it holds the answer. */
+  /** A history read (at most `historyReplyMaxBytes` of events); from this replica's stream when it holds the answer. */
   read(room: string, query: HistoryQuery): Promise<HistoryPage>;
   /** Works out what `recover` misses; `finish` then runs in the tick the socket joins. */
   prepareRecovery(stream: RoomStream, recover: RoomPosition): Promise<(now: number) => Recovery>;
@@ -50,6 +50,8 @@ export interface RoomsOptions {
   channels: RoomChannels | undefined;
   redis: RedisConnection | undefined;
   historySize: number;
+  historyMaxBytes: number;
+  historyReplyMaxBytes: number;
   historyTtlSeconds: number;
   recoveryMaxEvents: number;
   coalesceMs: number;
@@ -104,6 +106,7 @@ export function createRooms(options: RoomsOptions): Rooms {
     read: (room, query) => history.read(room, query),
     historySize: options.historySize,
     keep,
+    keepBytes: options.historyMaxBytes,
     holdMs: HOLD_MS,
     output: {
       deliver: (room, events) => coalescer.push(room, events),
@@ -208,6 +211,20 @@ export function createRooms(options: RoomsOptions): Rooms {
     for (const entry of entries.values()) if (entry.stream?.isLocal) rejoin(entry);
   });
 
+  async function readPage(room: string, query: HistoryQuery): Promise<HistoryPage> {
+    const stream = entries.get(room)?.stream;
+    if (stream) {
+      const { epoch, seq: top } = stream.position;
+      if (options.historySize === 0) return { epoch, top, events: [] };
+      const recent = stream.recentAfter(query.after ?? Math.max(0, top - query.limit));
+      if (recent) return { epoch, top, events: recent.slice(0, query.limit) };
+      // A local epoch exists only here: what this replica holds is all there is.
+      if (stream.isLocal) return { epoch, top, events: [] };
+    }
+    if (redis && !redis.isReady()) throw new HistoryUnavailableError();
+    return history.read(room, query);
+  }
+
   const fail = (reason: RecoveryFailureReason): Recovery => ({
     outcome: { recovered: false, replayed: 0, reason },
     events: [],
@@ -254,17 +271,7 @@ export function createRooms(options: RoomsOptions): Rooms {
       return { id: event.id, seq, local: true };
     },
     async read(room, query) {
-      const stream = entries.get(room)?.stream;
-      if (stream) {
-        const { epoch, seq: top } = stream.position;
-        if (options.historySize === 0) return { epoch, top, events: [] };
-        const recent = stream.recentAfter(query.after ?? Math.max(0, top - query.limit));
-        if (recent) return { epoch, top, events: recent.slice(0, query.limit) };
-        // A local epoch exists only here: what this replica holds is all there is.
-        if (stream.isLocal) return { epoch, top, events: [] };
-      }
-      if (redis && !redis.isReady()) throw new HistoryUnavailableError();
-      return history.read(room, query);
+      return capPage(await readPage(room, query), options.historyReplyMaxBytes);
     },
     async prepareRecovery(stream, recover) {
       const max = options.recoveryMaxEvents;

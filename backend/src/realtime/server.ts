@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
-import { LIMITS, type PeerInfo, type PeerLeftReason, type RoomEvent } from '@switchboard/contract';
+import { LIMITS, socketIoRoom, type PeerInfo, type PeerLeftReason, type RoomEvent } from '@switchboard/contract';
 import { createMemoryHistory, type MemoryHistory } from '../history/memory.js';
 import { createRedisHistory } from '../history/redis.js';
 import type { HistorySettings, RoomHistory } from '../history/types.js';
@@ -21,6 +21,7 @@ import { createConnectionCap } from './connection-cap.js';
 import { createRoomChannels, type RoomChannels } from './room-channels.js';
 import { createRooms } from './rooms.js';
 import { createExpiryWheel } from './session-expiry.js';
+import { createSlowConsumers } from './slow-consumers.js';
 import type { GatewayServer, GatewaySocket } from './types.js';
 
 /** How long a moving client may take, after its delay, to start its next session elsewhere. */
@@ -34,10 +35,10 @@ export interface RealtimeOptions {
   keyPrefix: string;
   replica: string;
   corsOrigins: '*' | string[];
-  limits: { connectionsPerUser: number; socketEventsPerSecond: number };
+  limits: { connectionsPerUser: number; socketEventsPerSecond: number; socketMaxBufferedBytes: number };
   coalesceMs: number;
   presenceTtlSeconds: number;
-  history: HistorySettings & { recoveryMaxEvents: number };
+  history: HistorySettings & { replyMaxBytes: number; recoveryMaxEvents: number };
   /** Most time the drain may spend handing sockets over before it disconnects them. */
   drainBudgetMs: number;
   logger: Logger;
@@ -47,8 +48,6 @@ export interface RealtimeOptions {
 export interface Realtime {
   readonly rooms: RoomsApi;
   connections(): number;
-  /** Ends every connection of `userId` in `room`, on every replica. */
-  kick(room: string, userId: string): Promise<void>;
   /** Rooms with members on this replica (read once a second by the dashboard's sampler). */
   localRooms(): LocalRoom[];
   /**
@@ -82,6 +81,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     io.adapter(createRedisAdapter({ redis, kind: options.adapter, keyPrefix: options.keyPrefix, logger, metrics }));
   }
   const sockets = io.of('/').sockets;
+  const members = (room: string) => io.local.to(socketIoRoom(room));
   let draining = false;
 
   const announce = (target: { emit: GatewaySocket['emit'] }, peers: PeerInfo[]): void => {
@@ -94,7 +94,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   const joins = createCoalescer<PeerInfo>({
     coalesceMs: options.coalesceMs,
     deliver: (room, peers) => {
-      announce(io.local.to(room).except(peers.map((peer) => peer.peerId)), peers);
+      announce(members(room).except(peers.map((peer) => peer.peerId)), peers);
       peers.forEach((peer, i) => {
         const socket = sockets.get(peer.peerId);
         if (socket) announce(socket, peers.slice(i + 1));
@@ -108,20 +108,21 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     left(room: string, peerId: string, reason: PeerLeftReason) {
       // Never a leave before the join it ends.
       joins.flush(room);
-      io.local.to(room).emit('peer:left', { peerId, reason });
+      members(room).emit('peer:left', { peerId, reason });
     },
   };
 
   /** The `seq` last delivered in each room with local members: the dashboard's event rates. */
   const lastSeq = new Map<string, number>();
   const emitEvents = (room: string, events: RoomEvent[]): void => {
-    const members = io.of('/').adapter.rooms.get(room)?.size ?? 0;
-    if (members === 0) return;
+    const name = socketIoRoom(room);
+    const count = io.of('/').adapter.rooms.get(name)?.size ?? 0;
+    if (count === 0) return;
     lastSeq.set(room, events[events.length - 1]?.seq ?? 0);
-    if (events.length === 1 && events[0]) io.local.to(room).emit('room:event', events[0]);
-    else io.local.to(room).emit('room:events', events);
-    metrics.frames.inc(members);
-    metrics.deliveries.inc(members * events.length);
+    if (events.length === 1 && events[0]) io.local.to(name).emit('room:event', events[0]);
+    else io.local.to(name).emit('room:events', events);
+    metrics.frames.inc(count);
+    metrics.deliveries.inc(count * events.length);
   };
 
   let channels: RoomChannels | undefined;
@@ -142,8 +143,9 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       holds: (peerId) => sockets.has(peerId),
       onResubscribed: () => {
         rooms.catchUpAll();
-        for (const room of io.of('/').adapter.rooms.keys()) {
-          if (!sockets.has(room)) presence.refresh(room).catch(() => undefined);
+        const prefix = socketIoRoom('');
+        for (const name of io.of('/').adapter.rooms.keys()) {
+          if (name.startsWith(prefix)) presence.refresh(name.slice(prefix.length)).catch(() => undefined);
         }
       },
       logger,
@@ -156,14 +158,20 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     channels,
     redis,
     historySize: options.history.size,
+    historyMaxBytes: options.history.maxBytes,
+    historyReplyMaxBytes: options.history.replyMaxBytes,
     historyTtlSeconds: options.history.ttlSeconds,
     recoveryMaxEvents: options.history.recoveryMaxEvents,
     coalesceMs: options.coalesceMs,
     emitEvents,
-    emitMoved: (room, payload) => io.local.to(room).emit('room:epoch', payload),
+    emitMoved: (room, payload) => members(room).emit('room:epoch', payload),
     onChannelMessage: (room, message) => {
       if (message.kind === 'presence') {
         presence.receive(message.message);
+        return;
+      }
+      if (message.kind === 'kick') {
+        kickLocal(room, message.userId);
         return;
       }
       const target = sockets.get(message.to);
@@ -199,6 +207,29 @@ export function createRealtime(options: RealtimeOptions): Realtime {
         })
       : createMemoryPresence(listener, replica);
 
+  /** Ends this replica's sockets of `userId` in `room`, joined or still being admitted. */
+  const kickLocal = (room: string, userId: string): void => {
+    for (const socket of sockets.values()) {
+      const data = socket.data;
+      if (data.room !== room || data.userId !== userId || data.leaving === 'kicked') continue;
+      data.leaving = 'kicked';
+      socket.emit('session:ended', { reason: 'kicked' });
+      socket.disconnect(true);
+      metrics.kicks.inc();
+    }
+  };
+
+  const slowConsumers = createSlowConsumers({
+    maxBytes: limits.socketMaxBufferedBytes,
+    onSlow: (socket, unsentBytes) => {
+      metrics.slowConsumers.inc();
+      logger.warn(
+        { component: 'realtime', peerId: socket.id, userId: socket.data.userId, unsentBytes },
+        'disconnected a slow consumer (SOCKET_MAX_BUFFERED_BYTES)',
+      );
+    },
+  });
+
   const expiry = createExpiryWheel<GatewaySocket>((socket) => {
     socket.data.leaving = 'session_expired';
     socket.emit('session:ended', { reason: 'session_expired' });
@@ -223,6 +254,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     presence,
     rooms,
     expiry,
+    slowConsumers,
     socketEventsPerSecond: limits.socketEventsPerSecond,
     localSocket: (peerId) => sockets.get(peerId),
     relaySignal: (room, to, signal) => channels?.send(room, { kind: 'signal', to, signal }),
@@ -237,6 +269,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   io.use((socket, next) => admission.handshake(socket, next));
   io.on('connection', (socket) => {
     socket.on('disconnect', onDisconnect);
+    slowConsumers.watch(socket);
     attachClientEvents(socket);
     admission.admit(socket).catch((error: unknown) => {
       logger.error({ component: 'realtime', err: error }, 'failed to admit socket');
@@ -270,22 +303,24 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       publish: (room, event, from) => rooms.publish(room, event, from),
       peers: (room) => presence.list(room),
       history: (room, query) => rooms.read(room, query),
+      async kick(room, userId) {
+        // Tokens first: a kicked client that reconnects at once must already be refused.
+        await tokens.kick(userId, room);
+        kickLocal(room, userId);
+        channels?.send(room, { kind: 'kick', userId });
+      },
     },
     connections: () => sockets.size,
-    async kick(room, userId) {
-      // Through the Socket.IO adapter, which reaches the sockets on every replica.
-      for (const socket of await io.in(room).fetchSockets()) {
-        if (socket.data.userId === userId && socket.data.room === room) socket.disconnect(true);
-      }
-    },
     localRooms() {
       const local: LocalRoom[] = [];
       const all = io.of('/').adapter.rooms;
-      for (const [room, members] of all) {
-        // Every socket is also in a room named after its id.
-        if (!sockets.has(room)) local.push({ room, members: members.size, seq: lastSeq.get(room) ?? 0 });
+      const prefix = socketIoRoom('');
+      for (const [name, members] of all) {
+        if (!name.startsWith(prefix)) continue;
+        const room = name.slice(prefix.length);
+        local.push({ room, members: members.size, seq: lastSeq.get(room) ?? 0 });
       }
-      for (const room of lastSeq.keys()) if (!all.has(room)) lastSeq.delete(room);
+      for (const room of lastSeq.keys()) if (!all.has(socketIoRoom(room))) lastSeq.delete(room);
       return local;
     },
     close() {

@@ -20,9 +20,22 @@ export interface RedisFallbackOptions<Primary, Memory> {
   onReplayed?: (written: number) => void;
 }
 
+/** Redis is up, yet the operation failed (a timeout, say): memory cannot stand in for it. */
+export class StoreUnavailableError extends Error {
+  constructor(name: string, cause: unknown) {
+    super(`${name}: redis is up but did not complete the operation`, { cause });
+    this.name = 'StoreUnavailableError';
+  }
+}
+
 export interface RedisFallback<Store> {
-  /** Runs `op` on Redis while it is up, else (or when that fails) on this replica's memory. */
-  attempt: <T>(op: (store: Store) => Promise<T>) => Promise<{ value: T; store: Store }>;
+  /**
+   * Runs `op` on Redis while it is up, else on this replica's memory. When Redis is up but
+   * the op fails, it runs on memory too, unless `strict`: then it rejects with
+   * StoreUnavailableError, for operations whose guarantee memory cannot keep while other
+   * replicas still use Redis (single use, revocation).
+   */
+  attempt: <T>(op: (store: Store) => Promise<T>, mode?: { strict: boolean }) => Promise<{ value: T; store: Store }>;
   /** Stops replaying on reconnects; idempotent. */
   close: () => void;
 }
@@ -76,11 +89,13 @@ export function createRedisFallback<
   const unsubscribe = redis?.onReady(() => void replay());
 
   return {
-    attempt: async (op) => {
+    attempt: async (op, mode) => {
       if (primary && redis?.isReady()) {
         try {
           return { value: await op(primary), store: primary };
         } catch (error) {
+          // Judged down since the op started (an outage, not a slow command): memory may serve.
+          if (mode?.strict && redis.isReady()) throw new StoreUnavailableError(name, error);
           logger.warn({ err: (error as Error).message }, `${name} store falling back to memory`);
         }
       }

@@ -29,6 +29,12 @@ export function redisKeys(prefix: string) {
   return {
     /** String: the owner of an unused RTC token, or a used/revoked mark; `PX` = token TTL. */
     token: (jti: string) => `${prefix}rtc:token:{${slotTagOfJti(jti)}}${jti}`,
+    /**
+     * String: when a user was last removed from a room (ms), `PX` = the longest a token
+     * minted before it can live; same slot as the user's tokens, so redemption reads it.
+     */
+    kick: (userId: string, room: string) =>
+      `${prefix}rtc:kick:{${userSlotTag(userId)}}${userId.length}:${userId}${room}`,
     /** Counter: mints in the current window; same slot as the user's tokens. */
     mintWindow: (userId: string) => `${prefix}ratelimit:mint:{${userSlotTag(userId)}}${userId}`,
     /** Hash replica -> open sockets of one user, for the cluster-wide connection cap. */
@@ -43,6 +49,8 @@ export function redisKeys(prefix: string) {
     roomChannel: (room: string) => `${prefix}room:{${room}}`,
     /** Sorted set of a user's live upstream (AI voice) secret ids, scored by expiry (ms). */
     upstreamSlots: (tag: string) => `${prefix}rtc:upstream:user:{${tag}}`,
+    /** Sorted set of a user's upstream reservations in the rate window, scored by when (ms); same slot. */
+    upstreamMints: (tag: string) => `${prefix}rtc:upstream:mints:{${tag}}`,
     /** String: an upstream secret's record (owner, room, model; never the secret), `PX` = its lifetime. */
     upstreamRecord: (tag: string, key: string) => `${prefix}rtc:upstream:{${tag}}.${key}`,
     /** Hash replica -> its latest operations report (JSON), read by the dashboard's overview. */

@@ -1,4 +1,13 @@
-import type { MintLimit, MintOutcome, RedeemOutcome, TokenRecord, TokenState, TokenStore } from './store.js';
+import type {
+  KickRecord,
+  MintLimit,
+  MintOutcome,
+  RedeemOutcome,
+  RedeemRecord,
+  TokenRecord,
+  TokenState,
+  TokenStore,
+} from './store.js';
 
 interface Entry {
   sub: string;
@@ -15,7 +24,10 @@ export interface TokenSnapshot {
 }
 
 export interface MemoryTokenStoreOptions {
-  /** Most entries held; past it the oldest are evicted. */
+  /**
+   * Most entries held. Past it new mints are refused (`full`): a used or revoked mark is
+   * never forgotten before its token expires, or the token would pass a second time.
+   */
   cap: number;
   now?: () => number;
   /** Called with the number of minted tokens evicted unredeemed because they expired. */
@@ -27,8 +39,12 @@ export interface MemoryTokenStore extends TokenStore {
   readonly size: number;
   /** Removes and returns every live entry, for replay into Redis. */
   drain(): TokenSnapshot[];
-  /** Puts back entries that could not be replayed, or records a token redeemed elsewhere. */
+  /** Puts back entries that could not be replayed (these may pass the cap: they were held before). */
   restore(entries: TokenSnapshot[]): void;
+  /** Records a token redeemed through its signature alone; false when the map is full. */
+  markUsed(record: TokenRecord): boolean;
+  /** Whether a kick on this replica refuses a token issued at `issuedAt` (epoch seconds). */
+  kicked(userId: string, room: string, issuedAt: number): boolean;
   close(): void;
 }
 
@@ -44,6 +60,9 @@ export function createMemoryTokenStore({
 }: MemoryTokenStoreOptions): MemoryTokenStore {
   const entries = new Map<string, Entry>();
   const windows = new Map<string, { resetAt: number; count: number }>();
+  // `<len>:<user><room>` -> kick; few (services kick), and swept with the rest.
+  const kicks = new Map<string, { at: number; expiresAt: number }>();
+  const kickKey = (userId: string, room: string) => `${userId.length}:${userId}${room}`;
 
   const sweep = (): void => {
     const t = now();
@@ -54,18 +73,18 @@ export function createMemoryTokenStore({
       entries.delete(jti);
     }
     for (const [key, window] of windows) if (window.resetAt <= t) windows.delete(key);
+    for (const [key, kick] of kicks) if (kick.expiresAt <= t) kicks.delete(key);
     if (expired > 0) onExpired?.(expired);
   };
   const timer = setInterval(sweep, sweepIntervalMs);
   timer.unref();
 
-  const put = (jti: string, entry: Entry): void => {
+  /** Room for one more entry, after dropping what has expired. */
+  const hasRoom = (): boolean => {
     if (entries.size >= cap) sweep();
-    while (entries.size >= cap) {
-      const oldest = entries.keys().next();
-      if (oldest.done) break;
-      entries.delete(oldest.value);
-    }
+    return entries.size < cap;
+  };
+  const put = (jti: string, entry: Entry): void => {
     entries.delete(jti);
     entries.set(jti, entry);
   };
@@ -97,11 +116,13 @@ export function createMemoryTokenStore({
       return entries.size;
     },
     mint(record: TokenRecord, limit: MintLimit) {
+      if (!hasRoom()) return Promise.resolve({ ok: false, full: true } as const);
       const outcome = take(record.sub, limit);
       if (outcome.ok) put(record.jti, { sub: record.sub, expiresAt: record.expiresAt, state: 'minted' });
       return Promise.resolve(outcome);
     },
-    redeem(record: TokenRecord): Promise<RedeemOutcome> {
+    redeem(record: RedeemRecord): Promise<RedeemOutcome> {
+      if (this.kicked(record.sub, record.room, record.issuedAt)) return Promise.resolve('revoked');
       const entry = live(record.jti);
       if (!entry) return Promise.resolve('unknown');
       if (entry.state !== 'minted') return Promise.resolve(entry.state);
@@ -115,6 +136,22 @@ export function createMemoryTokenStore({
       }
       entry.state = 'revoked';
       return Promise.resolve(true);
+    },
+    kick({ userId, room, at, expiresAt }: KickRecord) {
+      const key = kickKey(userId, room);
+      const known = kicks.get(key);
+      kicks.set(key, { at: Math.max(at, known?.at ?? 0), expiresAt: Math.max(expiresAt, known?.expiresAt ?? 0) });
+      return Promise.resolve();
+    },
+    kicked(userId, room, issuedAt) {
+      const kick = kicks.get(kickKey(userId, room));
+      // Seconds against milliseconds: a token issued in the second of the kick is refused too.
+      return kick !== undefined && kick.expiresAt > now() && issuedAt * 1000 <= kick.at;
+    },
+    markUsed(record) {
+      if (!hasRoom()) return false;
+      put(record.jti, { sub: record.sub, expiresAt: record.expiresAt, state: 'used' });
+      return true;
     },
     drain() {
       sweep();

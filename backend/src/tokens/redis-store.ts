@@ -2,7 +2,7 @@ import { lua, runScript } from '../redis/lua.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { TokenSnapshot } from './memory-store.js';
 import { redisKeys } from '../redis/keys.js';
-import type { MintLimit, MintOutcome, RedeemOutcome, TokenStore } from './store.js';
+import type { KickRecord, MintLimit, MintOutcome, RedeemOutcome, TokenStore } from './store.js';
 
 export interface RedisTokenStore extends TokenStore {
   /** Replays fallback-map entries with their remaining TTL: live ones, and used or revoked marks. */
@@ -27,11 +27,24 @@ end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 return 0`);
 
-/** Consumes a live token (returning its owner); a revocation mark stays until it expires. */
+/**
+ * Consumes a live token (returning its owner); a revocation mark stays until it expires.
+ * KEYS[2]: the kick mark of the token's user and room (same slot): a token issued (ARGV[1],
+ * epoch seconds) up to the kick's time (ms) is refused as revoked.
+ */
 const REDEEM = lua(`
+local kicked = redis.call('GET', KEYS[2])
+if kicked and tonumber(ARGV[1]) * 1000 <= tonumber(kicked) then return '${REVOKED}' end
 local value = redis.call('GET', KEYS[1])
 if value and value ~= '${REVOKED}' then redis.call('DEL', KEYS[1]) end
 return value`);
+
+/** Keeps the latest kick time (ARGV[1], ms) for ARGV[2] ms. */
+const KICK = lua(`
+local known = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > known then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`);
 
 /** Marks a live token revoked if the requester owns it (ARGV[1]) or is a service (ARGV[2] = 1). */
 const REVOKE = lua(`
@@ -64,7 +77,9 @@ export function createRedisTokenStore(redis: RedisConnection, keyPrefix: string)
       return typeof retryAfterMs === 'number' && retryAfterMs > 0 ? { ok: false, retryAfterMs } : { ok: true };
     },
     async redeem(record): Promise<RedeemOutcome> {
-      const value = await redis.run('redeem', (c) => runScript(c, REDEEM, [tokenKey(record.jti)], []));
+      const value = await redis.run('redeem', (c) =>
+        runScript(c, REDEEM, [tokenKey(record.jti), keys.kick(record.sub, record.room)], [record.issuedAt]),
+      );
       if (typeof value !== 'string') return 'unknown';
       if (value === REVOKED) return 'revoked';
       return value === USED ? 'used' : 'redeemed';
@@ -74,6 +89,10 @@ export function createRedisTokenStore(redis: RedisConnection, keyPrefix: string)
         runScript(c, REVOKE, [tokenKey(jti)], [requester.userId, requester.service ? 1 : 0]),
       );
       return revoked === 1;
+    },
+    async kick({ userId, room, at, expiresAt }: KickRecord) {
+      const ttlMs = Math.max(1, expiresAt - Date.now());
+      await redis.run('kick', (c) => runScript(c, KICK, [keys.kick(userId, room)], [at, ttlMs]));
     },
     async replay(entries) {
       const now = Date.now();

@@ -2,7 +2,7 @@ import type { Capability } from '@switchboard/contract';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
-import { createRedisFallback } from '../redis/fallback.js';
+import { createRedisFallback, StoreUnavailableError } from '../redis/fallback.js';
 import { createMemoryTokenStore } from './memory-store.js';
 import { createRedisTokenStore } from './redis-store.js';
 import { RtcTokenError, type RtcClaims, type RtcTokenCodec } from './rtc-token.js';
@@ -15,9 +15,20 @@ export class MintRateLimitedError extends Error {
   }
 }
 
-/** A refused redemption, with the code the client sees. */
+/** Tokens cannot be recorded right now: memory mode is full, or Redis is up but did not answer. */
+export class TokenStoreUnavailableError extends Error {
+  constructor(readonly retryAfterSeconds: number) {
+    super('tokens cannot be recorded right now; try again shortly');
+    this.name = 'TokenStoreUnavailableError';
+  }
+}
+
+/**
+ * A refused redemption, with the code the client sees. `unavailable`: Redis is up but did not
+ * confirm single use in time; the token may or may not be spent, so the client mints a new one.
+ */
 export class RedeemError extends Error {
-  constructor(readonly code: 'token_invalid' | 'token_expired' | 'token_used' | 'token_revoked') {
+  constructor(readonly code: 'token_invalid' | 'token_expired' | 'token_used' | 'token_revoked' | 'unavailable') {
     super(code);
     this.name = 'RedeemError';
   }
@@ -53,6 +64,8 @@ export interface TokenService {
   redeem(token: string): Promise<RtcClaims>;
   /** Revokes a live token if `requester` owns it (or is a service); false when there is none. */
   revoke(jti: string, requester: Requester): Promise<boolean>;
+  /** Refuses, from now on, every token issued so far for `userId` in `room` (`token_revoked`). */
+  kick(userId: string, room: string): Promise<void>;
   close(): void;
 }
 
@@ -103,6 +116,10 @@ export function createTokenService({
         s.mint({ jti, sub: request.userId, expiresAt }, limit),
       );
       refreshGauge();
+      if (!outcome.ok && 'full' in outcome) {
+        log.warn({ cap: memoryCap }, 'token map is full: refusing mints until tokens expire (MEMORY_TOKEN_CAP)');
+        throw new TokenStoreUnavailableError(Math.min(codec.ttlSeconds, 5));
+      }
       if (!outcome.ok) throw new MintRateLimitedError(Math.max(1, Math.ceil(outcome.retryAfterMs / 1000)));
       const { token, exp } = codec.sign({
         sub: request.userId,
@@ -125,8 +142,24 @@ export function createTokenService({
       }
     },
     async consume(claims) {
-      const record = { jti: claims.jti, sub: claims.sub, expiresAt: claims.exp * 1000 };
-      const { value: outcome, store } = await withFallback((s) => s.redeem(record));
+      const record = {
+        jti: claims.jti,
+        sub: claims.sub,
+        expiresAt: claims.exp * 1000,
+        room: claims.room,
+        issuedAt: claims.iat,
+      };
+      // A kick this replica heard of while Redis was away is not in Redis.
+      if (memory.kicked(record.sub, record.room, record.issuedAt)) throw new RedeemError('token_revoked');
+      let redeemed: { value: RedeemOutcome; store: { kind: 'redis' | 'memory' } };
+      try {
+        redeemed = await withFallback((s) => s.redeem(record), { strict: true });
+      } catch (error) {
+        if (!(error instanceof StoreUnavailableError)) throw error;
+        log.warn({ err: error.message }, 'token redemption did not complete while redis is up; refused');
+        throw new RedeemError('unavailable');
+      }
+      const { value: outcome, store } = redeemed;
       let result: RedeemOutcome = outcome;
       if (outcome === 'unknown' && store.kind === 'redis') {
         // Minted while Redis was away and not replayed yet.
@@ -134,7 +167,8 @@ export function createTokenService({
       } else if (outcome === 'unknown') {
         // Memory mode or an outage: the signature is proof enough, and single use is
         // enforced on this replica from now on (docs/protocol.md, "Guarantees while Redis is unreachable").
-        memory.restore([{ ...record, state: 'used' }]);
+        // A full map cannot promise that, so the token is refused rather than trusted.
+        if (!memory.markUsed(record)) throw new RedeemError('unavailable');
         result = 'redeemed';
       }
       refreshGauge();
@@ -148,12 +182,29 @@ export function createTokenService({
       return claims;
     },
     async revoke(jti, requester) {
-      const { value: revoked, store } = await withFallback((s) => s.revoke(jti, requester));
+      let attempt: { value: boolean; store: { kind: 'redis' | 'memory' } };
+      try {
+        attempt = await withFallback((s) => s.revoke(jti, requester), { strict: true });
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) throw new TokenStoreUnavailableError(1);
+        throw error;
+      }
+      const { value: revoked, store } = attempt;
       // A token minted during an outage may still be in the fallback map only.
       const done = revoked || (store.kind === 'redis' && (await memory.revoke(jti, requester)));
       refreshGauge();
       if (done) metrics.tokensRevoked.inc();
       return done;
+    },
+    async kick(userId, room) {
+      const kick = { userId, room, at: Date.now(), expiresAt: Date.now() + codec.ttlSeconds * 1000 + 1_000 };
+      await memory.kick(kick);
+      try {
+        await withFallback((s) => s.kick(kick), { strict: true });
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) throw new TokenStoreUnavailableError(1);
+        throw error;
+      }
     },
     close() {
       stopReplay();

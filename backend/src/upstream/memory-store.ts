@@ -1,8 +1,8 @@
 import { parseUpstreamId } from './ids.js';
-import type { ReserveOutcome, UpstreamRecord, UpstreamStore } from './store.js';
+import type { ReserveLimits, ReserveOutcome, UpstreamRecord, UpstreamStore } from './store.js';
 
 export interface MemoryUpstreamStoreOptions {
-  /** Most slots held at once, across owners; past it, reservations are refused. */
+  /** Most slots held at once, and most reservations in the rate window, across owners; past it, reservations are refused. */
   cap: number;
   now?: () => number;
   sweepIntervalMs?: number;
@@ -18,9 +18,10 @@ export interface MemoryUpstreamStore extends UpstreamStore {
 }
 
 /**
- * The fallback while Redis is down: the same slots and records, per replica. Slots are
- * grouped by owner tag; expired ones are dropped when their owner reserves again and
- * by a periodic sweep, so the maps stay bounded by `cap` live slots.
+ * The fallback while Redis is down: the same slots, reservation counts and records, per
+ * replica. Slots and reservation times are grouped by owner tag; expired ones are
+ * dropped when their owner reserves again and by a periodic sweep, so the maps stay
+ * bounded by `cap` live slots and `cap` reservations in the window.
  */
 export function createMemoryUpstreamStore({
   cap,
@@ -31,6 +32,11 @@ export function createMemoryUpstreamStore({
   const slots = new Map<string, Map<string, number>>();
   const records = new Map<string, UpstreamRecord>();
   let size = 0;
+  /** owner tag → epoch ms of each reservation still in the window, oldest first. */
+  const mints = new Map<string, number[]>();
+  let minted = 0;
+  /** The longest window asked for so far: the sweep keeps reservations that long. */
+  let windowMs = 0;
 
   const tagOf = (id: string): string => {
     const parsed = parseUpstreamId(id);
@@ -45,8 +51,19 @@ export function createMemoryUpstreamStore({
     }
     records.delete(id);
   };
+  const forgetMints = (tag: string, before: number): void => {
+    const times = mints.get(tag);
+    if (!times) return;
+    let stale = 0;
+    while (stale < times.length && (times[stale] ?? Infinity) <= before) stale++;
+    if (stale === 0) return;
+    times.splice(0, stale);
+    minted -= stale;
+    if (times.length === 0) mints.delete(tag);
+  };
   const prune = (tag: string, t: number): void => {
     for (const [id, until] of slots.get(tag) ?? []) if (until <= t) drop(tag, id);
+    forgetMints(tag, t - windowMs);
   };
   const hold = (tag: string, id: string, until: number): void => {
     let owned = slots.get(tag);
@@ -61,10 +78,27 @@ export function createMemoryUpstreamStore({
   };
   const sweep = (): void => {
     const t = now();
-    for (const tag of [...slots.keys()]) prune(tag, t);
+    for (const tag of new Set([...slots.keys(), ...mints.keys()])) prune(tag, t);
   };
   const timer = setInterval(sweep, sweepIntervalMs);
   timer.unref();
+
+  /** As the Redis script decides: the limit that waits longest, and how long. */
+  const refusal = (tag: string, t: number, limits: ReserveLimits): ReserveOutcome | undefined => {
+    let wait = 0;
+    let limit: 'live' | 'rate' | undefined;
+    const owned = [...(slots.get(tag)?.values() ?? [])].sort((a, b) => a - b);
+    if (owned.length >= limits.live) {
+      wait = (owned[owned.length - limits.live] ?? t) - t;
+      limit = 'live';
+    }
+    const times = mints.get(tag) ?? [];
+    if (times.length >= limits.perWindow) {
+      const leaves = (times[times.length - limits.perWindow] ?? t) + limits.windowMs - t;
+      if (leaves > wait) [wait, limit] = [leaves, 'rate'];
+    }
+    return limit ? { ok: false, limit, retryAfterMs: Math.max(1, wait) } : undefined;
+  };
 
   const live = (id: string): UpstreamRecord | undefined => {
     const record = records.get(id);
@@ -80,16 +114,22 @@ export function createMemoryUpstreamStore({
     get size() {
       return size;
     },
-    reserve(id, holdUntil, max): Promise<ReserveOutcome> {
+    reserve(id, holdUntil, limits: ReserveLimits): Promise<ReserveOutcome> {
       const tag = tagOf(id);
       const t = now();
+      windowMs = Math.max(windowMs, limits.windowMs);
       prune(tag, t);
-      if (size >= cap) sweep();
-      const owned = [...(slots.get(tag)?.values() ?? [])];
-      if (owned.length >= max) return Promise.resolve({ ok: false, retryAfterMs: Math.max(1, Math.min(...owned) - t) });
+      forgetMints(tag, t - limits.windowMs);
+      if (size >= cap || minted >= cap) sweep();
+      const refused = refusal(tag, t, limits);
+      if (refused) return Promise.resolve(refused);
       // Full across owners: a bound on memory, not a per-user limit; a second is a guess.
-      if (size >= cap) return Promise.resolve({ ok: false, retryAfterMs: 1_000 });
+      if (size >= cap || minted >= cap) return Promise.resolve({ ok: false, limit: 'live', retryAfterMs: 1_000 });
       hold(tag, id, holdUntil);
+      let times = mints.get(tag);
+      if (!times) mints.set(tag, (times = []));
+      times.push(t);
+      minted++;
       return Promise.resolve({ ok: true });
     },
     commit(record) {

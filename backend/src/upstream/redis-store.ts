@@ -10,17 +10,36 @@ import {
   type UpstreamStore,
 } from './store.js';
 
-// Every Redis call of upstream sessions lives in this file. Each script touches the two
-// keys of one owner, which share the hash tag `{<owner tag>}`, so they run on Cluster.
+// Every Redis call of upstream sessions lives in this file. Each script touches the keys
+// of one owner, which share the hash tag `{<owner tag>}`, so they run on Cluster.
 
-/** KEYS: slots. ARGV: now, max, id, holdUntil. Returns {1} or {0, earliest expiry}. */
+/**
+ * KEYS: slots, mints. ARGV: now, live max, id, holdUntil, per-window max, window ms.
+ * Returns {1}, or {0, ms until both limits leave room, the limit that waits longest}.
+ * Both limits in one round trip, so concurrent mints on several replicas cannot
+ * overshoot either of them.
+ */
 const RESERVE = lua(`
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  return {0, redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]}
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+local wait, limit = 0, ''
+local live, liveMax = redis.call('ZCARD', KEYS[1]), tonumber(ARGV[2])
+if live >= liveMax then
+  wait = tonumber(redis.call('ZRANGE', KEYS[1], live - liveMax, live - liveMax, 'WITHSCORES')[2]) - now
+  limit = 'live'
 end
+local minted, mintMax = redis.call('ZCARD', KEYS[2]), tonumber(ARGV[5])
+if minted >= mintMax then
+  local leaves = tonumber(redis.call('ZRANGE', KEYS[2], minted - mintMax, minted - mintMax, 'WITHSCORES')[2]) + window - now
+  if leaves > wait then wait, limit = leaves, 'rate' end
+end
+if limit ~= '' then return {0, math.max(1, wait), limit} end
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
+redis.call('ZADD', KEYS[2], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[2], window)
 return {1}`);
 
 /** KEYS: slots, record. ARGV: id, expiresAt, record JSON, ttlMs. */
@@ -41,15 +60,21 @@ export interface RedisUpstreamStore extends UpstreamStore {
 }
 
 /**
- * Keys (redis/keys.ts): the owner's sorted set of live ids scored by expiry, and one
- * record per secret (JSON) with a TTL equal to the secret's remaining lifetime.
+ * Keys (redis/keys.ts): the owner's sorted set of live ids scored by expiry, the owner's
+ * sorted set of reservations in the rate window scored by when they were made, and one
+ * record per secret (JSON) with a TTL equal to the secret's remaining lifetime. Every
+ * key expires on its own: nothing of an idle owner stays behind.
  */
 export function createRedisUpstreamStore(redis: RedisConnection, keyPrefix: string): RedisUpstreamStore {
   const redisKeysOf = redisKeys(keyPrefix);
-  const keys = (id: string): { slots: string; record: string } => {
+  const keys = (id: string): { slots: string; mints: string; record: string } => {
     const parsed = parseUpstreamId(id);
     if (!parsed) throw new Error('malformed upstream id');
-    return { slots: redisKeysOf.upstreamSlots(parsed.tag), record: redisKeysOf.upstreamRecord(parsed.tag, parsed.key) };
+    return {
+      slots: redisKeysOf.upstreamSlots(parsed.tag),
+      mints: redisKeysOf.upstreamMints(parsed.tag),
+      record: redisKeysOf.upstreamRecord(parsed.tag, parsed.key),
+    };
   };
 
   const commit = async (record: UpstreamRecord, operation: string): Promise<boolean> => {
@@ -70,14 +95,24 @@ export function createRedisUpstreamStore(redis: RedisConnection, keyPrefix: stri
 
   return {
     kind: 'redis',
-    async reserve(id, holdUntil, max): Promise<ReserveOutcome> {
-      const now = Date.now();
+    async reserve(id, holdUntil, limits): Promise<ReserveOutcome> {
+      const { slots, mints } = keys(id);
       const reply = await redis.run('upstream-reserve', (c) =>
-        runScript(c, RESERVE, [keys(id).slots], [now, max, id, holdUntil]),
+        runScript(
+          c,
+          RESERVE,
+          [slots, mints],
+          [Date.now(), limits.live, id, holdUntil, limits.perWindow, limits.windowMs],
+        ),
       );
-      if (Array.isArray(reply) && reply[0] === 1) return { ok: true };
-      const earliest = Array.isArray(reply) ? Number(reply[1]) : Number.NaN;
-      return { ok: false, retryAfterMs: Number.isFinite(earliest) ? Math.max(1, earliest - now) : 1_000 };
+      if (!Array.isArray(reply)) throw new Error('unexpected reply to the upstream reservation');
+      if (reply[0] === 1) return { ok: true };
+      const wait = Number(reply[1]);
+      return {
+        ok: false,
+        limit: reply[2] === 'rate' ? 'rate' : 'live',
+        retryAfterMs: Number.isFinite(wait) ? Math.max(1, wait) : 1_000,
+      };
     },
     async commit(record) {
       await commit(record, 'upstream-commit');

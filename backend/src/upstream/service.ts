@@ -11,7 +11,7 @@ import { newUpstreamId, parseUpstreamId } from './ids.js';
 import { createMemoryUpstreamStore } from './memory-store.js';
 import { UpstreamError, type ClientSecret, type RealtimeSecretsProvider } from './provider.js';
 import { createRedisUpstreamStore } from './redis-store.js';
-import type { UpstreamRecord } from './store.js';
+import type { ReserveLimit, ReserveLimits, UpstreamRecord } from './store.js';
 
 /** The provider's longest secret lifetime: a record never outlives it, whatever the answer says. */
 const MAX_SECRET_MS = 7_200_000;
@@ -24,13 +24,21 @@ export class UpstreamChoiceError extends Error {
   }
 }
 
-/** The user already holds the most live secrets allowed. */
+/** Mints are counted over this window: `UPSTREAM_MINTS_PER_MINUTE`. */
+const MINT_WINDOW_MS = 60_000;
+
+/** The user already holds the most live secrets allowed, or minted the most allowed this minute. */
 export class UpstreamLimitError extends Error {
   constructor(
+    readonly limit: ReserveLimit,
     readonly max: number,
     readonly retryAfterSeconds: number,
   ) {
-    super(`at most ${max} live voice sessions per user`);
+    super(
+      limit === 'rate'
+        ? `at most ${max} voice sessions per user per minute, deleted ones included`
+        : `at most ${max} live voice sessions per user`,
+    );
     this.name = 'UpstreamLimitError';
   }
 }
@@ -49,6 +57,8 @@ export interface UpstreamSessionsOptions {
   models: readonly string[];
   voices: readonly string[];
   sessionsPerUser: number;
+  /** Secrets one user may mint per minute, across replicas; deleting one early gives none back. */
+  mintsPerMinute: number;
   timeoutMs: number;
   secretTtlSeconds: number;
   redis: RedisConnection | undefined;
@@ -68,6 +78,11 @@ export function createUpstreamSessions(options: UpstreamSessionsOptions): Upstre
   const { provider, redis, metrics } = options;
   const log = options.logger.child({ component: 'upstream', provider: provider.name });
   const memory = createMemoryUpstreamStore({ cap: options.memoryCap });
+  const limits: ReserveLimits = {
+    live: options.sessionsPerUser,
+    perWindow: options.mintsPerMinute,
+    windowMs: MINT_WINDOW_MS,
+  };
   const redisStore = redis ? createRedisUpstreamStore(redis, options.keyPrefix) : undefined;
 
   const { attempt, close: stopReplay } = createRedisFallback({
@@ -99,10 +114,14 @@ export function createUpstreamSessions(options: UpstreamSessionsOptions): Upstre
       const id = newUpstreamId(userId);
       // Held for as long as the secret could live if the provider answers at the deadline.
       const holdUntil = Date.now() + options.timeoutMs + options.secretTtlSeconds * 1000;
-      const { value: reserved, store } = await attempt((s) => s.reserve(id, holdUntil, options.sessionsPerUser));
+      const { value: reserved, store } = await attempt((s) => s.reserve(id, holdUntil, limits));
       if (!reserved.ok) {
-        metrics.upstreamRefused.inc({ provider: provider.name });
-        throw new UpstreamLimitError(options.sessionsPerUser, Math.max(1, Math.ceil(reserved.retryAfterMs / 1000)));
+        metrics.upstreamRefused.inc({ provider: provider.name, limit: reserved.limit });
+        throw new UpstreamLimitError(
+          reserved.limit,
+          reserved.limit === 'rate' ? limits.perWindow : limits.live,
+          Math.max(1, Math.ceil(reserved.retryAfterMs / 1000)),
+        );
       }
       const release = () =>
         store.release(id).catch((error: unknown) => {

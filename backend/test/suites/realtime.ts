@@ -52,7 +52,7 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
       clients.push(client);
       return client;
     };
-    const service = accessToken({ sub: 'backend', scope: 'publish' });
+    const service = accessToken({ sub: 'backend', scope: 'publish read' });
     const publish = async (replica: number, room: string, n: number): Promise<PublishEventResponse> => {
       const response = await postJson(
         `${url(replica)}/api/rooms/${room}/events`,

@@ -4,17 +4,26 @@ import { SwitchboardError, devLogin, type AccessTokenContext } from '../sdk/inde
 const EXPIRY_MARGIN_MS = 60_000;
 
 /**
+ * Rooms whose name starts with this are not granted by the demo's stand-in login, so a
+ * gateway with `ROOM_ACCESS=grants` shows what a refused room looks like.
+ */
+export const PRIVATE_ROOM_PREFIX = 'private-';
+
+/**
  * Access tokens for the demo from `POST /api/dev/login`, standing in for a real app's
  * login. Tries each gateway in turn, so signing in survives the loss of one replica.
+ * Like an app's login with `ROOM_ACCESS=grants`, the token grants the room being joined
+ * (except private ones); gateways in `open` mode ignore the grant.
  */
-export function createDevAuth(gateways: readonly string[], userId: string, name: string) {
+export function createDevAuth(gateways: readonly string[], userId: string, name: string, room: string) {
+  const rooms = room.startsWith(PRIVATE_ROOM_PREFIX) ? {} : { [room]: ['publish' as const] };
   let cached: { token: string; expiresAt: number } | undefined;
   return async ({ forceRefresh }: AccessTokenContext): Promise<string> => {
     if (!forceRefresh && cached && cached.expiresAt - Date.now() > EXPIRY_MARGIN_MS) return cached.token;
     let lastError: unknown = new SwitchboardError('unreachable');
     for (const gateway of gateways) {
       try {
-        const login = await devLogin(gateway, userId, name);
+        const login = await devLogin(gateway, userId, name, { rooms });
         cached = { token: login.accessToken, expiresAt: Date.now() + login.expiresIn * 1000 };
         return login.accessToken;
       } catch (error) {

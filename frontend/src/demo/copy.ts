@@ -15,6 +15,8 @@ const FRIENDLY: Partial<Record<ClientErrorCode, string>> = {
   server_draining: ERROR_MESSAGES.server_draining,
   origin_forbidden: `${ERROR_MESSAGES.origin_forbidden} Ask whoever runs this server to allow this address.`,
   unauthorized: 'Your sign-in was refused or has expired. Please join again.',
+  kicked: 'You were removed from this room.',
+  authorizer_unavailable: 'Could not check your access to this room. Trying again…',
   invalid_request: 'That room name is not valid.',
   internal: 'The server hit a problem. Reconnecting…',
 };
@@ -22,6 +24,8 @@ const FRIENDLY: Partial<Record<ClientErrorCode, string>> = {
 export function friendlyError(code: ClientErrorCode, detail?: string, status?: ConnectionStatus): string {
   // Nothing was lost if we never got in.
   if (code === 'unreachable' && status === 'connecting') return 'Cannot reach the server. Retrying…';
+  // The gateway says which grant was missing; that is what the person (or developer) needs.
+  if (code === 'forbidden') return `This room is not open to you${detail ? `: ${detail}` : '.'}`;
   return FRIENDLY[code] ?? detail ?? describeError(code);
 }
 

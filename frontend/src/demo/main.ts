@@ -121,7 +121,7 @@ function join(name: string, roomName: string): void {
   localStorage.setItem(NAME_KEY, name);
   const switchboard = createSwitchboard({
     urls: params.gateways,
-    getAccessToken: createDevAuth(params.gateways, userIdFor(name), name),
+    getAccessToken: createDevAuth(params.gateways, userIdFor(name), name, roomName),
   });
   const room = switchboard.join(roomName);
   const call = new Call({ room });

@@ -4,7 +4,7 @@ import { ERROR_CODES, ERROR_MESSAGES, isHandshakeErrorCode, type ErrorCode } fro
  * Codes the SDK adds to the contract's: failures that happen on the client side of
  * the wire, so they never arrive from a server.
  */
-export const CLIENT_ERROR_CODES = ['unreachable', 'timeout', 'not_connected', 'closed'] as const;
+export const CLIENT_ERROR_CODES = ['unreachable', 'timeout', 'not_connected', 'closed', 'kicked'] as const;
 export type ClientOnlyErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 export type ClientErrorCode = ErrorCode | ClientOnlyErrorCode;
 
@@ -13,6 +13,7 @@ export const CLIENT_ERROR_MESSAGES: Record<ClientOnlyErrorCode, string> = {
   timeout: 'The server took too long to answer.',
   not_connected: 'Not connected to the room right now.',
   closed: 'You left the room.',
+  kicked: 'You were removed from this room.',
 };
 
 export function isErrorCode(value: unknown): value is ErrorCode {

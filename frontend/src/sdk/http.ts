@@ -1,6 +1,7 @@
 import {
   HTTP_PATHS,
   type Capability,
+  type DevLoginRequest,
   type DevLoginResponse,
   type MintTokenRequest,
   type MintTokenResponse,
@@ -158,10 +159,12 @@ export function mintRtcToken({ baseUrl, accessToken, room, caps, ...http }: Mint
  * @param baseUrl The gateway's origin, e.g. `http://localhost:3000`.
  * @param userId Becomes the token's `sub`: 1-128 characters of `A-Z a-z 0-9 _ . : @ -`.
  * @param name Display name shown to other peers (1-64 characters); defaults to `userId`.
+ * @param options `rooms`: room grants to sign into the token, as your app's login would with
+ *   `ROOM_ACCESS=grants` (a room name or `prefix*` pattern → capabilities); plus HTTP options.
  * @returns `{ accessToken, expiresIn }`, `expiresIn` in seconds.
  * @throws {SwitchboardError} with `code`:
  * - `not_found` (404): dev login is off on this gateway;
- * - `invalid_request` (400): `userId` or `name` is not valid;
+ * - `invalid_request` (400): `userId`, `name` or `rooms` is not valid;
  * - `internal` (500): as the gateway answered;
  * - `unreachable` or `timeout`: no answer, or none within `timeoutMs`.
  *
@@ -177,9 +180,11 @@ export function devLogin(
   baseUrl: string,
   userId: string,
   name?: string,
-  http: HttpOptions = {},
+  options: HttpOptions & { rooms?: DevLoginRequest['rooms'] } = {},
 ): Promise<DevLoginResponse> {
-  return postJson<DevLoginResponse>(baseUrl, HTTP_PATHS.devLogin, name ? { userId, name } : { userId }, {}, http);
+  const { rooms, ...http } = options;
+  const body: DevLoginRequest = { userId, ...(name ? { name } : {}), ...(rooms ? { rooms } : {}) };
+  return postJson<DevLoginResponse>(baseUrl, HTTP_PATHS.devLogin, body, {}, http);
 }
 
 export interface UpstreamMintOptions extends HttpOptions, UpstreamSessionRequest {

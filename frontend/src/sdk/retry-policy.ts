@@ -28,6 +28,8 @@ export const FATAL_CODES: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode
   'invalid_request',
   'not_found',
   'closed',
+  // The app removed this user: coming back is the app's decision, with a new join.
+  'kicked',
 ]);
 
 /** Codes that say "this gateway, not you": another URL may well work. */

@@ -72,6 +72,8 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
   #attempt = 0;
   #hasConnected = false;
   #closed = false;
+  /** The app removed this user from the room: the disconnect that follows is final. */
+  #kicked = false;
   #session: SessionPayload | undefined;
   #iceServers: IceServer[] = [];
   #shutdownNotice: ServerShutdownPayload | undefined;
@@ -212,7 +214,11 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
       const notice = this.#shutdownNotice;
       this.#fail(
         socket,
-        notice ? { kind: 'shutdown', reconnectAfterMs: notice.reconnectAfterMs } : { kind: 'disconnect', reason },
+        this.#kicked
+          ? { kind: 'error', code: 'kicked' }
+          : notice
+            ? { kind: 'shutdown', reconnectAfterMs: notice.reconnectAfterMs }
+            : { kind: 'disconnect', reason },
       );
     });
     socket.on('session', (session) => {
@@ -267,6 +273,7 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
       }, notice.reconnectAfterMs);
     });
     socket.on('session:ended', (payload) => {
+      if (payload.reason === 'kicked' && current()) this.#kicked = true;
       relay(() => {
         this.emit('session:ended', payload);
       });
@@ -504,12 +511,33 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
     return ack.local === true ? { id: ack.id, seq: ack.seq, local: true } : { id: ack.id, seq: ack.seq };
   }
 
+  /**
+   * Up to `limit` events (default and most 100), oldest first. The gateway cuts a reply
+   * at its byte limit and says `more`; this pages on until `limit` is reached.
+   */
   async history(options: HistoryRequest = {}): Promise<HistoryResponse> {
-    const ack = await this.#ack('history', (s) => s.timeout(this.#ackTimeoutMs).emitWithAck('history', options));
+    const limit = options.limit ?? LIMITS.historyLimit;
+    let page = await this.#historyPage(options);
+    const events = page.events;
+    for (let last = events.at(-1); page.more && last && events.length < limit; last = events.at(-1)) {
+      const next = await this.#historyPage({ after: last.seq, limit: limit - events.length });
+      // The history was lost meanwhile: what was read belongs to another numbering.
+      if (next.epoch !== page.epoch) return next;
+      events.push(...next.events);
+      page = next;
+    }
+    return { epoch: page.epoch, top: page.top, events };
+  }
+
+  async #historyPage(request: HistoryRequest): Promise<HistoryResponse> {
+    const ack = await this.#ack('history', (s) => s.timeout(this.#ackTimeoutMs).emitWithAck('history', request));
     if (typeof ack.epoch !== 'string' || typeof ack.top !== 'number' || !Array.isArray(ack.events)) {
       throw new SwitchboardError('internal', 'history ack has no epoch, top or events');
     }
-    return { epoch: ack.epoch, top: ack.top, events: unpackRoomEvents(ack.events) };
+    const events = unpackRoomEvents(ack.events);
+    return ack.more === true
+      ? { epoch: ack.epoch, top: ack.top, events, more: true }
+      : { epoch: ack.epoch, top: ack.top, events };
   }
 
   async peers(): Promise<PeerInfo[]> {
