@@ -187,6 +187,30 @@ describe('the OpenAPI document', () => {
       codes.push(codeOf(await call('post', path, path, { token: user('hasty'), body: { room: 'lobby' } })));
     }
     expect(codes).toEqual([undefined, undefined, undefined, 'rate_limited']);
+    const ungranted = accessToken({ sub: 'stranger', rooms: { 'own-*': [] } });
+    expect(codeOf(await call('post', path, path, { token: ungranted, body: { room: 'lobby' } }))).toBe('forbidden');
+    expect(
+      codeOf(await call('post', path, path, { token: ungranted, body: { room: 'own-1', caps: ['publish'] } })),
+    ).toBe('forbidden');
+    // A backend mints for its user with scope `mint`; without it, `userId` is refused.
+    const minter = accessToken({ sub: 'backend', scope: 'mint', rooms: {} });
+    const forBob = (await call('post', path, path, {
+      token: minter,
+      body: { room: 'consult-9', userId: 'bob', name: 'Bob' },
+    })) as MintTokenResponse;
+    expect(jwt.decode(forBob.token)).toMatchObject({ sub: 'bob', name: 'Bob', room: 'consult-9', caps: ['publish'] });
+    expect(codeOf(await call('post', path, path, { token: user('eve'), body: { room: 'lobby', userId: 'bob' } }))).toBe(
+      'forbidden',
+    );
+  });
+
+  it('DELETE /api/rooms/{room}/members/{userId}', async () => {
+    const path = '/api/rooms/{room}/members/{userId}';
+    const kicker = accessToken({ sub: 'moderator', scope: 'kick' });
+    expect(await call('delete', path, '/api/rooms/lobby/members/nobody', { token: kicker })).toBe('');
+    expect(codeOf(await call('delete', path, '/api/rooms/a%20b/members/x', { token: kicker }))).toBe('invalid_request');
+    expect(codeOf(await call('delete', path, '/api/rooms/lobby/members/x'))).toBe('unauthorized');
+    expect(codeOf(await call('delete', path, '/api/rooms/lobby/members/x', { token: service }))).toBe('forbidden');
   });
 
   it('DELETE /api/rtc/tokens/{jti}', async () => {
@@ -276,6 +300,8 @@ describe('the OpenAPI document', () => {
     }
     expect(codeOf(await call('post', path, path, { body: {} }))).toBe('unauthorized');
     expect(codeOf(await call('post', path, path, { token: user('picky'), body: oversized }))).toBe('payload_too_large');
+    const outsider = accessToken({ sub: 'outsider', rooms: {} });
+    expect(codeOf(await call('post', path, path, { token: outsider, body: { room: 'lobby' } }))).toBe('forbidden');
     // UPSTREAM_SESSIONS_PER_USER is 1, and the caller holds one.
     expect(codeOf(await call('post', path, path, { token: user('caller') }))).toBe('rate_limited');
     try {

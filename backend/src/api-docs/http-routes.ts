@@ -13,6 +13,7 @@ import {
   readyResponseSchema,
   roomNameSchema,
   tokenIdSchema,
+  userIdParamSchema,
   upstreamCapabilityResponseSchema,
   upstreamSessionIdSchema,
   upstreamSessionRequestSchema,
@@ -113,12 +114,12 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
     tag: 'auth',
     summary: 'Sign in for development',
     description:
-      "Signs an access JWT for whoever asks: a stand-in for your app's own login during development. Only while `DEV_LOGIN` is on (by default outside production, and never with `JWT_PUBLIC_KEY`).",
+      "Signs an access JWT for whoever asks: a stand-in for your app's own login during development. `rooms` becomes the room-grants claim (`JWT_ROOMS_CLAIM`), as your login would set it for `ROOM_ACCESS=grants`. Only while `DEV_LOGIN` is on (by default outside production, never in production, and never with `JWT_PUBLIC_KEY`).",
     auth: 'none',
     body: devLoginRequestSchema,
     responses: { 200: { description: 'An access JWT for `userId`.', body: devLoginResponseSchema } },
     errors: {
-      invalid_request: `\`userId\` or \`name\` is not valid, ${NOT_JSON}.`,
+      invalid_request: `\`userId\`, \`name\` or \`rooms\` is not valid, ${NOT_JSON}.`,
       not_found: 'Dev login is off on this gateway.',
       payload_too_large: BODY_LIMIT,
     },
@@ -130,15 +131,21 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
     tag: 'tokens',
     summary: 'Mint an RTC token',
     description:
-      'A single-use token that admits one Socket.IO connection to one room within `ttlSeconds`, and the ICE servers for its peer connections. Any access JWT may mint; the session it opens ends when that JWT expires.',
+      "A single-use token that admits one Socket.IO connection to one room within `ttlSeconds`, and the ICE servers for its peer connections. Only for a room the app lets the caller into (`ROOM_ACCESS`: the access JWT's room grants, the app's authorizer, or `open`), with at most the capabilities it allows: without `caps`, all of those. A service JWT with scope `mint` mints for `{userId, name?}` instead, with no access check: the backend is the authority. The session the token opens ends when the minting JWT expires.",
     auth: 'bearer',
     body: mintTokenRequestSchema,
     responses: { 201: { description: 'The token.', body: mintTokenResponseSchema } },
     errors: {
-      invalid_request: `The room name or \`caps\` are not valid, ${NOT_JSON}.`,
+      invalid_request: `The room name, \`caps\`, \`userId\` or \`name\` are not valid, or \`name\` comes without \`userId\`, ${NOT_JSON}.`,
       unauthorized: NO_ACCESS_JWT,
+      forbidden:
+        "The app does not let the caller into the room, or not with the `caps` asked for (the message names the missing grant, e.g. the JWT's room claim), or `userId` was sent without scope `mint`.",
       payload_too_large: BODY_LIMIT,
       rate_limited: 'This user minted more than `MINT_RATE_PER_MINUTE` tokens in the last minute.',
+      authorizer_unavailable:
+        "With `ROOM_ACCESS=authorizer`: the app's authorizer did not answer within `ROOM_AUTHORIZER_TIMEOUT_MS`, failed, or answered something else than a decision. Access fails closed; `Retry-After` says when to try again.",
+      unavailable:
+        'Tokens cannot be recorded right now: memory mode holds `MEMORY_TOKEN_CAP` live tokens (it never forgets one early), with `Retry-After`.',
     },
   },
   {
@@ -148,7 +155,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
     tag: 'tokens',
     summary: 'Revoke an RTC token',
     description:
-      "Makes a token that was minted but not yet redeemed unusable. A user may revoke their own tokens; a service JWT (any `scope`) anyone's.",
+      "Makes a token that was minted but not yet redeemed unusable. A user may revoke their own tokens; a service JWT with scope `revoke` anyone's.",
     auth: 'bearer',
     params: { jti: tokenIdSchema },
     responses: { 204: { description: 'Revoked.' } },
@@ -156,6 +163,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
       unauthorized: NO_ACCESS_JWT,
       not_found:
         "No such token: unknown, expired, already redeemed or revoked, or someone else's (answered alike, so token ids cannot be probed).",
+      unavailable: 'Redis is up but did not confirm the revocation in time; try again (`Retry-After`).',
     },
   },
   {
@@ -184,6 +192,8 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
       invalid_request:
         '`model` or `voice` is not one the gateway offers, the room name is not valid, the body has another field, or a body sent as `application/json` is not JSON.',
       unauthorized: NO_ACCESS_JWT,
+      forbidden: '`room` is one the app does not let this user into (checked as for minting an RTC token).',
+      authorizer_unavailable: "With `ROOM_ACCESS=authorizer` and a `room`: the app's authorizer did not answer.",
       not_found: NO_VOICE,
       payload_too_large: BODY_LIMIT,
       rate_limited:
@@ -198,7 +208,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
     operationId: 'deleteUpstreamSession',
     tag: 'voice',
     summary: "Free a client secret's slot",
-    description: `Forgets the gateway's record of a secret, e.g. when its call ends, so that it no longer counts against the user's \`UPSTREAM_SESSIONS_PER_USER\` (it still counts against \`UPSTREAM_MINTS_PER_MINUTE\` for a minute). The secret itself stays usable until its \`expiresAt\`: the provider cannot revoke it. A user may delete their own records; a service JWT (any \`scope\`) anyone's. ${VOICE_ONLY}`,
+    description: `Forgets the gateway's record of a secret, e.g. when its call ends, so that it no longer counts against the user's \`UPSTREAM_SESSIONS_PER_USER\` (it still counts against \`UPSTREAM_MINTS_PER_MINUTE\` for a minute). The secret itself stays usable until its \`expiresAt\`: the provider cannot revoke it. A user may delete their own records; a service JWT with scope \`revoke\` anyone's. ${VOICE_ONLY}`,
     auth: 'bearer',
     params: { id: upstreamSessionIdSchema },
     responses: { 204: { description: 'Forgotten.' } },
@@ -214,7 +224,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
     tag: 'rooms',
     summary: 'Publish a room event',
     description:
-      'Delivers a `room:event` (`from: "service:<sub>"`) to every member of the room, on every replica. Needs a service JWT whose space-separated `scope` claim holds `publish`.',
+      'Delivers a `room:event` (`from: "service:<sub>"`) to every member of the room, on every replica. Needs a service JWT whose scope claim (`JWT_SCOPE_CLAIM`, after `JWT_SCOPE_PREFIX`) holds `publish`.',
     auth: 'bearer',
     params: { room: roomNameSchema },
     body: publishEventRequestSchema,
@@ -232,7 +242,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
     operationId: 'listRoomPeers',
     tag: 'rooms',
     summary: "List a room's peers",
-    description: 'The members of the room across replicas. For a service JWT (any `scope`), or a user in the room.',
+    description: 'The members of the room across replicas. For a service JWT with scope `read`, or a user in the room.',
     auth: 'bearer',
     params: { room: roomNameSchema },
     responses: { 200: { description: 'The peers.', body: peersResponseSchema } },
@@ -248,7 +258,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
     operationId: 'listRoomEvents',
     tag: 'rooms',
     summary: "Read a room's recent events",
-    description: `The events with \`seq\` after \`after\`, oldest first, at most \`limit\` (default and most ${LIMITS.historyLimit}); without \`after\`, the latest \`limit\`. \`seq\` counts within \`epoch\`; \`top\` is the room's last one, so page on with \`after\` = the last \`seq\` received until it reaches \`top\`. A room keeps its last \`ROOM_HISTORY_SIZE\` events for \`ROOM_HISTORY_TTL_SECONDS\`. For a service JWT (any \`scope\`), or a user in the room.`,
+    description: `The events with \`seq\` after \`after\`, oldest first, at most \`limit\` (default and most ${LIMITS.historyLimit}); without \`after\`, the latest \`limit\`. \`seq\` counts within \`epoch\`; \`top\` is the room's last one, so page on with \`after\` = the last \`seq\` received until it reaches \`top\`. A reply stops before \`HISTORY_REPLY_MAX_BYTES\` of events and then says \`more: true\`: ask again with \`after\`. A room keeps its last \`ROOM_HISTORY_SIZE\` events (at most \`ROOM_HISTORY_MAX_BYTES\`) for \`ROOM_HISTORY_TTL_SECONDS\`. For a service JWT with scope \`read\`, or a user in the room.`,
     auth: 'bearer',
     params: { room: roomNameSchema },
     query: historyQuerySchema.shape,
@@ -259,6 +269,24 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
       forbidden: 'A user who is not in the room.',
       unavailable:
         'Redis is unreachable and this replica does not hold the events asked for (it holds the recent events of the rooms with members connected to it).',
+    },
+  },
+  {
+    method: 'delete',
+    path: '/api/rooms/{room}/members/{userId}',
+    operationId: 'kickRoomMember',
+    tag: 'rooms',
+    summary: 'Remove a user from a room',
+    description:
+      'Ends every connection of the user in the room, on every replica: each gets `session:ended {reason: "kicked"}` and the SDK does not reconnect it. Tokens minted for that user and room until now are refused (`token_revoked`); letting the user back is the app\'s decision, with a new token. Answers 204 also when the user was not there. Needs a service JWT with scope `kick`; logged with the caller\'s `sub`.',
+    auth: 'bearer',
+    params: { room: roomNameSchema, userId: userIdParamSchema },
+    responses: { 204: { description: 'Removed (or was not there).' } },
+    errors: {
+      invalid_request: 'The room name or `userId` is not valid.',
+      unauthorized: NO_ACCESS_JWT,
+      forbidden: 'The JWT has no `kick` scope.',
+      unavailable: 'Redis is up but did not record the kick in time; try again (`Retry-After`).',
     },
   },
   {
