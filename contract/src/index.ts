@@ -89,6 +89,14 @@ export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
  * with `@socket.io/redis-emitter`: `emitter.to(socketIoRoom(room))`.
  */
 export const socketIoRoom = (room: string): string => `room#${room}`;
+
+/**
+ * The `key` to give `@socket.io/redis-emitter` for a deployment's `REDIS_KEY_PREFIX`: the
+ * Socket.IO adapter's channels start with the prefix, a `:` after it when it has none, then
+ * `socket.io`. With the default empty prefix that is plain `socket.io`.
+ */
+export const socketIoEmitterKey = (redisKeyPrefix = ''): string =>
+  `${redisKeyPrefix && !redisKeyPrefix.endsWith(':') ? `${redisKeyPrefix}:` : redisKeyPrefix}socket.io`;
 export const EVENT_TYPE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 export const USER_ID_PATTERN = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
