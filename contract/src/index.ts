@@ -162,7 +162,7 @@ export const HTTP_PATHS = {
   metrics: '/metrics',
   devLogin: '/api/dev/login',
   rtcTokens: '/api/rtc/tokens',
-  /** `POST` mints an OpenAI Realtime client secret; `GET` says whether this gateway can (404 when not). */
+  /** `POST` mints an OpenAI Realtime client secret (404 when not offered); `GET` says whether this gateway can (204 when not). */
   upstreamOpenai: '/api/rtc/upstream/openai',
   /** `DELETE <upstreamSessions>/:id` forgets a minted secret's record and frees the user's slot. */
   upstreamSessions: '/api/rtc/upstream',

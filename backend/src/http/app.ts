@@ -364,6 +364,13 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     res.status(204).end();
   });
 
+  // Off, the capability check still answers 2xx: a browser logs every 404 as a console error,
+  // and an app asks on every page load.
+  if (!options.upstream) {
+    app.get(HTTP_PATHS.upstreamOpenai, (_req, res) => {
+      res.status(204).end();
+    });
+  }
   if (options.upstream)
     app.use(
       createUpstreamRoutes({
