@@ -108,7 +108,8 @@ async function main(): Promise<number> {
     log('token mint…');
     const mint = await runMint(redisByKind, config);
     log(
-      `  mint: baseline ${mint.baseline.requestsPerSecond}/s, switchboard ${mint.switchboard.requestsPerSecond}/s, ` +
+      `  mint: baseline ${mint.baseline.requestsPerSecond}/s, switchboard ${mint.switchboard.requestsPerSecond}/s ` +
+        `(open: ${mint.switchboardOpen.requestsPerSecond}/s; one grant check ${mint.grantCheckMicros} µs), ` +
         `bare express ${mint.bare.requestsPerSecond}/s`,
     );
     log('connections…');

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpErrorResponse, ReadyResponse, UpstreamSessionResponse } from '@switchboard/contract';
-import { devLogin, postJson } from '../support/client.js';
+import { accessToken, devLogin, postJson } from '../support/client.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startNginx, type NginxHandle } from '../support/nginx.js';
@@ -89,6 +89,17 @@ describe('attack: mint → DELETE → mint loops on the AI-voice route, across t
     for (const url of [a.url, b.url]) expect((await mint(url, access)).status).toBe(429);
     const bystander = await devLogin(b.url, 'voice-bystander');
     expect((await mint(a.url, bystander)).status).toBe(201);
+  });
+
+  it("lets an identity provider's own scopes delete nobody else's voice record, nor free their slot", async () => {
+    const owner = await devLogin(a.url, 'voice-owner');
+    const minted = await mint(a.url, owner);
+    expect(minted.status).toBe(201);
+    const { id } = minted.body as UpstreamSessionResponse;
+    const idpUser = accessToken({ sub: 'curious', scope: 'openid profile email' });
+    expect((await forget(b.url, idpUser, id)).status).toBe(404);
+    // A backend with scope `revoke` may.
+    expect((await forget(b.url, accessToken({ sub: 'voice-backend', scope: 'revoke' }), id)).status).toBe(204);
   });
 });
 

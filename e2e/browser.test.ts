@@ -236,6 +236,22 @@ describe('demo call app in Chromium across two replicas', () => {
     expect(existsSync(`${ARTIFACTS}demo-call.png`)).toBe(true);
   });
 
+  it('says clearly, naming the missing grant, when the app does not let the person into a room', async () => {
+    // The demo's stand-in login grants the room it joins, except private ones (ROOM_ACCESS=grants here).
+    const [a, b] = gateways();
+    const { page } = await newPage();
+    try {
+      await goToRoom(page, 'Eve', 'private-consult', [a.url, b.url]);
+      const error = page.locator('#join-error');
+      await error.waitFor({ state: 'visible', timeout: WAIT_MS });
+      await expect(error.textContent()).resolves.toMatch(
+        /^This room is not open to you: .*"rooms" claim does not grant room "private-consult"/,
+      );
+    } finally {
+      await page.context().close();
+    }
+  });
+
   it('shows the room’s recent activity again after a page reload', async () => {
     await bob.page.reload();
     await waitUntil(bob, 'a call with Alice after the reload', inCallWith('Alice'));

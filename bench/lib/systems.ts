@@ -128,11 +128,23 @@ export async function startSystems(specs: SystemSpec[]): Promise<System[]> {
 
 const accessTokens = new Map<string, string>();
 
+/**
+ * The room grants every bench user's access JWT carries (Switchboard runs ROOM_ACCESS=grants,
+ * as in production): a few rooms of its own and team patterns, as an app would list them,
+ * with a catch-all last, so each mint scans the whole claim before it matches.
+ */
+export const BENCH_GRANTS: Record<string, string[]> = {
+  ...Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`consult-${i}`, ['publish']])),
+  'team-*': ['publish'],
+  'team-archive-*': [],
+  '*': ['publish'],
+};
+
 /** An access JWT for `user`, signed as the app's login would (HS256, one hour). */
 export function accessToken(user: string): string {
   let token = accessTokens.get(user);
   if (!token) {
-    token = signAccessJwt({ sub: user });
+    token = signAccessJwt({ sub: user, rooms: BENCH_GRANTS });
     accessTokens.set(user, token);
   }
   return token;
@@ -143,7 +155,7 @@ export function serviceToken(): string {
   return signAccessJwt({ sub: 'bench-service', scope: 'publish' });
 }
 
-function signAccessJwt(claims: Record<string, string>): string {
+function signAccessJwt(claims: Record<string, unknown>): string {
   const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const now = Math.floor(Date.now() / 1000);
   const unsigned = `${encode({ alg: 'HS256', typ: 'JWT' })}.${encode({ ...claims, iat: now, exp: now + 3600 })}`;

@@ -154,6 +154,8 @@ export function renderTables(figures: Figures, goals: Goal[]): string {
     `| token mint (${mint.concurrency} in flight) | requests/s | ${num(mint.baseline.requestsPerSecond)} | ${num(mint.switchboard.requestsPerSecond)} | ${ratio(mint.switchboard.requestsPerSecond, mint.baseline.requestsPerSecond)} |`,
     `| | p50 / p99 ms | ${num(mint.baseline.p50Ms, 2)} / ${num(mint.baseline.p99Ms, 2)} | ${num(mint.switchboard.p50Ms, 2)} / ${num(mint.switchboard.p99Ms, 2)} | |`,
     `| | server CPU µs/request | ${num(mint.baseline.cpuMicrosPerRequest, 1)} | ${num(mint.switchboard.cpuMicrosPerRequest, 1)} | ${ratio(mint.switchboard.cpuMicrosPerRequest, mint.baseline.cpuMicrosPerRequest)} |`,
+    `| | with ROOM_ACCESS=open (no grant checked): requests/s, CPU µs/request | | ${num(mint.switchboardOpen.requestsPerSecond)}, ${num(mint.switchboardOpen.cpuMicrosPerRequest, 1)} | |`,
+    `| | one grant check (11-entry room claim), µs | | ${num(mint.grantCheckMicros, 3)} | |`,
     `| | bare Express endpoint, requests/s | ${num(mint.bare.requestsPerSecond)} | | |`,
     `| fan-out, ${fanout.members} members on ${fanout.replicas} replicas, ${top.baseline.rate} msg/s | deliveries/s (of ${num(top.baseline.expectedPerSecond)}) | ${num(top.baseline.deliveriesPerSecond)} | ${num(top.switchboard.deliveriesPerSecond)} | ${ratio(top.switchboard.deliveriesPerSecond, top.baseline.deliveriesPerSecond)} |`,
     `| | latency p50 / p99 ms | ${num(top.baseline.p50Ms, 1)} / ${num(top.baseline.p99Ms, 1)} | ${num(top.switchboard.p50Ms, 1)} / ${num(top.switchboard.p99Ms, 1)} | |`,

@@ -1,7 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import type { BenchConfig } from '../lib/config.js';
 import { CpuMeter, type ServerProcess } from '../lib/processes.js';
-import { bareCall, startSystem, type HttpCall, type SystemKind, type SystemRedis } from '../lib/systems.js';
+import { grantFor } from '../../backend/src/auth/room-access.js';
+import {
+  BENCH_GRANTS,
+  bareCall,
+  startSystem,
+  type HttpCall,
+  type SystemKind,
+  type SystemRedis,
+} from '../lib/systems.js';
 import { openPool } from '../loadgen/http-client.js';
 import { round, Samples } from '../loadgen/stats.js';
 
@@ -18,8 +26,12 @@ export interface HttpFigures {
 
 export interface MintResult {
   concurrency: number;
-  /** Switchboard's mint: access JWT, rate limit, Redis pipeline, signed RTC token. */
+  /** Switchboard's mint: access JWT, room grants, rate limit, Redis pipeline, signed RTC token. */
   switchboard: HttpFigures;
+  /** The same with ROOM_ACCESS=open: no grant checked. */
+  switchboardOpen: HttpFigures;
+  /** In-process cost of one grant check against the bench users' claim (BENCH_GRANTS), in µs. */
+  grantCheckMicros: number;
   /** The baseline's mint: `SET EX 60` of a random UUID. */
   baseline: HttpFigures;
   /** A no-op Express JSON endpoint on the baseline: the cost of the HTTP stack alone. */
@@ -83,9 +95,10 @@ export async function measureHttp(
 /** Token mint throughput: Switchboard's mint, the baseline's mint and a bare Express endpoint. */
 export async function runMint(redis: Record<SystemKind, SystemRedis>, config: BenchConfig): Promise<MintResult> {
   const { users, ...load } = config.mint;
-  const [baseline, switchboard] = await Promise.all([
+  const [baseline, switchboard, open] = await Promise.all([
     startSystem('baseline', redis.baseline, 1),
     startSystem('switchboard', redis.switchboard, 1),
+    startSystem('switchboard', redis.switchboard, 1, { env: { ROOM_ACCESS: 'open' } }),
   ]);
   try {
     const calls = (system: typeof baseline, make = system.mintCall) =>
@@ -95,8 +108,26 @@ export async function runMint(redis: Record<SystemKind, SystemRedis>, config: Be
     const bare = await measureHttp(baselineServer, calls(baseline, bareCall), load);
     const baselineMint = await measureHttp(baselineServer, calls(baseline), load);
     const switchboardMint = await measureHttp(switchboardServer, calls(switchboard), load);
-    return { concurrency: load.concurrency, switchboard: switchboardMint, baseline: baselineMint, bare };
+    const switchboardOpen = await measureHttp(open.replicas[0] as ServerProcess, calls(open), load);
+    return {
+      concurrency: load.concurrency,
+      switchboard: switchboardMint,
+      switchboardOpen,
+      grantCheckMicros: grantCheckMicros(),
+      baseline: baselineMint,
+      bare,
+    };
   } finally {
-    await Promise.all([baseline.stop(), switchboard.stop()]);
+    await Promise.all([baseline.stop(), switchboard.stop(), open.stop()]);
   }
+}
+
+/** The grant lookup alone, as the gateway runs it at each mint (the claim is already parsed). */
+function grantCheckMicros(): number {
+  const rooms = Array.from({ length: 100 }, (_, i) => `mint-room-${i}`);
+  const runs = 200_000;
+  for (let i = 0; i < 10_000; i++) grantFor(BENCH_GRANTS, 'rooms', rooms[i % 100] as string);
+  const started = performance.now();
+  for (let i = 0; i < runs; i++) grantFor(BENCH_GRANTS, 'rooms', rooms[i % 100] as string);
+  return round(((performance.now() - started) * 1000) / runs, 3);
 }

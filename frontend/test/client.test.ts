@@ -257,6 +257,48 @@ describe('Switchboard client against a gateway', () => {
     expect(gw.handshakes).toHaveLength(1);
   });
 
+  it('stays out of a room the app removed it from, and says so', async () => {
+    const gw = await gateway({ replica: 'replica-1' });
+    const room = client({ urls: [gw.url] }).join('standup');
+    const seen = watch(room);
+    const ended: unknown[] = [];
+    room.on('session:ended', (payload) => ended.push(payload));
+    await room.ready;
+
+    const socket = gw.sockets()[0];
+    socket?.emit('session:ended', { reason: 'kicked' });
+    socket?.disconnect(true);
+    await seen.until((state) => state.status === 'failed', 'failed after the kick');
+    expect(room.state.error).toMatchObject({ code: 'kicked', message: 'You were removed from this room.' });
+    expect(ended).toEqual([{ reason: 'kicked' }]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(gw.handshakes).toHaveLength(1);
+  });
+
+  it('retries a handshake whose token Redis could not confirm in time, with a new token', async () => {
+    const gw = await gateway({ replica: 'replica-1', refusals: ['unavailable'] });
+    const room = client({ urls: [gw.url] }).join('standup');
+    await room.ready;
+    expect(gw.handshakes).toEqual(['replica-1-token-1', 'replica-1-token-2']);
+  });
+
+  it('pages a history read that the gateway cut at its byte limit', async () => {
+    const log = Array.from({ length: 30 }, (_, i) => ({
+      id: `e${i + 1}`,
+      type: 'note',
+      data: null,
+      from: 'p9',
+      ts: 1,
+      seq: i + 1,
+    }));
+    const gw = await gateway({ replica: 'replica-1', log, historyPageMax: 7 });
+    const room = client({ urls: [gw.url] }).join('standup');
+    await room.ready;
+    const page = await room.history({ after: 2, limit: 20 });
+    expect(page.events.map((event) => event.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 3));
+    expect(page.more).toBeUndefined();
+  });
+
   it('asks the app for a new access token once when the gateway refuses the cached one', async () => {
     const gw = await gateway({ replica: 'replica-1', acceptAccessToken: (token) => token === 'fresh' });
     const getAccessToken = vi.fn(({ forceRefresh }: AccessTokenContext) => (forceRefresh ? 'fresh' : 'stale'));

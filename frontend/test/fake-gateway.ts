@@ -30,6 +30,8 @@ export interface FakeGatewayOptions {
   beforeSession?: (socket: GatewaySocket) => void;
   /** The room's history, served by `history` and used to answer `auth.recover` (epoch `e1`). */
   log?: RoomEvent[];
+  /** Most events one `history` answer carries before it says `more`. */
+  historyPageMax?: number;
 }
 
 export interface FakeGateway {
@@ -166,7 +168,14 @@ export async function startFakeGateway(options: FakeGatewayOptions): Promise<Fak
     });
     socket.on('history', ({ after, limit = 100 }, ack) => {
       const events = after === undefined ? log.slice(-limit) : log.filter((e) => e.seq > after).slice(0, limit);
-      ack({ ok: true, epoch: 'e1', top: top(), events });
+      // As the gateway cuts a reply at HISTORY_REPLY_MAX_BYTES.
+      const cut = options.historyPageMax !== undefined && events.length > options.historyPageMax;
+      const page = cut ? events.slice(0, options.historyPageMax) : events;
+      ack(
+        cut
+          ? { ok: true, epoch: 'e1', top: top(), events: page, more: true }
+          : { ok: true, epoch: 'e1', top: top(), events },
+      );
     });
     socket.on('signal', ({ to }, ack) => {
       ack(
