@@ -1,24 +1,17 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HttpErrorResponse, ReadyResponse, UpstreamSessionResponse } from '@switchboard/contract';
+import type { HttpErrorResponse, UpstreamSessionResponse } from '@switchboard/contract';
 import { accessToken, devLogin, postJson } from '../support/client.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
-import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { startGatewayProcess, untilOnRedis, type GatewayProcess } from '../support/gateway-process.js';
 import { startNginx, type NginxHandle } from '../support/nginx.js';
-import { freePort, waitFor } from '../support/ports.js';
+import { freePort } from '../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
 // Attacks on the abuse limits of the deployment, each against real processes: it
 // succeeded before the limit existed, and must be refused now.
 
 const API_KEY = 'sk-test-attacks-abcdefghijklmnopqrstuvwxyz0123';
-
-async function untilRedis(gateway: GatewayProcess): Promise<void> {
-  await waitFor(`${gateway.replica} on redis`, async () => {
-    const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as ReadyResponse;
-    return ready.redis === 'connected' || undefined;
-  });
-}
 
 describe('attack: mint → DELETE → mint loops on the AI-voice route, across two replicas', () => {
   let redis: RedisServerHandle;
@@ -35,7 +28,7 @@ describe('attack: mint → DELETE → mint loops on the AI-voice route, across t
       startGatewayProcess({ env, replica: 'attack-a' }),
       startGatewayProcess({ env, replica: 'attack-b' }),
     ]);
-    await Promise.all([untilRedis(a), untilRedis(b)]);
+    await untilOnRedis(a, b);
   });
   afterAll(async () => {
     await Promise.all([a.stop(), b.stop()]);

@@ -1,6 +1,6 @@
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Ack, HistoryResponse, PeerInfo, PublishEventResponse, ReadyResponse } from '@switchboard/contract';
+import type { Ack, HistoryResponse, PeerInfo, PublishEventResponse } from '@switchboard/contract';
 import {
   accessToken,
   connectWithToken,
@@ -10,7 +10,7 @@ import {
   postJson,
   type ConnectedClient,
 } from '../support/client.js';
-import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { startGatewayProcess, untilOnRedis, type GatewayProcess } from '../support/gateway-process.js';
 import { waitFor } from '../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
@@ -44,12 +44,7 @@ describe('a full Redis with maxmemory and volatile-lru, under two gateways', () 
       startGatewayProcess({ env, replica: 'full-a' }),
       startGatewayProcess({ env, replica: 'full-b' }),
     ]);
-    for (const gateway of [a, b]) {
-      await waitFor(`${gateway.replica} on redis`, async () => {
-        const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as ReadyResponse;
-        return ready.redis === 'connected' || undefined;
-      });
-    }
+    await untilOnRedis(a, b);
     inspector = createClient({ url: redis.url });
     inspector.on('error', () => undefined);
     await inspector.connect();

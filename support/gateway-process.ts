@@ -120,3 +120,15 @@ async function spawnGateway(options: GatewayProcessOptions, port: number): Promi
   }
   return handle;
 }
+
+/** Waits until each gateway's `/readyz` says it is on Redis (it answers 200 while still connecting). */
+export async function untilOnRedis(...gateways: GatewayProcess[]): Promise<void> {
+  await Promise.all(
+    gateways.map((gateway) =>
+      waitFor(`${gateway.replica} on Redis`, async () => {
+        const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as { redis?: unknown };
+        return ready.redis === 'connected' || undefined;
+      }),
+    ),
+  );
+}

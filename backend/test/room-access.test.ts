@@ -63,6 +63,9 @@ describe('ROOM_ACCESS=grants', () => {
     const malformed = await mint(gw, user(['consult-42']), { room: 'consult-42' });
     expect(malformed.status).toBe(403);
     expect(messageOf(malformed.body)).toContain('must map room names');
+    const noList = await mint(gw, user({ 'consult-42': true }), { room: 'consult-42' });
+    expect(noList.status).toBe(403);
+    expect(messageOf(noList.body)).toContain('list of capabilities');
     expect((await mint(gw, accessToken({ sub: 'u', rooms: {} }), { room: 'consult-42' })).status).toBe(403);
   });
 
@@ -182,10 +185,15 @@ describe('ROOM_ACCESS=authorizer', () => {
     const before = callsFor('consult-42');
     for (let i = 0; i < 3; i++) {
       await mint(gw, doctor, { room: 'consult-42' });
+      // The patient's read-only answer is the app's whole answer: reused for mints without caps.
+      expect(capsOf((await mint(gw, patient, { room: 'consult-42' })).body)).toEqual([]);
       await mint(gw, accessToken({ sub: 'stranger', rooms: {} }), { room: 'consult-42' });
     }
     expect(callsFor('consult-42')).toBe(before);
-    expect(await scrapeMetric(gw.url, 'switchboard_room_access_total', { source: 'cache', result: 'allow' })).toBe(3);
+    expect(await scrapeMetric(gw.url, 'switchboard_room_access_total', { source: 'cache', result: 'allow' })).toBe(6);
+    // Asking for more than a cached answer covered asks again.
+    expect((await mint(gw, patient, { room: 'consult-42', caps: ['publish'] })).status).toBe(403);
+    expect(callsFor('consult-42')).toBe(before + 1);
   });
 
   it('uses a matching grant in the access JWT without calling', async () => {

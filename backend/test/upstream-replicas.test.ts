@@ -1,9 +1,9 @@
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReadyResponse, UpstreamSessionResponse } from '@switchboard/contract';
+import type { UpstreamSessionResponse } from '@switchboard/contract';
 import { accessToken, devLogin, postJson } from '../../support/client.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../../support/fake-openai.js';
-import { startGatewayProcess, type GatewayProcess } from '../../support/gateway-process.js';
+import { startGatewayProcess, untilOnRedis, type GatewayProcess } from '../../support/gateway-process.js';
 import { waitFor } from '../../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../../support/redis-server.js';
 
@@ -36,12 +36,7 @@ describe('upstream voice sessions across two replicas on one Redis', () => {
       startGatewayProcess({ env, replica: 'voice-a' }),
       startGatewayProcess({ env, replica: 'voice-b' }),
     ]);
-    for (const gateway of [a, b]) {
-      await waitFor(`${gateway.replica} on redis`, async () => {
-        const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as ReadyResponse;
-        return ready.redis === 'connected' || undefined;
-      });
-    }
+    await untilOnRedis(a, b);
     inspector = createClient({ url: redis.url });
     inspector.on('error', () => undefined);
     await inspector.connect();

@@ -1,4 +1,4 @@
-import { LIMITS, type RecoveryOutcome, type RoomEvent } from '@switchboard/contract';
+import { LIMITS, type MintTokenResponse, type RecoveryOutcome, type RoomEvent } from '@switchboard/contract';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../support/ports.js';
 import {
@@ -273,6 +273,28 @@ describe('Switchboard client against a gateway', () => {
     expect(ended).toEqual([{ reason: 'kicked' }]);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(gw.handshakes).toHaveLength(1);
+  });
+
+  it("takes every RTC token from the app's backend when it mints them for its users", async () => {
+    const gw = await gateway({ replica: 'replica-1' });
+    const asked: unknown[] = [];
+    // As a backend would: it mints with its service token (scope `mint`) and passes the answer on.
+    const getRtcToken = async (request: { room: string; gateway: string }) => {
+      asked.push(request);
+      const response = await fetch(`${gw.url}/api/rtc/tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer service-token' },
+        body: JSON.stringify({ room: request.room, userId: 'patient-7' }),
+      });
+      return (await response.json()) as MintTokenResponse;
+    };
+    const switchboard = createSwitchboard({ urls: [gw.url], getRtcToken, backoff: { baseMs: 20, maxMs: 200 } });
+    cleanups.push(() => switchboard.close());
+    const room = switchboard.join('consult-42');
+    await room.ready;
+    expect(asked).toEqual([{ room: 'consult-42', gateway: gw.url }]);
+    expect(gw.mints.map((mint) => mint.accessToken)).toEqual(['service-token']);
+    expect(() => createSwitchboard({ urls: [gw.url] })).toThrow(/getAccessToken/);
   });
 
   it('retries a handshake whose token Redis could not confirm in time, with a new token', async () => {

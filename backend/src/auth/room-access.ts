@@ -70,8 +70,13 @@ export function grantFor(claim: unknown, claimName: string, room: string): Grant
     }
   }
   if (match === undefined) return undefined;
+  if (!Array.isArray(match)) {
+    throw new RoomForbiddenError(
+      `the access token's "${claimName}" claim must give each room a list of capabilities (room "${room}" has none)`,
+    );
+  }
   // Capabilities this gateway does not know are ignored, so an app may grant ahead of an upgrade.
-  return Array.isArray(match) ? CAPABILITIES.filter((cap) => match.includes(cap)) : [];
+  return CAPABILITIES.filter((cap) => match.includes(cap));
 }
 
 /** `requested` if the grant covers it, else a refusal naming what is missing. */
@@ -217,8 +222,10 @@ export function createRoomAccess(options: RoomAccessOptions): RoomAccess {
       const wanted = requested ?? [...CAPABILITIES];
       let decision: Decision;
       let source = 'cache';
-      // A cached allow answers only for what it covered; asking for more asks again.
-      if (cached && cached.expiresAt > now() && (!cached.caps || wanted.every((cap) => cached.caps?.includes(cap)))) {
+      // A cached allow is the app's whole answer for a request without caps; one that names
+      // caps beyond it asks again.
+      const covered = !cached?.caps || !requested || requested.every((cap) => cached.caps?.includes(cap));
+      if (cached && cached.expiresAt > now() && covered) {
         decision = cached;
       } else {
         source = 'authorizer';

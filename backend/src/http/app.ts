@@ -252,7 +252,10 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     const body = parse(mintTokenRequestSchema, requestBody);
     // A backend minting for its user is the app's decision itself (scope `mint`).
     const onBehalf = body.userId !== undefined;
-    if (onBehalf) requireScope(who, 'mint');
+    if (onBehalf) {
+      requireScope(who, 'mint');
+      metrics.roomAccess.inc({ source: 'service', result: 'allow' });
+    }
     const userId = body.userId ?? who.userId;
     const caps = onBehalf ? (body.caps ?? [...CAPABILITIES]) : await roomCaps(who, body.room, body.caps);
     try {

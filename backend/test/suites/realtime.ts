@@ -11,7 +11,7 @@ import {
   seqs,
   type ConnectedClient,
 } from '../../../support/client.js';
-import { startGatewayProcess, type GatewayProcess } from '../../../support/gateway-process.js';
+import { startGatewayProcess, untilOnRedis, type GatewayProcess } from '../../../support/gateway-process.js';
 import { waitFor } from '../../../support/ports.js';
 import { startTopology, type TestTopology, type TopologyKind } from '../../../support/redis-topology.js';
 
@@ -74,12 +74,7 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
         LOG_LEVEL: 'info',
       };
       replicas = await Promise.all(['r1', 'r2', 'r3'].map((replica) => startGatewayProcess({ env, replica })));
-      for (const replica of replicas) {
-        await waitFor(`${replica.replica} on Redis`, async () => {
-          const ready = (await (await fetch(`${replica.url}/readyz`)).json()) as { redis: string };
-          return ready.redis === 'connected' || undefined;
-        });
-      }
+      await untilOnRedis(...replicas);
     }, 60_000);
     afterAll(async () => {
       for (const client of clients) client.close();

@@ -6,6 +6,7 @@ import type {
   HistoryResponse,
   IceServer,
   JsonValue,
+  MintTokenResponse,
   PeerInfo,
   PeerLeftPayload,
   PublishEventResponse,
@@ -37,6 +38,15 @@ export interface AccessTokenContext {
   forceRefresh: boolean;
 }
 
+/** What `getRtcToken` is asked for. */
+export interface RtcTokenRequest {
+  room: string;
+  /** The capabilities `join` asked for; absent: whatever the app allows. */
+  caps?: Capability[];
+  /** The gateway origin the token is for (any replica accepts it). */
+  gateway: string;
+}
+
 export interface SwitchboardOptions {
   /** One gateway origin, e.g. `https://rtc.example.com`. Defaults to the page's origin. */
   url?: string;
@@ -45,8 +55,17 @@ export interface SwitchboardOptions {
   /**
    * Your app's access JWT. Throw a SwitchboardError with a transient code (`unreachable`)
    * to have the SDK retry; anything else thrown ends the room in `failed` / `unauthorized`.
+   * Needed unless `getRtcToken` is given (and then still for AI voice).
    */
-  getAccessToken: (context: AccessTokenContext) => string | Promise<string>;
+  getAccessToken?: (context: AccessTokenContext) => string | Promise<string>;
+  /**
+   * When your backend mints RTC tokens for its users (a service JWT with scope `mint`:
+   * `POST /api/rtc/tokens {room, caps?, userId, name?}`), fetch one from your backend here.
+   * The SDK calls it for every connection, reconnection and session refresh (tokens are
+   * single use) instead of minting with `getAccessToken`; return the gateway's answer
+   * as it is. Errors are handled as for `getAccessToken`.
+   */
+  getRtcToken?: (request: RtcTokenRequest) => MintTokenResponse | Promise<MintTokenResponse>;
   /** Reconnect delays. */
   backoff?: BackoffOptions;
   /**
@@ -179,6 +198,9 @@ function normalizeUrls(options: SwitchboardOptions): string[] {
 }
 
 export function createSwitchboard(options: SwitchboardOptions): Switchboard {
+  if (!options.getAccessToken && !options.getRtcToken) {
+    throw new TypeError('createSwitchboard needs `getAccessToken`, or `getRtcToken` when your backend mints tokens');
+  }
   const urls = normalizeUrls(options);
   const backoff = resolveBackoff(options.backoff);
   const rooms = new Set<RoomConnection>();

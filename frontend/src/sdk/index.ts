@@ -13,6 +13,7 @@ export {
   type RoomEventMap,
   type SocketFactory,
   type Switchboard,
+  type RtcTokenRequest,
   type SwitchboardOptions,
 } from './client.js';
 export {

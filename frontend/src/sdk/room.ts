@@ -14,7 +14,7 @@ import {
   type SessionPayload,
   type SignalKind,
 } from '@switchboard/contract';
-import { accessTokenFrom } from './access-token.js';
+import { accessTokenFrom, rtcTokenFrom } from './access-token.js';
 import { unwrapAck } from './acks.js';
 import { backoffDelay, type ResolvedBackoff } from './backoff.js';
 import type {
@@ -392,6 +392,16 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
   // ---- tokens and session refresh -----------------------------------------
 
   async #mint(url: string, forceRefresh: boolean): Promise<MintTokenResponse> {
+    const fromBackend = this.#options.getRtcToken;
+    if (fromBackend) {
+      const minted = await rtcTokenFrom(fromBackend, {
+        room: this.name,
+        gateway: url,
+        ...(this.#caps ? { caps: this.#caps } : {}),
+      });
+      this.#iceServers = minted.iceServers;
+      return minted;
+    }
     const request = async (force: boolean): Promise<MintTokenResponse> => {
       const accessToken = await accessTokenFrom(this.#options, force);
       return mintRtcToken({
