@@ -1,5 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --out <dir>] [-- --chart <file>]`
+ * `npm run bench -- --circuit`: only the silent-Redis scenario (publishes with the circuit open).
  *
  * Measures Switchboard against a hand-written Socket.IO + @socket.io/redis-adapter
  * baseline, side by side in one run on one machine: token mint, room fan-out,
@@ -24,6 +25,7 @@ import { REPO_ROOT, stopEverything } from './lib/processes.js';
 import { startSystemRedis, SYSTEMS, type SystemKind, type SystemRedis } from './lib/systems.js';
 import { fanoutLatencyChart } from './report/chart.js';
 import { evaluateGoals, renderTables, type BenchResults, type Figures } from './report/table.js';
+import { runCircuit } from './scenarios/circuit.js';
 import { runConnections } from './scenarios/connections.js';
 import { runMint } from './scenarios/mint.js';
 import { runRooms } from './scenarios/rooms.js';
@@ -33,6 +35,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
     chart: { type: 'string' },
+    circuit: { type: 'boolean', default: false },
   },
 });
 
@@ -72,13 +75,34 @@ function missingFigures(figures: Figures): string[] {
     problems.push('idleReplica.switchboard has no room-channel figure');
   }
   if (!(figures.historyMemory.bytesPerRoom > 0)) problems.push('historyMemory measured nothing');
+  if (!(figures.circuit.samples > 0)) problems.push('circuit has no samples');
   if (!(figures.mint.bare.requestsPerSecond > 0)) problems.push('mint.bare made no requests');
   if (figures.fanout.points.length === 0) problems.push('fanout has no points');
   return problems;
 }
 
+/** `--circuit`: the silent-Redis scenario alone, three times (its figures move with the machine's load). */
+async function circuitOnly(config: typeof FULL): Promise<number> {
+  const redis = await startSystemRedis('switchboard');
+  try {
+    for (let run = 1; run <= 3; run++) {
+      const c = await runCircuit(redis, config);
+      log(
+        `run ${run}: circuit open after ${c.detectedMs} ms (REDIS_UNRESPONSIVE_AFTER_MS=${c.unresponsiveAfterMs}); ` +
+          `${c.samples} publishes each: Redis answering p50 / p99 ${c.connectedP50Ms} / ${c.connectedP99Ms} ms, ` +
+          `circuit open ${c.openP50Ms} / ${c.openP99Ms} ms (${c.openShared} shared); ` +
+          `/healthz ${c.healthP50Ms} / ${c.healthP99Ms} ms`,
+      );
+    }
+  } finally {
+    await redis.stop();
+  }
+  return 0;
+}
+
 async function main(): Promise<number> {
   const config = args.quick ? QUICK : FULL;
+  if (args.circuit) return circuitOnly(config);
   if (!existsSync(join(REPO_ROOT, 'backend/dist/main.js'))) {
     throw new Error('backend/dist/main.js is missing: run `npm run build` first (npm run bench does)');
   }
@@ -112,6 +136,12 @@ async function main(): Promise<number> {
         `(open: ${mint.switchboardOpen.requestsPerSecond}/s; one grant check ${mint.grantCheckMicros} µs), ` +
         `bare express ${mint.bare.requestsPerSecond}/s`,
     );
+    log('publishes with the Redis circuit open…');
+    const circuit = await runCircuit(redisByKind.switchboard, config);
+    log(
+      `  circuit: open after ${circuit.detectedMs} ms; publish p50 / p99 ${circuit.openP50Ms} / ${circuit.openP99Ms} ms ` +
+        `(Redis answering: ${circuit.connectedP50Ms} / ${circuit.connectedP99Ms} ms)`,
+    );
     log('connections…');
     const connections = await runConnections(redisByKind, config);
     for (const kind of SYSTEMS) {
@@ -121,7 +151,7 @@ async function main(): Promise<number> {
       );
     }
     log('rooms: fan-out, cross-replica latency, publish latency, history memory, idle replica, rolling restart…');
-    figures = { mint, connections, ...(await runRooms(redisByKind, config, log)) };
+    figures = { mint, circuit, connections, ...(await runRooms(redisByKind, config, log)) };
   } finally {
     await Promise.all(Object.values(redis).map((server) => server.stop()));
   }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The system packages `npm test` needs: redis-server (each suite starts its own),
-# Chromium (the browser suites), nginx (the load balancer of `npm run stack`) and
-# Prometheus's promtool (it checks and unit-tests deploy/prometheus/alerts.yml).
+# Chromium (the browser suites), nginx (the load balancer of `npm run stack`),
+# nftables (the partition suite drops loopback packets with `nft`; it needs root to
+# use it, and prints why it skips otherwise) and Prometheus's promtool (it checks and
+# unit-tests deploy/prometheus/alerts.yml).
 # Runs first in `npm test`. When all are present it only looks (a few milliseconds).
 # Missing ones are installed with apt-get when that is possible without a password
 # (as root, or with passwordless sudo); otherwise it stops at once and prints the
@@ -23,6 +25,11 @@ nginx_found() {
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || [ -x /usr/local/sbin/nginx ]
 }
 
+# nft lives in /usr/sbin, which a non-root PATH often lacks.
+nft_found() {
+  command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ]
+}
+
 # Ubuntu ships Chromium as a snap, installed through its chromium-browser package.
 chromium_package=chromium
 if [ -r /etc/os-release ] && grep -qi '^ID=ubuntu' /etc/os-release; then
@@ -33,6 +40,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 chromium_found || missing+=("$chromium_package")
 nginx_found || missing+=(nginx)
+nft_found || missing+=(nftables)
 # Debian's `prometheus` package carries promtool.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 

@@ -52,7 +52,9 @@ function listen(server: Server, port: number): Promise<number> {
 export async function startGateway({ config, logger, staticDir }: GatewayOptions): Promise<Gateway> {
   const metrics = createMetrics();
   const topology = config.redis.topology;
-  const redis = topology ? createRedisConnection({ topology, logger, metrics }) : undefined;
+  const redis = topology
+    ? createRedisConnection({ topology, logger, metrics, unresponsiveAfterMs: config.redis.unresponsiveAfterMs })
+    : undefined;
   const keyPrefix =
     config.redis.keyPrefix && !config.redis.keyPrefix.endsWith(':')
       ? `${config.redis.keyPrefix}:`
@@ -92,9 +94,15 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
   let draining = false;
 
   const readiness = (): ReadyResponse => {
-    const redisStatus = !redis ? 'disabled' : redis.isHealthy() ? 'connected' : 'disconnected';
+    const redisStatus = !redis
+      ? 'disabled'
+      : redis.isUnresponsive()
+        ? 'unresponsive'
+        : redis.isHealthy()
+          ? 'connected'
+          : 'disconnected';
     return {
-      status: draining ? 'draining' : redisStatus === 'disconnected' ? 'degraded' : 'ready',
+      status: draining ? 'draining' : redisStatus === 'connected' || redisStatus === 'disabled' ? 'ready' : 'degraded',
       redis: redisStatus,
       tokenStore: tokens.currentStore(),
       replica: config.replicaId,

@@ -78,6 +78,12 @@ export interface BenchConfig {
     /** Events published into each room: the history is full at ROOM_HISTORY_SIZE (100). */
     eventsPerRoom: number;
   };
+  /** One replica whose Redis link goes silent (a freezable proxy): publishes with the circuit open. */
+  circuit: {
+    /** Sequential publishes measured before the link goes silent, and again while the circuit is open. */
+    publishes: number;
+    unresponsiveAfterMs: number;
+  };
 }
 
 export const FULL: BenchConfig = {
@@ -114,6 +120,7 @@ export const FULL: BenchConfig = {
   },
   rollingRestart: { members: 30, rate: 100, restarts: 3, warmupMs: 2_000, settleMs: 2_000, tailMs: 3_000 },
   historyMemory: { rooms: 200, eventsPerRoom: 100 },
+  circuit: { publishes: 2_000, unresponsiveAfterMs: 500 },
 };
 
 export const QUICK: BenchConfig = {
@@ -150,4 +157,5 @@ export const QUICK: BenchConfig = {
   },
   rollingRestart: { members: 6, rate: 100, restarts: 1, warmupMs: 500, settleMs: 0, tailMs: 500 },
   historyMemory: { rooms: 5, eventsPerRoom: 100 },
+  circuit: { publishes: 200, unresponsiveAfterMs: 500 },
 };

@@ -1,4 +1,5 @@
 import type { BenchConfig } from '../lib/config.js';
+import type { CircuitResult } from '../scenarios/circuit.js';
 import type { ConnectionsResult } from '../scenarios/connections.js';
 import type { HistoryMemoryResult } from '../scenarios/history-memory.js';
 import type { MintResult } from '../scenarios/mint.js';
@@ -19,6 +20,7 @@ export interface Goal {
 
 export interface Figures {
   mint: MintResult;
+  circuit: CircuitResult;
   connections: ConnectionsResult;
   fanout: FanoutResult;
   latency: LatencyResult;
@@ -76,6 +78,7 @@ export function evaluateGoals(figures: Figures): Goal[] {
     publishLatency.historyOn.publishErrors +
     publishLatency.historyOff.publishErrors;
   const restart = rollingRestart.switchboard;
+  const { circuit } = figures;
   return [
     {
       name: `fan-out CPU per delivery @ ${top.baseline.rate} msg/s`,
@@ -106,6 +109,12 @@ export function evaluateGoals(figures: Figures): Goal[] {
       target: '< 5 % of what the baseline replica reads',
       actual: `${(idleShare * 100).toFixed(2)} % (${num(idleReplica.switchboard.idleReadBytesPerSecond)} vs ${num(idleReplica.baseline.idleReadBytesPerSecond)} B/s)`,
       met: idleShare < 0.05,
+    },
+    {
+      name: 'publish answer with the Redis circuit open',
+      target: '≤ 5 ms p99, all `local: true`',
+      actual: `${circuit.openP99Ms} ms p99 (p50 ${circuit.openP50Ms}), ${circuit.openShared} shared of ${circuit.samples}`,
+      met: circuit.openP99Ms <= 5 && circuit.openShared === 0,
     },
     {
       name: 'mint throughput',
@@ -177,6 +186,8 @@ export function renderTables(figures: Figures, goals: Goal[]): string {
     `| replica with no member in a busy room (${idle.rate} msg/s into ${idle.busyMembers} members on 2 others) | CPU µs/s | ${num(idle.baseline.idleCpuMicrosPerSecond)} | ${num(idle.switchboard.idleCpuMicrosPerSecond)} | ${ratio(idle.switchboard.idleCpuMicrosPerSecond, idle.baseline.idleCpuMicrosPerSecond)} |`,
     `| | bytes read/s (rchar) | ${num(idle.baseline.idleReadBytesPerSecond)} | ${num(idle.switchboard.idleReadBytesPerSecond)} | ${ratio(idle.switchboard.idleReadBytesPerSecond, idle.baseline.idleReadBytesPerSecond)} |`,
     `| | room-channel bytes/s | | ${num(idle.switchboard.idleRoomChannelBytesPerSecond ?? Number.NaN)} | |`,
+    `| Redis link silent, circuit open (one replica, REDIS_UNRESPONSIVE_AFTER_MS=${figures.circuit.unresponsiveAfterMs}; open after ${num(figures.circuit.detectedMs)} ms) | HTTP publish p50 / p99 ms, Redis answering → circuit open | | ${num(figures.circuit.connectedP50Ms, 2)} / ${num(figures.circuit.connectedP99Ms, 2)} → ${num(figures.circuit.openP50Ms, 2)} / ${num(figures.circuit.openP99Ms, 2)} | |`,
+    `| | \`GET /healthz\` p50 / p99 ms meanwhile (this machine's floor) | | ${num(figures.circuit.healthP50Ms, 2)} / ${num(figures.circuit.healthP99Ms, 2)} | |`,
     `| Redis memory per room, history full (${memory.eventsKept} events of ${num(memory.eventBytes)} bytes, data ${num(memory.dataBytes)}) | MEMORY USAGE of the room's keys, bytes | no history | ${num(memory.bytesPerRoom)} (${num(memory.bytesPerEvent, 1)} per event) | |`,
   );
   lines.push(

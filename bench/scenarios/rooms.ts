@@ -52,7 +52,12 @@ export type LatencyResult = Record<SystemKind, LatencyFigures>;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function fanoutPoint(system: System, load: RoomLoad, rate: number, config: BenchConfig): Promise<FanoutFigures> {
+export async function fanoutPoint(
+  system: System,
+  load: RoomLoad,
+  rate: number,
+  config: BenchConfig,
+): Promise<FanoutFigures> {
   const { warmupMs, durationMs } = config.fanout;
   const members = load.members.length;
   load.resetTotals();

@@ -332,7 +332,8 @@ export interface HealthResponse {
 }
 
 export type ReadyStatus = 'ready' | 'degraded' | 'draining';
-export type RedisStatus = 'connected' | 'disconnected' | 'disabled';
+/** `unresponsive`: connected, but some client's PING went unanswered for REDIS_UNRESPONSIVE_AFTER_MS (a silent link). */
+export type RedisStatus = 'connected' | 'disconnected' | 'unresponsive' | 'disabled';
 
 export interface ReadyResponse {
   status: ReadyStatus;

@@ -205,7 +205,12 @@ export const healthResponseSchema = z.object({ status: z.literal('ok') }) satisf
 
 export const readyResponseSchema = z.object({
   status: enumOf<ReadyStatus>({ ready: 'ready', degraded: 'degraded', draining: 'draining' }),
-  redis: enumOf<RedisStatus>({ connected: 'connected', disconnected: 'disconnected', disabled: 'disabled' }),
+  redis: enumOf<RedisStatus>({
+    connected: 'connected',
+    disconnected: 'disconnected',
+    unresponsive: 'unresponsive',
+    disabled: 'disabled',
+  }),
   tokenStore: enumOf<ReadyResponse['tokenStore']>({ redis: 'redis', memory: 'memory' }),
   replica: z.string(),
   connections: described('Sockets connected to this replica.', z.number().int().nonnegative()),

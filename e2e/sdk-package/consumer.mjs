@@ -9,7 +9,9 @@ if (!url) throw new Error('usage: node consumer.mjs <gateway url>');
 function member(userId) {
   const switchboard = createSwitchboard({
     url,
-    getAccessToken: async () => (await devLogin(url, userId, `User ${userId}`)).accessToken,
+    // The dev login grants the room, as an app's login would with ROOM_ACCESS=grants.
+    getAccessToken: async () =>
+      (await devLogin(url, userId, `User ${userId}`, { rooms: { 'pack-test': ['publish'] } })).accessToken,
   });
   return { switchboard, room: switchboard.join('pack-test') };
 }

@@ -19,7 +19,9 @@ export async function firstEvent(url: string): Promise<RoomEvent> {
   const switchboard = createSwitchboard({
     url,
     getAccessToken: async ({ forceRefresh }) => {
-      const { accessToken, expiresIn } = await devLogin(url, 'typed-user', forceRefresh ? 'Again' : undefined);
+      const { accessToken, expiresIn } = await devLogin(url, 'typed-user', forceRefresh ? 'Again' : undefined, {
+        rooms: { 'typed-*': ['publish'] },
+      });
       const seconds: number = expiresIn;
       return seconds > 0 ? accessToken : '';
     },

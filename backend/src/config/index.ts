@@ -101,6 +101,8 @@ const envSchema = z.object({
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be the monitored master name (A-Z a-z 0-9 _ . -)')
       .optional(),
   ),
+  /** A Redis client whose PING is unanswered this long makes Redis unresponsive (a silent link). */
+  REDIS_UNRESPONSIVE_AFTER_MS: integer(100, 60_000).default(2_000),
   REDIS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.:-]{0,64}$/, 'must be at most 64 characters of A-Z a-z 0-9 _ . : -')
@@ -288,7 +290,7 @@ export interface Config {
   port: number;
   metricsPort: number;
   /** Undefined in memory mode. */
-  redis: { topology: RedisTopology | undefined; keyPrefix: string };
+  redis: { topology: RedisTopology | undefined; keyPrefix: string; unresponsiveAfterMs: number };
   adapter: 'redis' | 'redis-sharded';
   accessJwt: {
     key: AccessKey;
@@ -491,7 +493,7 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
     env: e.NODE_ENV,
     port: e.PORT,
     metricsPort: e.METRICS_PORT,
-    redis: { topology, keyPrefix: e.REDIS_KEY_PREFIX },
+    redis: { topology, keyPrefix: e.REDIS_KEY_PREFIX, unresponsiveAfterMs: e.REDIS_UNRESPONSIVE_AFTER_MS },
     adapter,
     accessJwt: {
       key,

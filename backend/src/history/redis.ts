@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { RoomEvent } from '@switchboard/contract';
 import type { RedisConnection } from '../redis/connection.js';
 import { redisKeys } from '../redis/keys.js';
+import { GUARD_LATE, guardArgument, lateAware } from '../redis/late.js';
 import { lua, runScript } from '../redis/lua.js';
 import type { HistoryPage, HistoryQuery, HistorySettings, RoomHistory, UnsequencedEvent } from './types.js';
 
@@ -28,6 +29,22 @@ if size > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 `;
 
 /**
+ * Partition guards (docs/architecture.md, "Partitions and late commands"), reading the
+ * last argument `<deadline> <epoch> <seq>` (see redis/late.ts): GUARD_LATE refuses an
+ * append that arrives after the gateway answered `local: true` for it, so no event is
+ * both local and shared. GUARD_REGRESSED (after HEAD): the caller already delivered `seq`
+ * in `epoch`; a history behind it went backwards (a failover lost acknowledged writes, an
+ * older snapshot came back). The numbering goes on in a new epoch (the log is kept,
+ * renamed), so no seq is handed out twice within one epoch.
+ */
+const GUARD_REGRESSED = `
+if guard[2] == epoch and top < (tonumber(guard[3]) or 0) then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'e', epoch)
+end
+`;
+
+/**
  * Numbers the event, keeps it, and publishes it on the room's channel, in one step:
  * Redis runs scripts one at a time, so the channel carries a room's events in seq order.
  * ARGV[4]: the channel; ARGV[5]: 1 for SPUBLISH (sharded), 0 for PUBLISH; ARGV[6]: the
@@ -36,7 +53,7 @@ if size > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
  * The oldest events go first, by count or by bytes, but never the newest: the log stays
  * a contiguous run ending at `top`, and a log that exists is never empty.
  */
-const APPEND = lua(`${HEAD}
+const APPEND = lua(`${GUARD_LATE}${HEAD}${GUARD_REGRESSED}
 top = top + 1
 local entry = '{"seq":' .. top .. ',' .. ARGV[6]
 if size > 0 then
@@ -77,6 +94,17 @@ if size > 0 and limit > 0 and top > 0 then
 end
 return {epoch, top, events}`);
 
+/**
+ * Starts a new epoch for a room whose history went backwards, if it is still in
+ * `ARGV[4]` (another replica may have started one already); the log is kept, renamed.
+ */
+const RESTART = lua(`${HEAD}
+if epoch == ARGV[4] then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'e', epoch)
+end
+return {epoch, top}`);
+
 function parseEvents(entries: unknown): RoomEvent[] {
   if (!Array.isArray(entries)) return [];
   return entries.flatMap((entry) => (typeof entry === 'string' ? [JSON.parse(entry) as RoomEvent] : []));
@@ -97,15 +125,28 @@ export function createRedisHistory(
   const epoch = () => randomBytes(6).toString('base64url');
   return {
     kind: 'redis',
-    async append(room, event: UnsequencedEvent) {
+    async append(room, event: UnsequencedEvent, delivered) {
       // `{"seq":N,` is prepended by the script, so the event is encoded exactly once.
       const tail = JSON.stringify(event).slice(1);
       const reply = await redis.run('history-append', (c) =>
-        runScript(
-          c,
-          APPEND,
-          [keys.history(room), keys.historyLog(room)],
-          [epoch(), ttlMs, size, keys.roomChannel(room), sharded ? 1 : 0, tail, maxBytes],
+        lateAware(
+          'history-append',
+          runScript(
+            c,
+            APPEND,
+            [keys.history(room), keys.historyLog(room)],
+            [
+              epoch(),
+              ttlMs,
+              size,
+              keys.roomChannel(room),
+              sharded ? 1 : 0,
+              tail,
+              maxBytes,
+              // Last, whatever is added before it: see GUARD_LATE.
+              delivered ? guardArgument(redis, delivered.epoch, delivered.seq) : guardArgument(redis),
+            ],
+          ),
         ),
       );
       if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'number') {
@@ -121,6 +162,13 @@ export function createRedisHistory(
         throw new Error('history-read: unexpected reply');
       }
       return { epoch: reply[0], top: reply[1], events: parseEvents(reply[2]) };
+    },
+    async restart(room, known) {
+      const reply = await redis.run('history-restart', (c) =>
+        runScript(c, RESTART, [keys.history(room), keys.historyLog(room)], [epoch(), ttlMs, size, known]),
+      );
+      if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error('history-restart: unexpected reply');
+      return reply[0];
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { HistoryResponse, JsonValue, RoomEvent } from '@switchboard/contract';
+import type { HistoryResponse, JsonValue, RoomEvent, RoomPosition } from '@switchboard/contract';
 
 /** An event before the history numbers it. */
 export type UnsequencedEvent = Omit<RoomEvent, 'seq'> & { data: JsonValue };
@@ -20,10 +20,19 @@ export interface HistoryQuery {
  */
 export interface RoomHistory {
   readonly kind: 'redis' | 'memory';
-  /** Numbers and keeps `event`, and delivers it to the room's followers. */
-  append(room: string, event: UnsequencedEvent): Promise<{ epoch: string; seq: number }>;
+  /**
+   * Numbers and keeps `event`, and delivers it to the room's followers. `delivered`: the
+   * position this replica already delivered; a history behind it went backwards, and the
+   * numbering goes on in a new epoch. Rejects (LateWriteError) rather than apply late.
+   */
+  append(room: string, event: UnsequencedEvent, delivered?: RoomPosition): Promise<{ epoch: string; seq: number }>;
   /** Reads the log, starting an epoch for a room that has none (so positions are stable). */
   read(room: string, query: HistoryQuery): Promise<HistoryPage>;
+  /**
+   * The room's history went backwards in epoch `known` (seen on a read or on the channel):
+   * starts a new epoch unless one was started already; resolves with the current epoch.
+   */
+  restart(room: string, known: string): Promise<string>;
 }
 
 /** Where the memory driver sends what it appends (the Redis driver publishes instead). */

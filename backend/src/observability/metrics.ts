@@ -146,6 +146,19 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers,
     }),
+    historyRegressions: new Counter({
+      name: 'switchboard_history_regressions_total',
+      help: 'Room histories found behind what this replica delivered (a failover lost writes, an older snapshot): a new epoch',
+      registers,
+    }),
+    lateReplies: new Counter({
+      name: 'switchboard_redis_late_replies_total',
+      help:
+        'Replies to commands the gateway had given up on (a silent link that came back), by outcome: ' +
+        'refused (a guarded write arrived after its deadline), answered (it ran), failed',
+      labelNames: ['operation', 'outcome'] as const,
+      registers,
+    }),
     localPublishes: new Counter({
       name: 'switchboard_local_publishes_total',
       help: 'Room events published while Redis was unreachable (local: true, this replica only)',

@@ -14,6 +14,10 @@ export interface StreamOutput {
 export interface RoomStreamOptions {
   /** Reads the shared history (Redis, or memory mode's log). */
   read: (room: string, query: HistoryQuery) => Promise<HistoryPage>;
+  /** The room's history went backwards in `epoch`: start a new one (unless done); resolves with the current epoch. */
+  restart: (room: string, epoch: string) => Promise<string>;
+  /** A history that went backwards was found (counted, and logged by the caller). */
+  onRegressed: (room: string) => void;
   /** Events the shared history keeps per room (0: holes cannot be filled). */
   historySize: number;
   /** Recent events kept here, for recoveries and history reads without a round trip. */
@@ -57,6 +61,8 @@ export class RoomStream {
   #retired: Set<string> | undefined;
   #holdTimer: NodeJS.Timeout | undefined;
   #filling: Promise<void> | undefined;
+  /** Moving onto another epoch (a regression, or an epoch seen on the channel): the channel waits. */
+  #repositioning: Promise<void> | undefined;
   #closed = false;
   readonly #options: RoomStreamOptions;
 
@@ -94,14 +100,20 @@ export class RoomStream {
   /** An event from the shared history's channel (or memory mode's log). */
   receive(epoch: string, event: RoomEvent): void {
     if (this.#closed) return;
-    // Local mode ignores the channel; `rejoin` reads what it missed.
-    if (this.#fork || this.#retired?.has(epoch)) return;
+    // Local mode ignores the channel; `rejoin` reads what it missed. So does a move in progress.
+    if (this.#fork || this.#repositioning || this.#retired?.has(epoch)) return;
     if (epoch !== this.#epoch) {
-      // The history this stream counted in is gone (flushed, restarted, expired):
-      // continue in the new one from its start, and say so.
-      this.#moveTo(epoch, 0, 'epoch_changed');
+      // The history this stream counted in is gone (flushed, restarted, expired) or went
+      // backwards and was renamed: move onto the new one, reading it first.
+      void this.#reposition(undefined);
+      return;
     }
-    if (event.seq <= this.#seq) return;
+    if (event.seq <= this.#seq) {
+      // A seq this stream delivered, for another event: the history went backwards.
+      const delivered = this.#recentAt(event.seq);
+      if (delivered && delivered.id !== event.id) void this.#reposition(this.#epoch);
+      return;
+    }
     if (event.seq === this.#seq + 1) {
       this.#deliver([event]);
       this.#drainHeld();
@@ -121,6 +133,7 @@ export class RoomStream {
    */
   catchUp(): Promise<void> {
     if (this.#closed || this.#fork) return Promise.resolve();
+    if (this.#repositioning) return this.#repositioning;
     this.#filling ??= this.#fill()
       .catch((error: unknown) => this.#options.onFillError(error))
       .finally(() => {
@@ -143,10 +156,12 @@ export class RoomStream {
         continue;
       }
       attempt = 0;
-      if (this.#closed || this.#fork) return;
-      if (page.epoch !== this.#epoch) {
-        this.#moveTo(page.epoch, 0, 'epoch_changed');
-        continue;
+      if (this.#closed || this.#fork || this.#repositioning) return;
+      // Another epoch, or this one behind what had been delivered when it was read (it
+      // went backwards; not #seq, which live events may have moved on meanwhile).
+      if (page.epoch !== this.#epoch || page.top < after) {
+        void this.#reposition(page.epoch === this.#epoch ? this.#epoch : undefined);
+        return;
       }
       // Another delivery may have advanced the stream while the read was in flight.
       const fresh = page.events.filter((event) => event.seq > this.#seq);
@@ -187,28 +202,120 @@ export class RoomStream {
   /**
    * Back on the shared history after local mode: continue from the fork point in the
    * shared epoch and deliver what other replicas published meanwhile, skipping events
-   * that were already delivered here (an append that timed out but landed).
+   * that were already delivered here (an append whose reply was lost but which Redis
+   * applied in time: reconciled by event id). Then reads on to the top before anything live.
    */
   async rejoin(): Promise<void> {
     const fork = this.#fork;
     if (!fork || this.#closed) return;
-    const page = await this.#options.read(this.room, { after: fork.seq, limit: FILL_PAGE });
+    let page = await this.#options.read(this.room, { after: fork.seq, limit: FILL_PAGE });
+    if (page.epoch !== fork.epoch && fork.seq > 0) page = await this.#readFromStart();
     if (this.#closed || this.#fork !== fork) return;
     this.#fork = undefined;
-    const kept = page.epoch === fork.epoch;
-    this.#moveTo(page.epoch, kept ? fork.seq : 0, kept ? undefined : 'epoch_changed');
-    let fresh = page.events.filter((event) => event.seq > this.#seq);
-    const seen = fresh.filter((event) => fork.ids.has(event.id));
-    if (seen.length > 0) {
-      // Delivered here already, under the local epoch: advance past them silently.
-      const last = seen[seen.length - 1] as RoomEvent;
-      this.#seq = last.seq;
-      this.#setRecent([]);
-      fresh = fresh.filter((event) => event.seq > last.seq);
+    // The shared events this stream delivered before it forked, by seq.
+    const lineage = this.#lineage(fork.seq);
+    this.#adopt(page, { epoch: fork.epoch, seq: fork.seq }, fork.ids, lineage);
+    await this.catchUp();
+  }
+
+  /**
+   * Moves onto the history's current epoch, reading it first: after an epoch seen on the
+   * channel, or (`regressed`, the epoch this stream counted in) after the history was
+   * found behind what this stream delivered, which starts a new epoch in the history
+   * first. Channel events wait meanwhile (they are in what is read). Never rejects.
+   */
+  #reposition(regressed: string | undefined): Promise<void> {
+    this.#repositioning ??= (async () => {
+      for (let attempt = 0; !this.#closed && !this.#fork;) {
+        try {
+          if (regressed) {
+            this.#options.onRegressed(this.room);
+            await this.#options.restart(this.room, regressed);
+          }
+          const page = await this.#readFromStart();
+          if (this.#closed || this.#fork) return;
+          if (page.epoch === this.#epoch) {
+            // Nothing moved after all (a restart found the history already renamed back): read on.
+            if (page.top >= this.#seq || regressed) return;
+            regressed = this.#epoch;
+            continue;
+          }
+          this.#adopt(page, { epoch: this.#epoch, seq: this.#seq }, new Set(), this.#lineage(this.#seq));
+          return;
+        } catch (error) {
+          this.#options.onFillError(error);
+          await sleep(Math.min(2_000, 100 * 2 ** attempt++));
+        }
+      }
+    })().finally(() => {
+      this.#repositioning = undefined;
+      if (!this.#closed) void this.catchUp();
+    });
+    return this.#repositioning;
+  }
+
+  /** The whole log (as far as one page goes), so a move can match it against what was delivered. */
+  #readFromStart(): Promise<HistoryPage> {
+    return this.#options.read(this.room, { after: 0, limit: Math.max(FILL_PAGE, this.#options.historySize) });
+  }
+
+  /** Event ids this stream delivered in its current epoch, by seq (up to `upTo`). */
+  #lineage(upTo: number): Map<number, string> {
+    const ids = new Map<number, string>();
+    for (const event of this.#recent) if (event.seq <= upTo) ids.set(event.seq, event.id);
+    return ids;
+  }
+
+  /**
+   * Continues in `page`'s epoch. The same epoch as `base`: from `base.seq`. Another one:
+   * from the last event of the page that this stream already delivered (the page
+   * continues its history: a rename after a regression keeps the log), or from the start
+   * of the page (a new history); members get `room:epoch` either way. Events whose ids
+   * are in `seen` were delivered here already and are skipped.
+   */
+  #adopt(
+    page: HistoryPage,
+    base: { epoch: string | undefined; seq: number },
+    seen: Set<string>,
+    lineage: Map<number, string>,
+  ): void {
+    let position = base.seq;
+    let reason: RecoveryFailureReason | undefined;
+    if (page.epoch !== base.epoch) {
+      reason = 'epoch_changed';
+      const first = page.events[0];
+      position = first ? first.seq - 1 : page.top;
+      // Below what this stream remembers, a continued history's events were delivered too.
+      const remembered = Math.min(...lineage.keys());
+      if (page.events.some((event) => lineage.get(event.seq) === event.id)) {
+        for (const event of page.events) {
+          if (event.seq > base.seq || (event.seq >= remembered && lineage.get(event.seq) !== event.id)) break;
+          position = event.seq;
+        }
+      }
     }
-    if (fresh[0] && fresh[0].seq > this.#seq + 1) this.#skipTo(fresh[0].seq - 1);
-    if (fresh.length > 0) this.#deliver(fresh);
-    if (page.top > this.#seq) await this.catchUp();
+    this.#moveTo(page.epoch, position, reason);
+    const fresh = page.events.filter((event) => event.seq > position);
+    if (fresh[0] && fresh[0].seq > position + 1) this.#skipTo(fresh[0].seq - 1);
+    this.#take(fresh, seen);
+  }
+
+  /** Delivers `events` (contiguous, in order), except those in `seen`, which are only recorded. */
+  #take(events: RoomEvent[], seen: Set<string>): void {
+    let from = 0;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i] as RoomEvent;
+      if (!seen.has(event.id)) continue;
+      this.#deliver(events.slice(from, i));
+      this.#remember([event]);
+      from = i + 1;
+    }
+    this.#deliver(events.slice(from));
+  }
+
+  #recentAt(seq: number): RoomEvent | undefined {
+    const first = this.#recent[0]?.seq;
+    return first === undefined ? undefined : this.#recent[seq - first];
   }
 
   close(): void {
@@ -217,8 +324,13 @@ export class RoomStream {
   }
 
   #deliver(events: RoomEvent[]): void {
+    if (this.#remember(events)) this.#options.output.deliver(this.room, events);
+  }
+
+  /** Advances the position over `events` without sending them (false when there are none). */
+  #remember(events: RoomEvent[]): boolean {
     const last = events[events.length - 1];
-    if (!last) return;
+    if (!last) return false;
     this.#seq = last.seq;
     const { keep, keepBytes } = this.#options;
     for (const event of events) {
@@ -228,7 +340,7 @@ export class RoomStream {
     while (this.#recent.length > 1 && (this.#recent.length > keep || this.#recentBytes > keepBytes)) {
       this.#recentBytes -= eventBytes(this.#recent.shift() as RoomEvent);
     }
-    this.#options.output.deliver(this.room, events);
+    return true;
   }
 
   #drainHeld(): void {

@@ -11,7 +11,8 @@ import type {
 import { capPage, type HistoryPage, type HistoryQuery, type RoomHistory } from '../history/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { RedisConnection } from '../redis/connection.js';
+import { RedisUnavailableError, type RedisConnection } from '../redis/connection.js';
+import { LateWriteError } from '../redis/late.js';
 import { createCoalescer } from './coalescer.js';
 import type { ChannelMessage, RoomChannels } from './room-channels.js';
 import { RoomStream, type RoomStreamOptions } from './room-stream.js';
@@ -104,6 +105,11 @@ export function createRooms(options: RoomsOptions): Rooms {
 
   const settings: RoomStreamOptions = {
     read: (room, query) => history.read(room, query),
+    restart: (room, epoch) => history.restart(room, epoch),
+    onRegressed: (room) => {
+      metrics.historyRegressions.inc();
+      log.warn({ room }, 'room history went backwards (lost writes or an older snapshot): new epoch');
+    },
     historySize: options.historySize,
     keep,
     keepBytes: options.historyMaxBytes,
@@ -207,8 +213,13 @@ export function createRooms(options: RoomsOptions): Rooms {
     }
   }, checkMs);
   checker.unref();
+  // Redis is back (a reconnect, or a silent link that answers again): local rooms rejoin
+  // the shared history, and every other room reads what its channel may have dropped.
   const offReady = redis?.onReady(() => {
-    for (const entry of entries.values()) if (entry.stream?.isLocal) rejoin(entry);
+    for (const entry of entries.values()) {
+      if (entry.stream?.isLocal) rejoin(entry);
+      else void entry.stream?.catchUp();
+    }
   });
 
   async function readPage(room: string, query: HistoryQuery): Promise<HistoryPage> {
@@ -252,14 +263,19 @@ export function createRooms(options: RoomsOptions): Rooms {
       metrics.eventsOut.inc({ event: 'room_event' });
       if (!redis || redis.isReady()) {
         try {
-          const { seq } = await history.append(room, event);
+          const stream = entries.get(room)?.stream;
+          // What this replica delivered: a history behind it went backwards (see GUARD_REGRESSED).
+          const delivered = stream && !stream.isLocal ? stream.position : undefined;
+          const { seq } = await history.append(room, event, delivered);
           const entry = entries.get(room);
           // Redis is back while this room was numbering locally.
           if (entry?.stream?.isLocal) rejoin(entry);
           return { id: event.id, seq };
         } catch (error) {
           if (!redis) throw error;
-          log.warn({ err: error instanceof Error ? error.message : String(error) }, 'history append failed; local');
+          if (!(error instanceof RedisUnavailableError) && !(error instanceof LateWriteError)) {
+            log.warn({ err: error instanceof Error ? error.message : String(error) }, 'history append failed; local');
+          }
         }
       }
       // Redis is unreachable: only this replica's members can be reached, under a local epoch.

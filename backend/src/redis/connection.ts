@@ -3,6 +3,7 @@ import { createClient, createCluster } from 'redis';
 import type { RedisTopology } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { LateWriteError } from './late.js';
 import { createSentinelWatch, type MasterAddress } from './sentinel.js';
 
 /**
@@ -21,8 +22,8 @@ export class RedisTimeoutError extends Error {
 
 /** Raised without touching the network when the connection is known to be down. */
 export class RedisUnavailableError extends Error {
-  constructor(operation: string) {
-    super(`redis ${operation} skipped: not connected`);
+  constructor(operation: string, unresponsive = false) {
+    super(`redis ${operation} skipped: ${unresponsive ? 'unresponsive (circuit open)' : 'not connected'}`);
     this.name = 'RedisUnavailableError';
   }
 }
@@ -35,6 +36,11 @@ export interface RedisConnectionOptions {
   commandTimeoutMs?: number;
   /** Cap of the reconnect backoff. */
   maxBackoffMs?: number;
+  /**
+   * A client whose PING has gone unanswered this long makes Redis unresponsive (a silent
+   * link: packets dropped, nothing reset). On the command client that opens the circuit.
+   */
+  unresponsiveAfterMs?: number;
 }
 
 export type StandaloneClient = ReturnType<typeof createStandalone>;
@@ -61,6 +67,19 @@ export interface RedisConnection {
   isReady(): boolean;
   /** True only when every node answers. */
   isHealthy(): boolean;
+  /** True while some client (commands or pub/sub) has left a PING unanswered for `unresponsiveAfterMs`. */
+  isUnresponsive(): boolean;
+  /**
+   * Redis is judged down right now: disconnected, or the command link is unresponsive (the
+   * circuit is open and commands fail at once). What a store asks before choosing its outage rule.
+   */
+  isDown(): boolean;
+  /**
+   * For a write sent now: a time in Redis's own clock (ms, see `TIME`) after which the
+   * gateway may have given up on the reply, so a script must refuse to apply. 0 while the
+   * clock offset is not measured yet (no check).
+   */
+  applyDeadline(): number;
   /** Runs `operation` on the command client with a deadline; rejects at once when Redis is down. */
   run<T>(operation: string, command: (client: RedisClient) => Promise<T>): Promise<T>;
   /** Fires on every transition to `ready` (first connect, each reconnect, a failover, a node's return). */
@@ -68,6 +87,14 @@ export interface RedisConnection {
   /** A client with connections of its own (for pub/sub), closed with this connection. */
   open(name: string, options?: { subscriber: boolean }): RedisHandle;
   close(): Promise<void>;
+}
+
+/**
+ * How long before the gateway's own deadline a script's deadline falls: the reply must
+ * still have time to come back, or an applied write would be taken for a failed one.
+ */
+function applyMargin(commandTimeoutMs: number): number {
+  return Math.min(250, Math.round(commandTimeoutMs / 2));
 }
 
 /** How long `close()` waits for replies in flight before dropping the connections. */
@@ -171,8 +198,10 @@ export function createRedisConnection({
   metrics,
   commandTimeoutMs = 500,
   maxBackoffMs = 2_000,
+  unresponsiveAfterMs = 2_000,
 }: RedisConnectionOptions): RedisConnection {
   const log = logger.child({ component: 'redis', topology: topology.kind });
+  const applyMarginMs = applyMargin(commandTimeoutMs);
   const events = new EventEmitter();
   const handles: Array<{ replace(address: MasterAddress): void; shut(): Promise<void> }> = [];
   let state: RedisState = 'connecting';
@@ -251,6 +280,15 @@ export function createRedisConnection({
       current.on('node-ready', () => emitter.emit('reconnected'));
     }
 
+    const liveness: Watch = {
+      name,
+      commands: !subscriber && name === 'commands',
+      handle: undefined as unknown as RedisHandle,
+      wasReady: false,
+      since: undefined,
+      pinging: undefined,
+      silent: false,
+    };
     handles.push({
       replace(address) {
         const previous = current;
@@ -266,7 +304,7 @@ export function createRedisConnection({
       },
       shut: () => shut(current),
     });
-    return {
+    const handle: RedisHandle = {
       get client() {
         return current;
       },
@@ -275,18 +313,119 @@ export function createRedisConnection({
         emitter.on(event, listener);
       },
     };
+    // A Cluster's links are watched by `check()` (every master, every second).
+    if (topology.kind !== 'cluster') watches.push({ ...liveness, handle });
+    return handle;
+  };
+
+  /**
+   * Liveness of one client, by its PING (TIME on the command client, which also measures
+   * the clock offset). `since`: when the unanswered probe was sent, or when a subscriber
+   * that had been connected lost its connection.
+   */
+  interface Watch {
+    name: string;
+    commands: boolean;
+    handle: RedisHandle;
+    wasReady: boolean;
+    since: number | undefined;
+    pinging: RedisClient | undefined;
+    silent: boolean;
+  }
+  const watches: Watch[] = [];
+  /** Redis unresponsive on some client (readiness), and on the command client (the circuit). */
+  let unresponsive = false;
+  let circuitOpen = false;
+  /** The highest lower bound measured of Redis's clock minus this process's (ms). */
+  let clockOffset: number | undefined;
+  const sampleClock = (reply: unknown, receivedAt: number): void => {
+    if (!Array.isArray(reply) || reply.length < 2) return;
+    // Redis read its clock before this reply arrived, so this is a lower bound of the offset.
+    const redisMs = Number(reply[0]) * 1000 + Math.floor(Number(reply[1]) / 1000);
+    if (!Number.isFinite(redisMs)) return;
+    const bound = redisMs - receivedAt;
+    clockOffset = clockOffset === undefined ? bound : Math.max(clockOffset, bound);
   };
 
   const commands = open('commands', false);
+  const reportUp = (): void => {
+    metrics.redisUp.set(state === 'ready' && !unresponsive ? 1 : 0);
+  };
   const setState = (next: RedisState): void => {
     if (state === next || state === 'closed') return;
     const previous = state;
     state = next;
-    metrics.redisUp.set(next === 'ready' ? 1 : 0);
+    reportUp();
     log.info({ state: next, previous }, 'redis state');
-    if (next === 'ready') events.emit('ready');
+    if (next === 'ready' && !circuitOpen) events.emit('ready');
   };
   metrics.redisUp.set(0);
+
+  const probeEveryMs = Math.max(50, Math.min(1_000, Math.round(unresponsiveAfterMs / 4)));
+  /** Sends a probe on `watch`'s client unless one is in flight, and judges how long it has waited. */
+  function probe(watch: Watch, now: number): void {
+    const client = watch.handle.client as StandaloneClient;
+    if (!client.isReady) {
+      // A command client that is not connected is judged by `state`; a subscriber that
+      // lost its connection misses messages as surely as a silent one.
+      if (watch.commands || !watch.wasReady) watch.since = undefined;
+      else watch.since ??= now;
+    } else {
+      watch.wasReady = true;
+      if (watch.pinging !== client) {
+        watch.pinging = client;
+        watch.since ??= now;
+        // RESP2 subscribers may PING too (the reply is a pub/sub frame node-redis resolves).
+        const answer: Promise<unknown> = watch.commands ? client.time() : client.ping();
+        answer.then(
+          (reply) => {
+            if (watch.pinging === client) watch.pinging = undefined;
+            if (client !== watch.handle.client || closing) return;
+            watch.since = undefined;
+            watch.silent = false;
+            if (watch.commands) sampleClock(reply, Date.now());
+            evaluate();
+          },
+          () => {
+            if (watch.pinging === client) watch.pinging = undefined;
+          },
+        );
+      }
+    }
+    watch.silent = watch.since !== undefined && now - watch.since >= unresponsiveAfterMs;
+  }
+
+  /** Opens or closes the circuit from the probes; one warning on entering, one on leaving. */
+  function evaluate(): void {
+    if (closing) return;
+    const silent = watches.filter((w) => w.silent);
+    const wasUnresponsive = unresponsive;
+    const wasOpen = circuitOpen;
+    unresponsive = silent.length > 0;
+    circuitOpen = silent.some((w) => w.commands);
+    if (unresponsive && !wasUnresponsive) {
+      log.warn(
+        { clients: silent.map((w) => w.name), afterMs: unresponsiveAfterMs, circuit: circuitOpen ? 'open' : 'closed' },
+        'redis unresponsive: no answer to PING; failing fast until a probe succeeds',
+      );
+    } else if (!unresponsive && wasUnresponsive) {
+      log.warn({ afterMs: unresponsiveAfterMs }, 'redis responsive again');
+    }
+    if (unresponsive !== wasUnresponsive) reportUp();
+    // Back: every late command on these links was applied or refused before the probe's answer.
+    if (((wasOpen && !circuitOpen) || (wasUnresponsive && !unresponsive)) && usable()) events.emit('ready');
+  }
+
+  const watcher = setInterval(() => {
+    const now = Date.now();
+    for (const watch of watches) probe(watch, now);
+    evaluate();
+  }, probeEveryMs);
+  watcher.unref();
+  void commands.connected.then(() => {
+    const now = Date.now();
+    for (const watch of watches) probe(watch, now);
+  });
 
   let probing = false;
   /** Asks every master for a PONG (one, unless Cluster) and sets the state from the answers. */
@@ -307,6 +446,20 @@ export function createRedisConnection({
             ),
           )
         : ping((client as StandaloneClient).ping()).then((up) => [up]);
+    if (topology.kind === 'cluster' && (client as ClusterClient).masters[0]) {
+      // The deadline clock of a Cluster is measured on one master (the nodes' clocks are assumed synchronised).
+      const first = (client as ClusterClient).masters[0];
+      if (first) {
+        void withDeadline(
+          (client as ClusterClient).nodeClient(first).then((c) => c.time()),
+          commandTimeoutMs,
+          'time',
+        ).then(
+          (reply) => sampleClock(reply, Date.now()),
+          () => undefined,
+        );
+      }
+    }
     answers
       .then((ups) => {
         const up = ups.filter(Boolean).length;
@@ -339,7 +492,9 @@ export function createRedisConnection({
     });
   }
 
-  const usable = (): boolean => state === 'ready' || state === 'partial';
+  function usable(): boolean {
+    return (state === 'ready' || state === 'partial') && !circuitOpen;
+  }
 
   return {
     topology: topology.kind,
@@ -347,11 +502,14 @@ export function createRedisConnection({
       return state;
     },
     isReady: usable,
-    isHealthy: () => state === 'ready',
+    isHealthy: () => state === 'ready' && !unresponsive,
+    isUnresponsive: () => unresponsive,
+    isDown: () => !usable(),
+    applyDeadline: () => (clockOffset === undefined ? 0 : Date.now() + clockOffset + commandTimeoutMs - applyMarginMs),
     async run<T>(operation: string, command: (c: RedisClient) => Promise<T>): Promise<T> {
       if (!usable()) {
         metrics.redisCommandFailures.inc({ operation });
-        throw new RedisUnavailableError(operation);
+        throw new RedisUnavailableError(operation, circuitOpen);
       }
       let pending: Promise<T> | undefined;
       try {
@@ -359,8 +517,15 @@ export function createRedisConnection({
         return await withDeadline(pending, commandTimeoutMs, operation);
       } catch (error) {
         metrics.redisCommandFailures.inc({ operation });
-        // The command may still settle after the deadline; nobody awaits it then.
-        pending?.catch(() => undefined);
+        // The command may still settle after the deadline (a silent link that came back);
+        // nobody awaits it then, but how it ended is counted.
+        if (error instanceof RedisTimeoutError) {
+          pending?.then(
+            () => metrics.lateReplies.inc({ operation, outcome: 'answered' }),
+            (late: unknown) =>
+              metrics.lateReplies.inc({ operation, outcome: late instanceof LateWriteError ? 'refused' : 'failed' }),
+          );
+        } else pending?.catch(() => undefined);
         throw error;
       }
     },
@@ -373,6 +538,7 @@ export function createRedisConnection({
       closing ??= (async () => {
         state = 'closed';
         clearInterval(prober);
+        clearInterval(watcher);
         metrics.redisUp.set(0);
         events.removeAllListeners();
         await watch?.close();

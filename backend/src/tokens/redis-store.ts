@@ -1,3 +1,4 @@
+import { GUARD_LATE, guardArgument, lateAware } from '../redis/late.js';
 import { lua, runScript } from '../redis/lua.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { TokenSnapshot } from './memory-store.js';
@@ -12,8 +13,13 @@ export interface RedisTokenStore extends TokenStore {
 const REVOKED = '!revoked';
 const USED = '!used';
 
-/** Counts the mint in the user's window and stores the token, or answers the window's remaining ms. */
-const MINT = lua(`
+/**
+ * Counts the mint in the user's window and stores the token, or answers the window's
+ * remaining ms. Guarded (redis/late.ts): a mint that timed out was served from memory,
+ * and replayed from there when Redis answers again, so a late copy must not land (it
+ * would overwrite a used mark replayed by another replica).
+ */
+const MINT = lua(`${GUARD_LATE}
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if count > tonumber(ARGV[1]) then
@@ -31,8 +37,10 @@ return 0`);
  * Consumes a live token (returning its owner); a revocation mark stays until it expires.
  * KEYS[2]: the kick mark of the token's user and room (same slot): a token issued (ARGV[1],
  * epoch seconds) up to the kick's time (ms) is refused as revoked.
+ * Guarded: a redemption that timed out did not admit anyone through Redis, so a late
+ * copy must not consume the token (a retry with it would be refused as used).
  */
-const REDEEM = lua(`
+const REDEEM = lua(`${GUARD_LATE}
 local kicked = redis.call('GET', KEYS[2])
 if kicked and tonumber(ARGV[1]) * 1000 <= tonumber(kicked) then return '${REVOKED}' end
 local value = redis.call('GET', KEYS[1])
@@ -67,18 +75,30 @@ export function createRedisTokenStore(redis: RedisConnection, keyPrefix: string)
     async mint(record, limit: MintLimit): Promise<MintOutcome> {
       const ttlMs = Math.max(1, record.expiresAt - Date.now());
       const retryAfterMs = await redis.run('mint', (c) =>
-        runScript(
-          c,
-          MINT,
-          [keys.mintWindow(record.sub), tokenKey(record.jti)],
-          [limit.max, limit.windowMs, record.sub, ttlMs],
+        lateAware(
+          'mint',
+          runScript(
+            c,
+            MINT,
+            [keys.mintWindow(record.sub), tokenKey(record.jti)],
+            [limit.max, limit.windowMs, record.sub, ttlMs, guardArgument(redis)],
+          ),
         ),
       );
       return typeof retryAfterMs === 'number' && retryAfterMs > 0 ? { ok: false, retryAfterMs } : { ok: true };
     },
     async redeem(record): Promise<RedeemOutcome> {
       const value = await redis.run('redeem', (c) =>
-        runScript(c, REDEEM, [tokenKey(record.jti), keys.kick(record.sub, record.room)], [record.issuedAt]),
+        lateAware(
+          'redeem',
+          runScript(
+            c,
+            REDEEM,
+            [tokenKey(record.jti), keys.kick(record.sub, record.room)],
+            // Last, whatever is added before it: see GUARD_LATE.
+            [record.issuedAt, guardArgument(redis)],
+          ),
+        ),
       );
       if (typeof value !== 'string') return 'unknown';
       if (value === REVOKED) return 'revoked';

@@ -99,7 +99,7 @@ export function peerStatusText(state: string): string {
 }
 
 const UNRECOVERABLE: Record<RecoveryFailureReason, string> = {
-  epoch_changed: 'the room’s history was reset',
+  epoch_changed: 'the server lost part of the room’s history, e.g. in a Redis failover, or was cut off from it',
   history_expired: 'you were away longer than the room keeps its history',
   too_many: 'too much happened while you were away',
   history_disabled: 'this server keeps no room history',
@@ -111,5 +111,6 @@ export function recoveryText(outcome: RecoveryOutcome): string {
     if (outcome.replayed === 0) return 'Reconnected · nothing was missed';
     return `Reconnected · ${outcome.replayed} missed ${outcome.replayed === 1 ? 'event' : 'events'} recovered`;
   }
-  return `Reconnected, but some room activity is missing (${UNRECOVERABLE[outcome.reason]}).`;
+  // Also sent while connected (`room:epoch`), so it does not claim a reconnect.
+  return `Some room activity is missing: ${UNRECOVERABLE[outcome.reason]}. Reload to see the room as it is now.`;
 }

@@ -36,6 +36,8 @@ export class EventOrder {
   #held = new Map<number, RoomEvent>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #filling = false;
+  /** The epoch the app was last told it moved to with `epoch_changed`. */
+  #toldEpoch: string | undefined;
   /** Bumped on every session or move, so an answer to an older fill is ignored. */
   #generation = 0;
   readonly #options: EventOrderOptions;
@@ -53,6 +55,10 @@ export class EventOrder {
   start(session: SessionPayload): void {
     this.#reset();
     if (!session.recovery?.recovered || !this.#position) this.#position = session.position;
+    // A refused recovery is reported by the session itself; a notice of the same epoch is not news.
+    const recovery = session.recovery;
+    if (recovery && !recovery.recovered && recovery.reason === 'epoch_changed')
+      this.#toldEpoch = session.position.epoch;
   }
 
   receive(event: RoomEvent): void {
@@ -75,11 +81,18 @@ export class EventOrder {
     }, this.#options.holdMs ?? 250);
   }
 
-  /** The room's numbering moved (`room:epoch`): continue from there, and say if something was lost. */
+  /**
+   * The room's numbering moved (`room:epoch`): continue from there, and say if something
+   * was lost: once per new epoch, however many ways the client learns of it (the
+   * gateway's notice, a fill of its own, a refused recovery).
+   */
   moved(payload: RoomEpochPayload): void {
     this.#reset();
     this.#position = { epoch: payload.epoch, seq: payload.seq };
-    if (payload.reason) this.#options.lost(payload.reason);
+    if (!payload.reason) return;
+    if (payload.reason === 'epoch_changed' && this.#toldEpoch === payload.epoch) return;
+    if (payload.reason === 'epoch_changed') this.#toldEpoch = payload.epoch;
+    this.#options.lost(payload.reason);
   }
 
   /** The socket is gone: drop what waits (a reconnect replays it), keep the position. */
