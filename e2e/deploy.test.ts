@@ -23,6 +23,8 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/Horizo
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
+import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { describe, expect, it } from 'vitest';
 import { KNOWN_ENV_VARS, PRODUCTION_SECRETS, loadConfig } from '../backend/src/config/index.js';
 import { testNginxConfig } from '../support/nginx.js';
@@ -735,6 +737,8 @@ const MODELS: Record<string, (data: K8sObject) => { validate(): void }> = {
   'networking.k8s.io/v1/Ingress': (data) => new Ingress(data),
   'networking.k8s.io/v1/NetworkPolicy': (data) => new NetworkPolicy(data),
   'policy/v1/PodDisruptionBudget': (data) => new PodDisruptionBudget(data),
+  'monitoring.coreos.com/v1/ServiceMonitor': (data) => new ServiceMonitor(data as never),
+  'monitoring.coreos.com/v1/PrometheusRule': (data) => new PrometheusRule(data as never),
 };
 
 function isK8sObject(value: unknown): value is K8sObject {
@@ -1189,7 +1193,7 @@ describe('k8s manifests', () => {
     expect(files.length).toBeGreaterThan(5);
     for (const file of files) {
       for (const value of parseYamlDocuments(readText(file), file)) {
-        if (isRecord(value) && value.kind === 'Kustomization') {
+        if (isRecord(value) && (value.kind === 'Kustomization' || value.kind === 'Component')) {
           for (const resource of Array.isArray(value.resources) ? value.resources : []) {
             expect(
               existsSync(join(ROOT, dirname(file), String(resource))),

@@ -8,10 +8,13 @@
  * loopback address (127.0.0.0/8 is all local) and the test picks two that land on
  * different replicas.
  */
+import { spawnSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import type { Ack, ReadyResponse, RoomEvent } from '@switchboard/contract';
 import type { SocketOptions } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatSummary, QUICK, runLoadTest } from '../bench/loadtest.js';
 import { stackBanner, startStack, type Stack } from '../scripts/stack.js';
 import { joinRoom, postJson, type ConnectedClient } from '../support/client.js';
 
@@ -169,5 +172,42 @@ describe('npm run stack: Redis, two replicas and nginx on loopback', () => {
     const response = await fetch(`${running().url}/metrics`);
     expect(response.status).toBe(404);
     expect(await response.json()).toMatchObject({ error: { code: 'not_found' } });
+  });
+
+  it('takes the load test in quick mode (npm run loadtest -- --quick) with zero loss', async () => {
+    const { url } = running();
+    // The backend's service token: it mints for the synthetic users and publishes.
+    const service = running().accessToken({ sub: 'loadtest', scope: 'mint publish' });
+    const lines: string[] = [];
+    const summary = await runLoadTest({
+      url,
+      ...QUICK,
+      token: service,
+      devLogin: false,
+      reconnect: false,
+      progress: (line) => lines.push(line),
+    });
+    expect(summary.connected).toBe(QUICK.rooms * QUICK.members);
+    expect(summary.publishErrors).toBe(0);
+    expect(summary.published).toBe(QUICK.rate * QUICK.seconds);
+    expect(summary.expected).toBe(summary.published * QUICK.members);
+    expect(summary.lost).toBe(0);
+    expect(summary.duplicates).toBe(0);
+    expect(summary.deliveryMs.samples).toBe(summary.expected);
+    expect(lines.some((line) => / s: \d+\/\d+ connected/.test(line))).toBe(true);
+    expect(formatSummary(summary)).toMatch(/lost +0 \(0 %\)/);
+  });
+});
+
+describe('npm run loadtest', () => {
+  it('refuses to load a deployment that is not this machine without --yes', () => {
+    const result = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'bench/loadtest.ts', '--url', 'https://switchboard.example.com', '--quick'],
+      { encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('https://switchboard.example.com is not this machine');
+    expect(result.stderr).toContain('--yes');
   });
 });

@@ -1,4 +1,5 @@
 import { contractSourceAliases } from '../contract/source-aliases.js';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
 // In development the gateway runs separately (npm run dev); the Vite server proxies
@@ -20,9 +21,16 @@ export default defineConfig({
     },
   },
   // dist/ is the published SDK (tsconfig.sdk.json); the demo app has a folder of its own.
+  // The operations dashboard is a second page, served at /admin/ when ADMIN_ENABLED=true.
   build: {
     outDir: 'dist-demo',
     emptyOutDir: true,
     target: 'es2022',
+    rollupOptions: {
+      input: {
+        demo: fileURLToPath(new URL('./index.html', import.meta.url)),
+        admin: fileURLToPath(new URL('./admin/index.html', import.meta.url)),
+      },
+    },
   },
 });

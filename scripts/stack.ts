@@ -102,6 +102,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       CORS_ORIGINS: `${url},http://localhost:${port}`,
       // The demo app and the e2e test sign in through the dev login.
       DEV_LOGIN: 'true',
+      // The operations dashboard at /admin/, signed in with the dev sign-in.
+      ADMIN_ENABLED: 'true',
       LOG_LEVEL: 'warn',
       SHUTDOWN_TIMEOUT_MS: '3000',
       ...options.env,
@@ -162,10 +164,13 @@ export function stackBanner(stack: Stack): string {
     '',
     'switchboard stack is up',
     `  load balancer  ${stack.url}   (nginx, deploy/nginx/nginx.conf)`,
-    ...stack.replicas.map((replica) => `  ${replica.replica.padEnd(13)}  ${replica.url}`),
+    ...stack.replicas.map((replica) => `  ${replica.replica.padEnd(13)}  ${replica.url}/   (its demo, directly)`),
     `  redis          redis://127.0.0.1:${stack.redis.port}   (password protected)`,
     '',
     `Open ${stack.url} for the demo app. Ctrl+C stops everything.`,
+    'nginx keeps each client on one replica (it hashes the client address), so two tabs of one',
+    'browser land on the same replica. To see two replicas talk, open each replica link above',
+    "in its own tab: the badge names the replica a tab is on. Each replica's /admin/ shows both.",
     '',
     'Room access is ROOM_ACCESS=grants: an access JWT names the rooms its user may enter. One for',
     'alice (room "demo" with publish, rooms "lobby-*" read-only, valid 1 h), and minting an RTC token with it:',

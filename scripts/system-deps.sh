@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The system packages `npm test` needs: redis-server (each suite starts its own),
-# Chromium (the browser suite), nginx (the load balancer of `npm run stack`) and
+# Chromium (the browser suites), nginx (the load balancer of `npm run stack`),
 # nftables (the partition suite drops loopback packets with `nft`; it needs root to
-# use it, and prints why it skips otherwise).
+# use it, and prints why it skips otherwise) and Prometheus's promtool (it checks and
+# unit-tests deploy/prometheus/alerts.yml).
 # Runs first in `npm test`. When all are present it only looks (a few milliseconds).
 # Missing ones are installed with apt-get when that is possible without a password
 # (as root, or with passwordless sudo); otherwise it stops at once and prints the
@@ -40,6 +41,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 chromium_found || missing+=("$chromium_package")
 nginx_found || missing+=(nginx)
 nft_found || missing+=(nftables)
+# Debian's `prometheus` package carries promtool.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   install="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"

@@ -29,6 +29,8 @@ export interface GatewayProcessOptions {
   port?: number;
   /** Wait until `/readyz` answers (default true). */
   waitReady?: boolean;
+  /** A file descriptor to hand the process as its stdout instead of a pipe this helper reads. */
+  stdout?: number;
   /** Called with each chunk the process writes to stdout or stderr, e.g. to stream its logs. */
   onOutput?: (text: string) => void;
 }
@@ -66,7 +68,10 @@ async function spawnGateway(options: GatewayProcessOptions, port: number): Promi
     if (value === undefined) Reflect.deleteProperty(env, key);
     else env[key] = value;
   }
-  const child: ChildProcess = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [MAIN], {
+    env,
+    stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'],
+  });
   let output = '';
   const collect = (chunk: Buffer) => {
     const text = chunk.toString();

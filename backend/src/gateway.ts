@@ -1,10 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ReadyResponse } from '@switchboard/contract';
+import { createClusterView } from './admin/cluster-view.js';
+import { createDevAdminToken } from './admin/dev-token.js';
+import { createAdminRoutes } from './admin/routes.js';
+import { createSampler } from './admin/sampler.js';
 import { createAccessTokenVerifier, createDevAccessTokenSigner } from './auth/access-token.js';
 import { createRoomAccess } from './auth/room-access.js';
 import type { Config } from './config/index.js';
-import { createHttpApp } from './http/app.js';
+import { createHttpApp, type RoomsApi } from './http/app.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { nativeWsAddons } from './realtime/native-addons.js';
@@ -27,6 +31,9 @@ export interface Gateway {
   /** Drains sockets, then closes servers and Redis; idempotent. */
   close(): Promise<void>;
 }
+
+/** How long Redis may take to connect at boot before the log says the gateway runs degraded. */
+const DEGRADED_NOTICE_MS = 2_000;
 
 function listen(server: Server, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -103,6 +110,25 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     };
   };
 
+  // Realtime is built after the HTTP app (Socket.IO attaches to its server), so reached lazily.
+  const roomsApi: RoomsApi = {
+    publish: (room, event, from) => realtime.rooms.publish(room, event, from),
+    peers: (room) => realtime.rooms.peers(room),
+    history: (room, query) => realtime.rooms.history(room, query),
+    kick: (room, userId) => realtime.rooms.kick(room, userId),
+  };
+  const sampler = config.adminEnabled
+    ? createSampler({
+        replica: config.replicaId,
+        metrics,
+        status: () => readiness().status,
+        connections: () => realtime.connections(),
+        localRooms: () => realtime.localRooms(),
+      })
+    : undefined;
+  const clusterView = sampler
+    ? createClusterView({ sampler, redis, keyPrefix, replica: config.replicaId, logger })
+    : undefined;
   const app = createHttpApp({
     logger,
     metrics,
@@ -112,18 +138,23 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     corsOrigins: config.corsOrigins,
     ice: config.ice,
     readiness,
-    rooms: {
-      publish: (room, event, from) => realtime.rooms.publish(room, event, from),
-      peers: (room) => realtime.rooms.peers(room),
-      history: (room, query) => realtime.rooms.history(room, query),
-      kick: (room, userId) => realtime.rooms.kick(room, userId),
-    },
+    rooms: roomsApi,
     roomAccess: createRoomAccess({ config: config.roomAccess, logger, metrics }),
     roomsClaim: config.roomAccess.claim,
     serveMetrics: config.metricsPort === 0,
     staticDir,
     allowInsecureConnect: config.env !== 'production',
     upstream,
+    admin: clusterView
+      ? (auth) =>
+          createAdminRoutes({
+            ...auth,
+            view: clusterView,
+            rooms: roomsApi,
+            devToken: createDevAdminToken(config),
+            logger,
+          })
+      : undefined,
   });
   const server = createServer(app);
   // Socket.IO must attach after the app's request listener, so the app reaches it lazily.
@@ -176,6 +207,18 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     'gateway listening',
   );
   if (!addons.bufferutil) logger.warn('bufferutil did not load: WebSocket masking falls back to JavaScript');
+  // The Redis clients each report their own errors; this is the one line that says what it means.
+  const degradedCheck =
+    redis &&
+    setTimeout(() => {
+      if (!redis.isReady())
+        logger.warn(
+          { redis: topology?.kind },
+          'running degraded: Redis is unreachable, so tokens are kept in memory and room events reach this ' +
+            "replica's members only; retrying in the background",
+        );
+    }, DEGRADED_NOTICE_MS);
+  if (degradedCheck) degradedCheck.unref();
 
   let closing: Promise<void> | undefined;
   return {
@@ -184,7 +227,10 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     close() {
       closing ??= (async () => {
         draining = true;
+        clearTimeout(degradedCheck || undefined);
         await realtime.close();
+        sampler?.close();
+        await clusterView?.close();
         server.closeAllConnections();
         if (metricsServer) {
           metricsServer.closeAllConnections();

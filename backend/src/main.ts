@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from './config/index.js';
 import { startGateway } from './gateway.js';
-import { createLogger, prettyDestination } from './observability/logger.js';
+import { createLogger, EXIT_FLUSH_MS, prettyDestination, stdoutDestination } from './observability/logger.js';
 
 // The only place that reads the environment and installs signal handlers.
 async function main(): Promise<void> {
@@ -18,7 +18,12 @@ async function main(): Promise<void> {
   }
   // People read a terminal; machines read everything else, and production always.
   const pretty = process.stdout.isTTY && config.env !== 'production' ? await prettyDestination() : undefined;
-  const logger = createLogger({ level: config.logLevel, replica: config.replicaId, destination: pretty });
+  const stdout = pretty ? undefined : stdoutDestination();
+  const logger = createLogger({ level: config.logLevel, replica: config.replicaId, destination: pretty ?? stdout });
+  // Whatever happens to stdout (a closed or stalled pipe), the exit waits at most a moment for it.
+  const exit = (code: number): void => {
+    void (stdout?.flushBeforeExit() ?? Promise.resolve()).then(() => process.exit(code));
+  };
   for (const warning of config.warnings) logger.warn(warning);
 
   process.on('unhandledRejection', (reason) => {
@@ -30,22 +35,27 @@ async function main(): Promise<void> {
     logger,
     staticDir: fileURLToPath(new URL('../../frontend/dist-demo', import.meta.url)),
   });
+  const base = `http://localhost:${gateway.port}`;
+  logger.info(`open ${base}/ for the demo${config.adminEnabled ? `, ${base}/admin for the dashboard` : ''}`);
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, budgetMs: config.shutdownTimeoutMs }, 'draining');
-    const deadline = setTimeout(() => {
-      logger.error({ budgetMs: config.shutdownTimeoutMs }, 'drain exceeded its budget; exiting');
-      process.exit(1);
-    }, config.shutdownTimeoutMs);
+    const deadline = setTimeout(
+      () => {
+        logger.error({ budgetMs: config.shutdownTimeoutMs }, 'drain exceeded its budget; exiting');
+        exit(1);
+      },
+      Math.max(0, config.shutdownTimeoutMs - EXIT_FLUSH_MS),
+    );
     deadline.unref();
     gateway.close().then(
-      () => process.exit(0),
+      () => exit(0),
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };

@@ -40,6 +40,55 @@ describe('config', () => {
     expect(problems({ JWT_PUBLIC_KEY: 'not a key' })[0]).toMatch(/^JWT_PUBLIC_KEY: /);
   });
 
+  it('echoes the bad value it read, except where the value may be a secret', () => {
+    expect(problems({ PORT: 'abc' })).toEqual(['PORT: must be a whole number from 0 to 65535 (got "abc")']);
+    expect(problems({ REDIS_URL: 'http://user:hunter2@host' })[0]).not.toContain('hunter2');
+    expect(problems({ JWT_SECRET: 'short', NODE_ENV: 'production', RTC_TOKEN_SECRET: STRONG }).join()).not.toContain(
+      'short',
+    );
+  });
+
+  it('refuses a CORS origin without a scheme, or with a path, saying how to write it', () => {
+    expect(problems({ CORS_ORIGINS: 'localhost:3010' })).toEqual([
+      'CORS_ORIGINS.0: "localhost:3010" has no scheme: write it as the browser sends it, e.g. http://localhost:3010',
+    ]);
+    expect(problems({ CORS_ORIGINS: 'https://app.example.com, https://b.example/app' })).toEqual([
+      'CORS_ORIGINS.1: "https://b.example/app" is not an origin: write scheme://host[:port], with no path',
+    ]);
+    const origins = 'https://app.example.com,http://localhost:3010';
+    expect(loadConfig({ NODE_ENV: 'development', CORS_ORIGINS: origins }, 'h').corsOrigins).toEqual([
+      'https://app.example.com',
+      'http://localhost:3010',
+    ]);
+  });
+
+  it('warns about a set variable that is a near miss of a known one, and leaves the rest of the environment alone', () => {
+    const { warnings } = loadConfig(
+      {
+        NODE_ENV: 'development',
+        REDIS_URI: 'redis://127.0.0.1:6379',
+        LOG_LEVL: 'debug',
+        port: '4000',
+        HOME: '/root',
+        PATH: '/bin',
+        HOSTNAME: 'h',
+        PWD: '/',
+        SHELL: '/bin/sh',
+        TERM: 'xterm',
+        NODE_OPTIONS: '',
+      },
+      'h',
+    );
+    expect(warnings.filter((warning) => warning.includes('did you mean'))).toEqual([
+      'REDIS_URI is not a Switchboard variable: did you mean REDIS_URL?',
+      'LOG_LEVL is not a Switchboard variable: did you mean LOG_LEVEL?',
+      'port is not a Switchboard variable: did you mean PORT?',
+    ]);
+    // Set both ways, the known one is clearly meant; the other is some other program's.
+    const both = loadConfig({ NODE_ENV: 'development', REDIS_URI: 'x', REDIS_URL: 'redis://h:1' }, 'h');
+    expect(both.warnings.join()).not.toContain('REDIS_URI');
+  });
+
   it('refuses to start in production with missing, default or short secrets, and says which', () => {
     expect(problems({ NODE_ENV: 'production' })).toEqual([
       'RTC_TOKEN_SECRET: is required in production',

@@ -34,11 +34,11 @@ const forget = (gw: TestGateway, access: string, id: string) =>
   fetch(`${gw.url}/api/rtc/upstream/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${access}` } });
 
 describe('upstream voice sessions without OPENAI_API_KEY', () => {
-  it('answers 404 on every upstream route', async () => {
+  it('says AI voice is off (204, no console error in a browser), and answers 404 to a mint', async () => {
     const gw = await startTestGateway();
     try {
       const access = await devLogin(gw.url, 'alice');
-      expect((await fetch(`${gw.url}/api/rtc/upstream/openai`)).status).toBe(404);
+      expect((await fetch(`${gw.url}/api/rtc/upstream/openai`)).status).toBe(204);
       const minted = await ask(gw, access);
       expect(minted.status).toBe(404);
       expect(errorCode(minted.body)).toBe('not_found');

@@ -19,6 +19,8 @@ import { ConnectRefused, SocketClient, startsWith, type CloseReason } from './so
 export interface Endpoint {
   host: string;
   port: number;
+  /** `wss://` (a deployment behind a TLS ingress). */
+  tls?: boolean;
 }
 
 export interface RoomMemberOptions {
@@ -39,6 +41,8 @@ export interface RoomMemberOptions {
   readyEvent: string | undefined;
   /** How long a connection attempt may take before the next one. */
   connectTimeoutMs?: number;
+  /** Each event handed to the app, once (the load test's latency probe). */
+  onDeliver?: (event: RoomEvent) => void;
 }
 
 export interface RecoveryTally {
@@ -164,6 +168,7 @@ export class RoomMember {
       client = new SocketClient({
         host: endpoint.host,
         port: endpoint.port,
+        ...(endpoint.tls ? { tls: true } : {}),
         auth: recover ? { token, recover } : { token },
         ...(this.options.readyEvent ? { readyEvent: this.options.readyEvent } : {}),
         onPacket: (packet) => {
@@ -243,7 +248,15 @@ export class RoomMember {
 
   private deliver(event: RoomEvent): void {
     if (this.delivered.has(event.id)) this.duplicates++;
-    else this.delivered.add(event.id);
+    else {
+      this.delivered.add(event.id);
+      this.options.onDeliver?.(event);
+    }
+  }
+
+  /** Cuts the connection as a network drop would; the member reconnects and recovers. */
+  drop(): void {
+    this.client?.cut();
   }
 
   private tally(outcome: RecoveryOutcome): void {

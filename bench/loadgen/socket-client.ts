@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 
 /**
  * A deliberately small Socket.IO v5 client: RFC 6455 framing over a raw TCP socket,
@@ -53,6 +54,8 @@ function encodeFrame(text: string): Buffer {
 export interface SocketClientOptions {
   host: string;
   port: number;
+  /** Over TLS (`wss://`), as to a deployment behind an ingress; plain TCP otherwise. */
+  tls?: boolean;
   /** Sent as `auth` in the namespace CONNECT packet (e.g. `{token, recover}`). */
   auth: Record<string, unknown>;
   /** Resolve `ready` on this server event instead of on the CONNECT ack (e.g. `session`). */
@@ -123,8 +126,10 @@ export class SocketClient {
     });
     // Nobody may be awaiting yet; the failure still surfaces through `ready`.
     this.ready.catch(() => undefined);
-    this.socket = connect({ host: options.host, port: options.port, noDelay: true });
-    this.socket.on('connect', () => {
+    this.socket = options.tls
+      ? connectTls({ host: options.host, port: options.port, servername: options.host }).setNoDelay(true)
+      : connect({ host: options.host, port: options.port, noDelay: true });
+    this.socket.on(options.tls ? 'secureConnect' : 'connect', () => {
       const key = randomBytes(16).toString('base64');
       this.socket.write(
         `GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: ${options.host}:${options.port}\r\n` +
@@ -160,6 +165,11 @@ export class SocketClient {
 
   close(): void {
     this.drop('io client disconnect');
+  }
+
+  /** Ends the connection as a network failure would (`transport close`). */
+  cut(): void {
+    this.drop('transport close');
   }
 
   private drop(reason: CloseReason): void {

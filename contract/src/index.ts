@@ -89,6 +89,14 @@ export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
  * with `@socket.io/redis-emitter`: `emitter.to(socketIoRoom(room))`.
  */
 export const socketIoRoom = (room: string): string => `room#${room}`;
+
+/**
+ * The `key` to give `@socket.io/redis-emitter` for a deployment's `REDIS_KEY_PREFIX`: the
+ * Socket.IO adapter's channels start with the prefix, a `:` after it when it has none, then
+ * `socket.io`. With the default empty prefix that is plain `socket.io`.
+ */
+export const socketIoEmitterKey = (redisKeyPrefix = ''): string =>
+  `${redisKeyPrefix && !redisKeyPrefix.endsWith(':') ? `${redisKeyPrefix}:` : redisKeyPrefix}socket.io`;
 export const EVENT_TYPE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 export const USER_ID_PATTERN = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
@@ -154,7 +162,7 @@ export const HTTP_PATHS = {
   metrics: '/metrics',
   devLogin: '/api/dev/login',
   rtcTokens: '/api/rtc/tokens',
-  /** `POST` mints an OpenAI Realtime client secret; `GET` says whether this gateway can (404 when not). */
+  /** `POST` mints an OpenAI Realtime client secret (404 when not offered); `GET` says whether this gateway can (204 when not). */
   upstreamOpenai: '/api/rtc/upstream/openai',
   /** `DELETE <upstreamSessions>/:id` forgets a minted secret's record and frees the user's slot. */
   upstreamSessions: '/api/rtc/upstream',
@@ -484,3 +492,5 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   upstream_unavailable: 'The voice provider is unavailable right now; try again shortly.',
   authorizer_unavailable: "The app's room authorizer did not answer; try again shortly.",
 };
+
+export * from './admin.js';

@@ -174,8 +174,11 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
     summary: 'Whether AI voice is offered',
     description: `What a client may ask \`POST ${HTTP_PATHS.upstreamOpenai}\` for, and where to open the call: the flag an app shows its voice button by. ${VOICE_ONLY}`,
     auth: 'none',
-    responses: { 200: { description: 'AI voice is offered.', body: upstreamCapabilityResponseSchema } },
-    errors: { not_found: NO_VOICE },
+    responses: {
+      200: { description: 'AI voice is offered.', body: upstreamCapabilityResponseSchema },
+      204: { description: 'AI voice is not offered here (no `OPENAI_API_KEY`): show no voice button.' },
+    },
+    errors: {},
   },
   {
     method: 'post',

@@ -12,7 +12,12 @@ const MIN_SECRET_BYTES = 32;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const integer = (min: number, max: number) =>
+  z.coerce
+    .number({ error: `must be a whole number from ${min} to ${max}` })
+    .int()
+    .min(min)
+    .max(max);
 const flag = z
   .enum(['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no'])
   .transform((value) => ['1', 'true', 'on', 'yes'].includes(value));
@@ -23,6 +28,13 @@ const list = z.string().transform((value) =>
     .filter(Boolean),
 );
 const redisUrl = z.string().regex(/^rediss?:\/\/[^\s]+$/, 'must be redis://[user:password@]host:port or rediss://…');
+/** A browser origin as the Origin header spells it (scheme, host, optional port), or `*`. */
+const corsOrigin = z.string().refine((value) => value === '*' || /^https?:\/\/[^/\s:]+(?::\d{1,5})?$/.test(value), {
+  error: ({ input }) =>
+    /^[a-z][a-z0-9+.-]*:\/\//i.test(String(input))
+      ? `"${String(input)}" is not an origin: write scheme://host[:port], with no path`
+      : `"${String(input)}" has no scheme: write it as the browser sends it, e.g. http://${String(input)}`,
+});
 const optionalText = z
   .string()
   .transform((value) => value.trim())
@@ -138,7 +150,7 @@ const envSchema = z.object({
   ROOM_AUTHORIZER_CACHE_SECONDS: integer(0, 3_600).default(30),
   RTC_TOKEN_SECRET: optionalText,
   RTC_TOKEN_TTL_SECONDS: integer(1, 3600).default(60),
-  CORS_ORIGINS: optionalText.pipe(list.optional()),
+  CORS_ORIGINS: optionalText.pipe(list.pipe(z.array(corsOrigin)).optional()),
   DEV_LOGIN: flag.optional(),
   /** Unset: `redis` on one server or Sentinel, `redis-sharded` on Cluster. */
   SOCKETIO_ADAPTER: z.enum(['redis', 'redis-sharded']).optional(),
@@ -197,9 +209,60 @@ const envSchema = z.object({
   UPSTREAM_TIMEOUT_MS: integer(100, 60_000).default(5_000),
   /** The expiry asked of the provider for each client secret (the provider accepts 10–7200). */
   UPSTREAM_SECRET_TTL_SECONDS: integer(10, 7_200).default(60),
+  /** Serves the operations dashboard at /admin and its API at /api/admin (scope `admin`). */
+  ADMIN_ENABLED: flag.default(false),
 });
 
 export const KNOWN_ENV_VARS: readonly string[] = Object.keys(envSchema.shape);
+
+/** Variables whose values may be secret (or carry credentials): never echoed in an error. */
+const SENSITIVE = /SECRET|KEY|PASSWORD|TOKEN|_URLS?$|SESSION/;
+
+/** Levenshtein distance, bounded: anything above `max` is reported as `max + 1`. */
+function distance(a: string, b: string, max: number): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        (previous[j] ?? 0) + 1,
+        (current[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return Math.min(previous[b.length] ?? 0, max + 1);
+}
+
+/**
+ * The known variable a set, unknown one was probably meant to be (`REDIS_URI` →
+ * `REDIS_URL`, `port` → `PORT`), or undefined. Short names only match at distance 1,
+ * so ordinary environment variables (HOME, PATH, HOSTNAME) are left alone.
+ */
+export function nearMiss(name: string, known: readonly string[] = KNOWN_ENV_VARS): string | undefined {
+  if (known.includes(name)) return undefined;
+  const upper = name.toUpperCase().replace(/-/g, '_');
+  const max = upper.length >= 8 ? 2 : 1;
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const d = candidate === upper ? 0 : distance(upper, candidate, max);
+    if (d <= max && (!best || d < best.distance)) best = { name: candidate, distance: d };
+  }
+  return best?.name;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | undefined>): string {
+  const name = String(issue.path[0] ?? '');
+  const value = env[name];
+  // Say what was read, so `PORT=abc` is not a guessing game; never a secret's value.
+  const got =
+    value === undefined || SENSITIVE.test(name) || issue.message.includes('"')
+      ? ''
+      : ` (got ${JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)})`;
+  return `${issue.path.join('.')}: ${issue.message}${got}`;
+}
 
 export type AccessKey =
   | { kind: 'secret'; algorithms: ['HS256']; key: string }
@@ -264,6 +327,8 @@ export interface Config {
     timeoutMs: number;
     secretTtlSeconds: number;
   };
+  /** Serve the operations dashboard and its API. */
+  adminEnabled: boolean;
   /** Insecure choices that are allowed here but deserve a loud warning at start. */
   warnings: string[];
 }
@@ -330,12 +395,17 @@ function redisTopology(e: z.infer<typeof envSchema>, problems: string[]): RedisT
 export function loadConfig(env: Record<string, string | undefined>, hostname: string): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+    throw new ConfigError(parsed.error.issues.map((issue) => describeIssue(issue, env)));
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
   const problems: string[] = [];
   const warnings: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    const meant = value === undefined ? undefined : nearMiss(name);
+    if (meant && env[meant] === undefined)
+      warnings.push(`${name} is not a Switchboard variable: did you mean ${meant}?`);
+  }
 
   const secretProblem = (name: 'JWT_SECRET' | 'RTC_TOKEN_SECRET', value: string | undefined): void => {
     if (value === undefined) problems.push(`${name}: is required in production`);
@@ -488,6 +558,7 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
       timeoutMs: e.UPSTREAM_TIMEOUT_MS,
       secretTtlSeconds: e.UPSTREAM_SECRET_TTL_SECONDS,
     },
+    adminEnabled: e.ADMIN_ENABLED,
     warnings,
   };
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { IncomingMessage, ServerResponse, type RequestListener } from 'node:http';
 import { Socket } from 'node:net';
-import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import helmet from 'helmet';
 import {
   CAPABILITIES,
@@ -89,6 +89,12 @@ export interface HttpAppOptions {
   allowInsecureConnect: boolean;
   /** Brokered voice sessions; absent when no provider key is configured (the routes 404). */
   upstream?: UpstreamSessions;
+  /** The operations dashboard's routes, given the app's authentication; absent when it is off. */
+  admin?: (auth: {
+    authenticate: RequestHandler;
+    principal: (req: Request) => Principal;
+    json: RequestHandler[];
+  }) => Router;
 }
 
 const BODY_LIMIT = '64kb';
@@ -361,6 +367,13 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     res.status(204).end();
   });
 
+  // Off, the capability check still answers 2xx: a browser logs every 404 as a console error,
+  // and an app asks on every page load.
+  if (!options.upstream) {
+    app.get(HTTP_PATHS.upstreamOpenai, (_req, res) => {
+      res.status(204).end();
+    });
+  }
   if (options.upstream)
     app.use(
       createUpstreamRoutes({
@@ -373,6 +386,13 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
         json: [json, jsonBody(true)],
       }),
     );
+
+  if (options.admin) app.use(options.admin({ authenticate, principal, json: [json, requireJson] }));
+  else {
+    app.use(['/admin', '/api/admin'], () => {
+      throw new ApiError('not_found', 'the operations dashboard is off; set ADMIN_ENABLED=true to serve it');
+    });
+  }
 
   const documents = createApiDocuments();
   app.get(HTTP_PATHS.openApi, (_req, res) => {

@@ -4,6 +4,7 @@ import { LIMITS, socketIoRoom, type PeerInfo, type PeerLeftReason, type RoomEven
 import { createMemoryHistory, type MemoryHistory } from '../history/memory.js';
 import { createRedisHistory } from '../history/redis.js';
 import type { HistorySettings, RoomHistory } from '../history/types.js';
+import type { LocalRoom } from '../admin/sampler.js';
 import type { RoomsApi } from '../http/app.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -47,6 +48,8 @@ export interface RealtimeOptions {
 export interface Realtime {
   readonly rooms: RoomsApi;
   connections(): number;
+  /** Rooms with members on this replica (read once a second by the dashboard's sampler). */
+  localRooms(): LocalRoom[];
   /**
    * Stops admitting sockets, tells connected ones to reconnect elsewhere, disconnects
    * them, leaves presence and closes Socket.IO (and the HTTP server under it); idempotent.
@@ -109,10 +112,13 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     },
   };
 
+  /** The `seq` last delivered in each room with local members: the dashboard's event rates. */
+  const lastSeq = new Map<string, number>();
   const emitEvents = (room: string, events: RoomEvent[]): void => {
     const name = socketIoRoom(room);
     const count = io.of('/').adapter.rooms.get(name)?.size ?? 0;
     if (count === 0) return;
+    lastSeq.set(room, events[events.length - 1]?.seq ?? 0);
     if (events.length === 1 && events[0]) io.local.to(name).emit('room:event', events[0]);
     else io.local.to(name).emit('room:events', events);
     metrics.frames.inc(count);
@@ -305,6 +311,18 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       },
     },
     connections: () => sockets.size,
+    localRooms() {
+      const local: LocalRoom[] = [];
+      const all = io.of('/').adapter.rooms;
+      const prefix = socketIoRoom('');
+      for (const [name, members] of all) {
+        if (!name.startsWith(prefix)) continue;
+        const room = name.slice(prefix.length);
+        local.push({ room, members: members.size, seq: lastSeq.get(room) ?? 0 });
+      }
+      for (const room of lastSeq.keys()) if (!all.has(socketIoRoom(room))) lastSeq.delete(room);
+      return local;
+    },
     close() {
       closing ??= (async () => {
         await drain();

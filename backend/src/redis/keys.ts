@@ -53,6 +53,8 @@ export function redisKeys(prefix: string) {
     upstreamMints: (tag: string) => `${prefix}rtc:upstream:mints:{${tag}}`,
     /** String: an upstream secret's record (owner, room, model; never the secret), `PX` = its lifetime. */
     upstreamRecord: (tag: string, key: string) => `${prefix}rtc:upstream:{${tag}}.${key}`,
+    /** Hash replica -> its latest operations report (JSON), read by the dashboard's overview. */
+    adminReports: `${prefix}admin:#reports`,
     /** Sorted set replica -> last heartbeat (ms). */
     replicas: `${prefix}presence:#replicas`,
     /** Set of the rooms a replica has members in, so a survivor can find its peers and clean up after it. */

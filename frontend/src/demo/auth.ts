@@ -9,6 +9,11 @@ const EXPIRY_MARGIN_MS = 60_000;
  */
 export const PRIVATE_ROOM_PREFIX = 'private-';
 
+/** Shown as is: the demo cannot sign anyone in, and the person needs to know why. */
+export const DEV_LOGIN_OFF =
+  'This server has the demo sign-in turned off (DEV_LOGIN=false), so the demo cannot sign you in. ' +
+  'To try the demo, run `npm run stack` or docker-compose.dev.yml; a real app signs people in with its own login.';
+
 /**
  * Access tokens for the demo from `POST /api/dev/login`, standing in for a real app's
  * login. Tries each gateway in turn, so signing in survives the loss of one replica.
@@ -30,7 +35,7 @@ export function createDevAuth(gateways: readonly string[], userId: string, name:
         lastError = error;
         if (!(error instanceof SwitchboardError)) continue;
         if (error.code === 'not_found') {
-          throw new SwitchboardError('unauthorized', 'This server has demo sign-in turned off (DEV_LOGIN).');
+          throw new SwitchboardError('unauthorized', DEV_LOGIN_OFF);
         }
         if (error.code !== 'unreachable' && error.code !== 'timeout') throw error;
       }

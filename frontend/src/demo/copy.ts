@@ -1,4 +1,10 @@
-import { ERROR_MESSAGES, type RecoveryFailureReason, type RecoveryOutcome } from '@switchboard/contract';
+import {
+  ERROR_MESSAGES,
+  type PeerLeftReason,
+  type RecoveryFailureReason,
+  type RecoveryOutcome,
+} from '@switchboard/contract';
+import { DEV_LOGIN_OFF } from './auth.js';
 import { describeError, type ClientErrorCode, type ConnectionState, type ConnectionStatus } from '../sdk/index.js';
 
 const TOKEN_TROUBLE = 'Could not confirm your access to this room. Trying again…';
@@ -22,12 +28,44 @@ const FRIENDLY: Partial<Record<ClientErrorCode, string>> = {
 };
 
 export function friendlyError(code: ClientErrorCode, detail?: string, status?: ConnectionStatus): string {
+  // The demo's own sign-in knows why it failed; a generic "refused" would hide it.
+  if (code === 'unauthorized' && detail === DEV_LOGIN_OFF) return detail;
   // Nothing was lost if we never got in.
   if (code === 'unreachable' && status === 'connecting') return 'Cannot reach the server. Retrying…';
   // The gateway says which grant was missing; that is what the person (or developer) needs.
   if (code === 'forbidden') return `This room is not open to you${detail ? `: ${detail}` : '.'}`;
   return FRIENDLY[code] ?? detail ?? describeError(code);
 }
+
+/** What the room's activity says when someone leaves. */
+export function leftText(name: string, reason: PeerLeftReason): string {
+  switch (reason) {
+    case 'kicked':
+      return `${name} was removed from the room`;
+    case 'session_expired':
+      return `${name} left (their sign-in expired)`;
+    case 'replica_lost':
+      return `${name} lost their connection`;
+    default:
+      return `${name} left`;
+  }
+}
+
+/** Media buttons say what a click does; `isOn`/`isOff` describe the state (their title). */
+export const MIC_LABELS = {
+  on: 'Unmute',
+  off: 'Mute',
+  none: 'No microphone',
+  isOn: 'Your microphone is on',
+  isOff: 'You are muted',
+};
+export const CAMERA_LABELS = {
+  on: 'Start video',
+  off: 'Stop video',
+  none: 'No camera',
+  isOn: 'Your camera is on',
+  isOff: 'Your camera is off',
+};
 
 export function badgeText(state: ConnectionState): string {
   switch (state.status) {

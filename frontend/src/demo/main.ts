@@ -18,7 +18,7 @@ import {
 } from '../sdk/index.js';
 import { startAssistant, type AssistantCall, type AssistantState } from './assistant.js';
 import { createDevAuth, userIdFor } from './auth.js';
-import { badgeText, friendlyError, peerStatusText, recoveryText } from './copy.js';
+import { badgeText, CAMERA_LABELS, friendlyError, leftText, MIC_LABELS, peerStatusText, recoveryText } from './copy.js';
 import { appendToLog, byId, clockTime, h, hueFor, initials } from './dom.js';
 import { getLocalMedia } from './media.js';
 
@@ -142,6 +142,20 @@ function join(name: string, roomName: string): void {
   });
   room.on('room:event', (event) => {
     if (active === session) appendEvent(event);
+  });
+  // Comings and goings belong in the room's activity; a leave no longer names the peer.
+  const names = new Map<string, string>();
+  room.on('session', ({ peers }) => {
+    for (const peer of peers) names.set(peer.peerId, peer.name);
+  });
+  room.on('peer:joined', (peer) => {
+    names.set(peer.peerId, peer.name);
+    if (active === session) appendSystem(ui.eventLog, `${peer.name} joined`);
+  });
+  room.on('peer:left', ({ peerId, reason }) => {
+    const name = names.get(peerId) ?? 'Someone';
+    names.delete(peerId);
+    if (active === session) appendSystem(ui.eventLog, leftText(name, reason));
   });
   // Only on the first session: later ones recover what was missed, or say they could not.
   const firstSession = room.on('session', ({ position }) => {
@@ -421,14 +435,16 @@ function renderTiles(peers: CallPeer[]): void {
 
 function renderMediaButtons(): void {
   const stream = active?.localStream;
-  const setup = (button: HTMLButtonElement, tracks: MediaStreamTrack[], label: string) => {
+  const setup = (button: HTMLButtonElement, tracks: MediaStreamTrack[], label: typeof MIC_LABELS) => {
     button.disabled = tracks.length === 0;
     const on = tracks.some((track) => track.enabled);
-    button.setAttribute('aria-pressed', String(on && tracks.length > 0));
-    button.textContent = tracks.length === 0 ? `No ${label.toLowerCase()}` : `${label} ${on ? 'on' : 'off'}`;
+    // The label says what a click does; the state is in the title and for screen readers.
+    button.removeAttribute('aria-pressed');
+    button.textContent = tracks.length === 0 ? label.none : on ? label.off : label.on;
+    button.title = tracks.length === 0 ? label.none : on ? label.isOn : label.isOff;
   };
-  setup(ui.micButton, stream?.getAudioTracks() ?? [], 'Mic');
-  setup(ui.cameraButton, stream?.getVideoTracks() ?? [], 'Camera');
+  setup(ui.micButton, stream?.getAudioTracks() ?? [], MIC_LABELS);
+  setup(ui.cameraButton, stream?.getVideoTracks() ?? [], CAMERA_LABELS);
 }
 
 function nameOf(peerId: string): string {

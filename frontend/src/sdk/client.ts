@@ -86,8 +86,12 @@ export interface SwitchboardOptions {
   /**
    * Socket.IO transports, tried in order. WebSocket first: it needs no sticky sessions
    * across replicas, and a refused origin arrives as `origin_forbidden` (over polling the
-   * browser's CORS check hides it). Polling is the fallback where WebSockets are blocked.
-   * @default ['websocket', 'polling']
+   * browser's CORS check hides it). Polling is the fallback where WebSockets are blocked,
+   * for a gateway on the page's own origin only: cross-origin, long-polling requests carry
+   * no affinity cookie and could each reach another replica, so the default there is
+   * WebSocket only. Set polling explicitly only if your balancer pins clients without
+   * cookies (by client address, as deploy/nginx/nginx.conf does).
+   * @default ['websocket', 'polling'] same-origin, ['websocket'] cross-origin
    */
   transports?: ('polling' | 'websocket' | 'webtransport')[];
   /** For tests and non-browser runtimes. */

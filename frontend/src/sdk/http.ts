@@ -232,9 +232,10 @@ export async function upstreamCapability(
   http: HttpOptions = {},
 ): Promise<UpstreamCapabilityResponse | undefined> {
   try {
-    return (await (
-      await send('GET', baseUrl, HTTP_PATHS.upstreamOpenai, undefined, {}, http)
-    ).json()) as UpstreamCapabilityResponse;
+    const response = await send('GET', baseUrl, HTTP_PATHS.upstreamOpenai, undefined, {}, http);
+    // 204: not offered. Gateways before it answered 404, handled below.
+    if (response.status === 204) return undefined;
+    return (await response.json()) as UpstreamCapabilityResponse;
   } catch (error) {
     if (error instanceof SwitchboardError && error.code === 'not_found') return undefined;
     throw error;

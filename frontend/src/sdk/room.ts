@@ -160,7 +160,7 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
       reconnection: false,
       autoConnect: false,
       timeout: this.#connectTimeoutMs,
-      transports: this.#options.transports ?? ['websocket', 'polling'],
+      transports: this.#options.transports ?? defaultTransports(url),
       tryAllTransports: true,
       // A function, so every connection redeems a token minted just for it (tokens are single
       // use) and asks to recover from the position the app has reached by then.
@@ -571,4 +571,17 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
     this.#rejectReady(new SwitchboardError('closed'));
     this.#onLeave();
   }
+}
+
+/**
+ * WebSocket first, then long-polling, for a gateway on the page's own origin. Cross-origin,
+ * WebSocket only: each long-polling request may reach another replica unless the load
+ * balancer pins the client, and the usual pin, an affinity cookie, is not sent on a
+ * cross-origin request (socket.io-client's `withCredentials` is off, and the gateway's CORS
+ * answers `*` or an exact origin without credentials). A WebSocket is one connection to one
+ * replica. Outside a browser there is no page origin: both, as Socket.IO does.
+ */
+export function defaultTransports(url: string): Array<'websocket' | 'polling'> {
+  const page = typeof location === 'undefined' ? undefined : location.origin;
+  return page !== undefined && new URL(url, page).origin !== page ? ['websocket'] : ['websocket', 'polling'];
 }
