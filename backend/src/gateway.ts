@@ -170,6 +170,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     coalesceMs: config.coalesceMs,
     presenceTtlSeconds: config.presenceTtlSeconds,
     history: config.history,
+    trackRoomActivity: config.adminEnabled,
     // What remains of the shutdown budget for closing servers and Redis.
     drainBudgetMs: Math.max(0, config.shutdownTimeoutMs - 2_000),
     logger,

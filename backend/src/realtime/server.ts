@@ -39,6 +39,8 @@ export interface RealtimeOptions {
   coalesceMs: number;
   presenceTtlSeconds: number;
   history: HistorySettings & { replyMaxBytes: number; recoveryMaxEvents: number };
+  /** Keep what `localRooms()` reports on (the dashboard's sampler reads it). */
+  trackRoomActivity?: boolean;
   /** Most time the drain may spend handing sockets over before it disconnects them. */
   drainBudgetMs: number;
   logger: Logger;
@@ -112,13 +114,17 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     },
   };
 
-  /** The `seq` last delivered in each room with local members: the dashboard's event rates. */
+  /**
+   * The `seq` last delivered in each room with local members: the dashboard's event rates.
+   * Kept only for the dashboard, whose sampler prunes it every second (`localRooms`).
+   */
   const lastSeq = new Map<string, number>();
+  const trackSeqs = options.trackRoomActivity === true;
   const emitEvents = (room: string, events: RoomEvent[]): void => {
     const name = socketIoRoom(room);
     const count = io.of('/').adapter.rooms.get(name)?.size ?? 0;
     if (count === 0) return;
-    lastSeq.set(room, events[events.length - 1]?.seq ?? 0);
+    if (trackSeqs) lastSeq.set(room, events[events.length - 1]?.seq ?? 0);
     if (events.length === 1 && events[0]) io.local.to(name).emit('room:event', events[0]);
     else io.local.to(name).emit('room:events', events);
     metrics.frames.inc(count);
