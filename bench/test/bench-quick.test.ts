@@ -76,7 +76,7 @@ describe('npm run bench -- --quick', () => {
     expect(rollingRestart.switchboard.duplicated).toBe(0);
     expect(mint.bare.requestsPerSecond).toBeGreaterThan(0);
     expect(fanout.points.length).toBeGreaterThan(1);
-    expect(results.goals.map((goal) => goal.name)).toHaveLength(8);
+    expect(results.goals.map((goal) => goal.name)).toHaveLength(9);
     const chart = await readFile(join(out, 'bench-fanout-latency.svg'), 'utf8');
     expect(chart).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     expect(chart).toContain('<polyline');
