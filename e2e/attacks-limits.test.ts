@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpErrorResponse, UpstreamSessionResponse } from '@switchboard/contract';
 import { accessToken, devLogin, postJson } from '../support/client.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
-import { startGatewayProcess, untilOnRedis, type GatewayProcess } from '../support/gateway-process.js';
+import { startGatewayProcess, startReplicas, type GatewayProcess } from '../support/gateway-process.js';
 import { startNginx, type NginxHandle } from '../support/nginx.js';
 import { freePort } from '../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
@@ -24,11 +24,7 @@ describe('attack: mint → DELETE → mint loops on the AI-voice route, across t
     provider = await startFakeOpenAi(API_KEY);
     // UPSTREAM_MINTS_PER_MINUTE is left at its default (10): the attack meets what ships.
     const env = { REDIS_URL: redis.url, OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: provider.baseUrl };
-    [a, b] = await Promise.all([
-      startGatewayProcess({ env, replica: 'attack-a' }),
-      startGatewayProcess({ env, replica: 'attack-b' }),
-    ]);
-    await untilOnRedis(a, b);
+    [a, b] = await startReplicas(env, ['attack-a', 'attack-b']);
   });
   afterAll(async () => {
     await Promise.all([a.stop(), b.stop()]);

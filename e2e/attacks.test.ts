@@ -11,7 +11,7 @@ import {
   type ConnectedClient,
   type TestSocket,
 } from '../support/client.js';
-import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { startGatewayProcess, startReplicas, type GatewayProcess } from '../support/gateway-process.js';
 import { waitFor } from '../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
@@ -56,10 +56,7 @@ describe('attacks on a production deployment (two replicas, one Redis)', () => {
   beforeAll(async () => {
     redis = await startRedisServer({ args: () => ['--enable-debug-command', 'yes'] });
     const env = { ...production, REDIS_URL: redis.url };
-    [a, b] = await Promise.all([
-      startGatewayProcess({ replica: 'a', env }),
-      startGatewayProcess({ replica: 'b', env }),
-    ]);
+    [a, b] = await startReplicas(env, ['a', 'b']);
   });
   afterAll(async () => {
     for (const client of opened) client.close();

@@ -10,7 +10,7 @@ import {
   postJson,
   type ConnectedClient,
 } from '../support/client.js';
-import { startGatewayProcess, untilOnRedis, type GatewayProcess } from '../support/gateway-process.js';
+import { startReplicas, type GatewayProcess } from '../support/gateway-process.js';
 import { waitFor } from '../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
@@ -40,11 +40,7 @@ describe('a full Redis with maxmemory and volatile-lru, under two gateways', () 
       args: () => ['--maxmemory', String(MAXMEMORY), '--maxmemory-policy', 'volatile-lru'],
     });
     const env = { REDIS_URL: redis.url, LOG_LEVEL: 'warn', MINT_RATE_PER_MINUTE: '2' };
-    [a, b] = await Promise.all([
-      startGatewayProcess({ env, replica: 'full-a' }),
-      startGatewayProcess({ env, replica: 'full-b' }),
-    ]);
-    await untilOnRedis(a, b);
+    [a, b] = await startReplicas(env, ['full-a', 'full-b']);
     inspector = createClient({ url: redis.url });
     inspector.on('error', () => undefined);
     await inspector.connect();

@@ -132,3 +132,25 @@ export async function untilOnRedis(...gateways: GatewayProcess[]): Promise<void>
     ),
   );
 }
+
+/**
+ * Several replicas with the same `env`, started together and, when `env` names a Redis,
+ * on it. If one fails to start, the others are stopped before the error is thrown.
+ */
+export async function startReplicas<const Names extends readonly string[]>(
+  env: Record<string, string | undefined>,
+  names: Names,
+): Promise<{ -readonly [K in keyof Names]: GatewayProcess }> {
+  const started = await Promise.allSettled(names.map((replica) => startGatewayProcess({ env, replica })));
+  const replicas = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  try {
+    if (failed) throw failed.reason;
+    if (env.REDIS_URL || env.REDIS_CLUSTER_URLS || env.REDIS_SENTINEL_URLS) await untilOnRedis(...replicas);
+    // One per name, in order: every start succeeded.
+    return replicas as { -readonly [K in keyof Names]: GatewayProcess };
+  } catch (error) {
+    await Promise.all(replicas.map((replica) => replica.stop()));
+    throw error;
+  }
+}

@@ -5,7 +5,7 @@ import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MintTokenResponse, RoomAuthorizerRequest, RoomAuthorizerResponse } from '@switchboard/contract';
 import { accessToken, connectWithToken, mintToken, nextEvent, postJson, scrapeMetric } from '../../support/client.js';
-import { startGatewayProcess, TEST_SECRETS, type GatewayProcess } from '../../support/gateway-process.js';
+import { startReplicas, TEST_SECRETS, type GatewayProcess } from '../../support/gateway-process.js';
 import { startTestGateway, type TestGateway } from '../../support/gateway.js';
 import { waitFor } from '../../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../../support/redis-server.js';
@@ -235,10 +235,7 @@ describe('kicks and withdrawn grants across replicas', () => {
   beforeAll(async () => {
     redis = await startRedisServer();
     const env = { REDIS_URL: redis.url };
-    [a, b] = await Promise.all([
-      startGatewayProcess({ replica: 'a', env }),
-      startGatewayProcess({ replica: 'b', env }),
-    ]);
+    [a, b] = await startReplicas(env, ['a', 'b']);
   });
   afterAll(async () => {
     try {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UpstreamSessionResponse } from '@switchboard/contract';
 import { accessToken, devLogin, postJson } from '../../support/client.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../../support/fake-openai.js';
-import { startGatewayProcess, untilOnRedis, type GatewayProcess } from '../../support/gateway-process.js';
+import { startGatewayProcess, startReplicas, type GatewayProcess } from '../../support/gateway-process.js';
 import { waitFor } from '../../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../../support/redis-server.js';
 
@@ -32,11 +32,7 @@ describe('upstream voice sessions across two replicas on one Redis', () => {
       UPSTREAM_SESSIONS_PER_USER: '2',
       LOG_LEVEL: 'debug',
     };
-    [a, b] = await Promise.all([
-      startGatewayProcess({ env, replica: 'voice-a' }),
-      startGatewayProcess({ env, replica: 'voice-b' }),
-    ]);
-    await untilOnRedis(a, b);
+    [a, b] = await startReplicas(env, ['voice-a', 'voice-b']);
     inspector = createClient({ url: redis.url });
     inspector.on('error', () => undefined);
     await inspector.connect();

@@ -1,5 +1,5 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { ADMIN_LIMITS, type AdminReplicaStatus } from '@switchboard/contract';
+import { ADMIN_LIMITS, type AdminReplica, type AdminReplicaStatus } from '@switchboard/contract';
 import type { Metrics } from '../observability/metrics.js';
 
 /** A room with members on this replica, and the `seq` of the last event delivered in it. */
@@ -9,18 +9,8 @@ export interface LocalRoom {
   seq: number;
 }
 
-/** What one replica tells the others about itself: the dashboard's raw material. */
-export interface ReplicaReport {
-  id: string;
-  status: AdminReplicaStatus;
-  connections: number;
-  rooms: number;
-  loopLagMs: { mean: number; p99: number };
-  cpuPercent: number;
-  rssBytes: number;
-  heapUsedBytes: number;
-  uptimeSeconds: number;
-  seenAt: number;
+/** What one replica tells the others about itself: its row of the dashboard, and the raw material of the rest. */
+export interface ReplicaReport extends AdminReplica {
   /** The busiest local rooms, with events per second over the last 10 s. */
   busiest: Array<{ room: string; members: number; eventRate: number }>;
   /** Per-second counts, oldest first, ending at `seenAt`'s second. */
