@@ -6,6 +6,7 @@ import { startGatewayProcess, type GatewayProcess } from '../../support/gateway-
 import { createPartition, nftUnusable, redisPeers, type Partition } from '../../support/partition.js';
 import {
   arrived,
+  percentile,
   sharedHistory,
   startPublisher,
   untilDelivered,
@@ -74,11 +75,14 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
     await cluster?.stop();
   });
 
-  const replicas = async (env: Record<string, string>): Promise<[GatewayProcess, GatewayProcess]> => {
+  /** Two replicas with members, and a third that only publishes (so it has delivered nothing). */
+  const replicas = async (env: Record<string, string>): Promise<[GatewayProcess, GatewayProcess, GatewayProcess]> => {
     const full = { ...env, REDIS_UNRESPONSIVE_AFTER_MS: String(UNRESPONSIVE_AFTER_MS), LOG_LEVEL: 'warn' };
-    const started = await Promise.all([startGatewayProcess({ env: full }), startGatewayProcess({ env: full })]);
+    const started = await Promise.all([0, 1, 2].map(() => startGatewayProcess({ env: full })));
     processes.push(...started);
-    return started;
+    const [a, b, c] = started;
+    if (!a || !b || !c) throw new Error('three replicas expected');
+    return [a, b, c];
   };
   const member = async (gateway: GatewayProcess, user: string, room: string): Promise<ConnectedClient> => {
     const client = await joinRoom(gateway.url, user, room);
@@ -89,7 +93,7 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
   it('a Sentinel failover that loses acknowledged writes: a new epoch, no seq twice, nothing acknowledged after it lost', async () => {
     sentinel = await startRedisSentinel();
     const { master } = sentinel;
-    const [a, b] = await replicas({
+    const [a, b, c] = await replicas({
       REDIS_SENTINEL_URLS: sentinel.urls.join(','),
       REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
     });
@@ -97,7 +101,8 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
     const onA = await member(a, 'member-a', room);
     const onB = await member(b, 'member-b', room);
     const logs = [numberedLog(onA), numberedLog(onB)];
-    const publisher = startPublisher(() => a.url, room);
+    // Through the replica with no member: it cannot know how far the lost history went.
+    const publisher = startPublisher(() => c.url, room);
     await sleep(1_000);
 
     // Replication cut silently: the master goes on acknowledging what the replica never gets.
@@ -139,10 +144,63 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
         afterFailover.map((ack) => ack.id),
       );
     }
-    expectNoSeqTwice(logs);
+    // The history numbered after the failover, beside what the members saw before it.
+    expectNoSeqTwice([...logs, history.events.map(({ seq, id }) => ({ epoch: history.epoch ?? '', seq, id }))]);
     // The shared history itself: one event per seq, ids once.
     const ids = history.events.map((event) => event.id);
     expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('a member away during a failover that lost writes is told its position is gone, not that it recovered', async () => {
+    sentinel = await startRedisSentinel();
+    const { master } = sentinel;
+    const [a, b, c] = await replicas({
+      REDIS_SENTINEL_URLS: sentinel.urls.join(','),
+      REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
+    });
+    const room = 'away';
+    const away = await member(b, 'member-away', room);
+    // Published through a replica with no member, so no gateway follows the room after the member leaves.
+    const publisher = startPublisher(() => c.url, room);
+    await sleep(1_000);
+    partition = await createPartition();
+    const replication = (await redisPeers(master.port)).filter((peer) => peer.flags.includes('S'));
+    await partition.dropPairs(replication.map((peer) => ({ local: peer.port, remote: master.port })));
+    await sleep(2_000);
+    // It leaves having seen events the Redis replica never got.
+    const last = away.events.at(-1);
+    expect(last).toBeDefined();
+    const position = { epoch: away.session.position.epoch, seq: last?.seq ?? 0 };
+    // Its replica dies with it, so no gateway that delivered those events is left to notice they are lost.
+    await b.stop('SIGKILL');
+    // Nothing is published during the failover: no local numbering, whose end would start an epoch anyway.
+    await publisher.stop();
+    await master.kill();
+    await waitFor(
+      'sentinel promotes the replica',
+      async () => (await sentinel?.currentMaster()) !== master.port || undefined,
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    await partition.heal();
+    await untilReady([a.url, c.url], 'both on the new master', (r) => r.redis === 'connected', 20_000);
+    // The new master numbers past the member's position again.
+    const after = startPublisher(() => c.url, room);
+    await waitFor(
+      'publishes past the position',
+      () => after.acks.some((ack) => ack.seq > position.seq + 5) || undefined,
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    await after.stop();
+    expect(after.acks.filter((ack) => ack.local)).toEqual([]);
+
+    const back = await joinRoom(a.url, 'member-away', room, undefined, position);
+    clients.push(back);
+    expect(back.session.recovery).toEqual({ recovered: false, replayed: 0, reason: 'epoch_changed' });
+    expect(back.session.position.epoch).not.toBe(position.epoch);
   });
 
   it('a Cluster master cut off: its rooms go local, nothing is both local and shared, nothing shared is lost', async () => {
@@ -168,9 +226,11 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
     partition = await createPartition();
     const cutAt = Date.now();
     await partition.dropPort(Number(owner));
-    await untilReady([a.url, b.url], 'both degraded', (r) => r.status === 'degraded');
-    expect(Date.now() - cutAt).toBeLessThanOrEqual(UNRESPONSIVE_AFTER_MS + 1_000);
+    await untilReady([a.url, b.url], 'both unresponsive', (r) => r.status === 'degraded' && r.redis === 'unresponsive');
+    const detectedAt = Date.now();
+    expect(detectedAt - cutAt).toBeLessThanOrEqual(UNRESPONSIVE_AFTER_MS + 1_000);
     await sleep(3_000);
+    const whileOpen = publisher.acks.filter((ack) => ack.at - ack.ms > detectedAt);
     await partition.heal();
     const healedAt = Date.now();
     await untilReady([a.url, b.url], 'both connected', (r) => r.redis === 'connected', 20_000);
@@ -181,6 +241,15 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
     const local = new Set(publisher.acks.filter((ack) => ack.local).map((ack) => ack.id));
     expect(local.size).toBeGreaterThan(0);
     expect(shared.some((ack) => ack.at > healedAt)).toBe(true);
+    // The circuit is per master: publishes into the silent master's room answer at once, as local.
+    expect(whileOpen.length).toBeGreaterThan(10);
+    expect(whileOpen.every((ack) => ack.local)).toBe(true);
+    expect(
+      percentile(
+        whileOpen.map((ack) => ack.ms),
+        99,
+      ),
+    ).toBeLessThan(100);
     await untilDelivered(onA, shared);
     await untilDelivered(onB, shared);
     for (const client of [onA, onB]) {

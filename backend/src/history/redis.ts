@@ -45,6 +45,28 @@ end
 `;
 
 /**
+ * (After GUARD_REGRESSED.) The replication history of the server that numbers the room's
+ * events (`master_replid`) changes with every failover and every restart. Writes just
+ * before such a switch can be lost (replication is asynchronous; `appendfsync everysec`
+ * can lose a second), and a replica that delivered none of them could not tell the
+ * history went backwards. So the first event after a switch starts a new epoch: no seq
+ * is handed out twice within one epoch, at the price of recovery across a failover or a
+ * Redis restart answering `epoch_changed`. A room numbered before this field existed
+ * only records it.
+ */
+const GUARD_LINEAGE = `
+local lineage = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
+local numberedBy = redis.call('HGET', KEYS[1], 'r')
+if numberedBy ~= lineage then
+  if numberedBy and top > 0 then
+    epoch = ARGV[1]
+    redis.call('HSET', KEYS[1], 'e', epoch)
+  end
+  redis.call('HSET', KEYS[1], 'r', lineage)
+end
+`;
+
+/**
  * Numbers the event, keeps it, and publishes it on the room's channel, in one step:
  * Redis runs scripts one at a time, so the channel carries a room's events in seq order.
  * ARGV[4]: the channel; ARGV[5]: 1 for SPUBLISH (sharded), 0 for PUBLISH; ARGV[6]: the
@@ -53,7 +75,7 @@ end
  * The oldest events go first, by count or by bytes, but never the newest: the log stays
  * a contiguous run ending at `top`, and a log that exists is never empty.
  */
-const APPEND = lua(`${GUARD_LATE}${HEAD}${GUARD_REGRESSED}
+const APPEND = lua(`${GUARD_LATE}${HEAD}${GUARD_REGRESSED}${GUARD_LINEAGE}
 top = top + 1
 local entry = '{"seq":' .. top .. ',' .. ARGV[6]
 if size > 0 then
@@ -128,26 +150,29 @@ export function createRedisHistory(
     async append(room, event: UnsequencedEvent, delivered) {
       // `{"seq":N,` is prepended by the script, so the event is encoded exactly once.
       const tail = JSON.stringify(event).slice(1);
-      const reply = await redis.run('history-append', (c) =>
-        lateAware(
-          'history-append',
-          runScript(
-            c,
-            APPEND,
-            [keys.history(room), keys.historyLog(room)],
-            [
-              epoch(),
-              ttlMs,
-              size,
-              keys.roomChannel(room),
-              sharded ? 1 : 0,
-              tail,
-              maxBytes,
-              // Last, whatever is added before it: see GUARD_LATE.
-              delivered ? guardArgument(redis, delivered.epoch, delivered.seq) : guardArgument(redis),
-            ],
+      const reply = await redis.run(
+        'history-append',
+        (c) =>
+          lateAware(
+            'history-append',
+            runScript(
+              c,
+              APPEND,
+              [keys.history(room), keys.historyLog(room)],
+              [
+                epoch(),
+                ttlMs,
+                size,
+                keys.roomChannel(room),
+                sharded ? 1 : 0,
+                tail,
+                maxBytes,
+                // Last, whatever is added before it: see GUARD_LATE.
+                delivered ? guardArgument(redis, delivered.epoch, delivered.seq) : guardArgument(redis),
+              ],
+            ),
           ),
-        ),
+        { key: keys.history(room) },
       );
       if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'number') {
         throw new Error('history-append: unexpected reply');

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import calculateSlot from 'cluster-key-slot';
 import { createClient, createCluster } from 'redis';
 import type { RedisTopology } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
@@ -67,7 +68,10 @@ export interface RedisConnection {
   isReady(): boolean;
   /** True only when every node answers. */
   isHealthy(): boolean;
-  /** True while some client (commands or pub/sub) has left a PING unanswered for `unresponsiveAfterMs`. */
+  /**
+   * True while some link (commands or pub/sub; on a Cluster, any master's) has left a PING
+   * unanswered for `unresponsiveAfterMs`.
+   */
   isUnresponsive(): boolean;
   /**
    * Redis is judged down right now: disconnected, or the command link is unresponsive (the
@@ -80,8 +84,12 @@ export interface RedisConnection {
    * clock offset is not measured yet (no check).
    */
   applyDeadline(): number;
-  /** Runs `operation` on the command client with a deadline; rejects at once when Redis is down. */
-  run<T>(operation: string, command: (client: RedisClient) => Promise<T>): Promise<T>;
+  /**
+   * Runs `operation` on the command client with a deadline; rejects at once when Redis is
+   * down. `key`: the key the command is routed by, so that on a Cluster a command for a
+   * master judged unresponsive fails at once too (the circuit is per master there).
+   */
+  run<T>(operation: string, command: (client: RedisClient) => Promise<T>, routing?: { key: string }): Promise<T>;
   /** Fires on every transition to `ready` (first connect, each reconnect, a failover, a node's return). */
   onReady(listener: () => void): () => void;
   /** A client with connections of its own (for pub/sub), closed with this connection. */
@@ -280,15 +288,6 @@ export function createRedisConnection({
       current.on('node-ready', () => emitter.emit('reconnected'));
     }
 
-    const liveness: Watch = {
-      name,
-      commands: !subscriber && name === 'commands',
-      handle: undefined as unknown as RedisHandle,
-      wasReady: false,
-      since: undefined,
-      pinging: undefined,
-      silent: false,
-    };
     handles.push({
       replace(address) {
         const previous = current;
@@ -313,26 +312,81 @@ export function createRedisConnection({
         emitter.on(event, listener);
       },
     };
-    // A Cluster's links are watched by `check()` (every master, every second).
-    if (topology.kind !== 'cluster') watches.push({ ...liveness, handle });
+    if (topology.kind === 'cluster') clusterHandles.push({ name, subscriber, handle });
+    else {
+      const commandLink = !subscriber && name === 'commands';
+      watches.set(
+        name,
+        newWatch(name, commandLink, () => handle.client as StandaloneClient),
+      );
+    }
     return handle;
   };
 
   /**
-   * Liveness of one client, by its PING (TIME on the command client, which also measures
-   * the clock offset). `since`: when the unanswered probe was sent, or when a subscriber
-   * that had been connected lost its connection.
+   * Liveness of one link, by its PING (TIME on a standalone or Sentinel command client,
+   * which also measures the clock offset). `since`: when the unanswered probe was sent, or
+   * when a subscriber link that had been connected lost its connection. A Cluster's links
+   * are one per master (commands, sharded pub/sub) plus its pub/sub node, found anew on
+   * every round as slots move.
    */
   interface Watch {
     name: string;
+    /** A command link: a silent one opens the circuit (for its master, on a Cluster). */
     commands: boolean;
-    handle: RedisHandle;
+    link: () => StandaloneClient | undefined;
+    /** The master a Cluster link goes to. */
+    address?: string;
     wasReady: boolean;
     since: number | undefined;
-    pinging: RedisClient | undefined;
+    pinging: StandaloneClient | undefined;
     silent: boolean;
   }
-  const watches: Watch[] = [];
+  const newWatch = (name: string, commands: boolean, link: Watch['link'], address?: string): Watch => ({
+    name,
+    commands,
+    link,
+    ...(address === undefined ? {} : { address }),
+    wasReady: false,
+    since: undefined,
+    pinging: undefined,
+    silent: false,
+  });
+  const watches = new Map<string, Watch>();
+  const clusterHandles: Array<{ name: string; subscriber: boolean; handle: RedisHandle }> = [];
+  /** Masters of a Cluster whose command link is silent: commands routed to them fail at once. */
+  let silentMasters = new Set<string>();
+
+  /** The links of every Cluster client now; watches of links that are gone are dropped. */
+  function watchClusterLinks(): void {
+    const seen = new Set<string>();
+    const see = (name: string, commands: boolean, address: string, link: Watch['link']): void => {
+      seen.add(name);
+      if (!watches.has(name)) watches.set(name, newWatch(name, commands, link, address));
+    };
+    for (const { name, subscriber, handle } of clusterHandles) {
+      const cluster = handle.client as ClusterClient;
+      if (!cluster.isOpen) continue;
+      for (const master of cluster.masters) {
+        const { address } = master;
+        if (!subscriber) {
+          see(`${name}@${address}`, name === 'commands', address, () => master.client as StandaloneClient | undefined);
+        } else if (master.pubSub) {
+          see(
+            `${name}@${address}/sharded`,
+            false,
+            address,
+            () => master.pubSub?.client as StandaloneClient | undefined,
+          );
+        }
+      }
+      const node = cluster.pubSubNode;
+      if (subscriber && node)
+        see(`${name}@${node.address}`, false, node.address, () => node.client as StandaloneClient);
+    }
+    for (const name of watches.keys()) if (!seen.has(name)) watches.delete(name);
+  }
+
   /** Redis unresponsive on some client (readiness), and on the command client (the circuit). */
   let unresponsive = false;
   let circuitOpen = false;
@@ -364,8 +418,8 @@ export function createRedisConnection({
   const probeEveryMs = Math.max(50, Math.min(1_000, Math.round(unresponsiveAfterMs / 4)));
   /** Sends a probe on `watch`'s client unless one is in flight, and judges how long it has waited. */
   function probe(watch: Watch, now: number): void {
-    const client = watch.handle.client as StandaloneClient;
-    if (!client.isReady) {
+    const client = watch.link();
+    if (!client?.isReady) {
       // A command client that is not connected is judged by `state`; a subscriber that
       // lost its connection misses messages as surely as a silent one.
       if (watch.commands || !watch.wasReady) watch.since = undefined;
@@ -376,14 +430,16 @@ export function createRedisConnection({
         watch.pinging = client;
         watch.since ??= now;
         // RESP2 subscribers may PING too (the reply is a pub/sub frame node-redis resolves).
-        const answer: Promise<unknown> = watch.commands ? client.time() : client.ping();
+        // A Cluster's clock is sampled by `check()`, on one master.
+        const clock = watch.commands && watch.address === undefined;
+        const answer: Promise<unknown> = clock ? client.time() : client.ping();
         answer.then(
           (reply) => {
             if (watch.pinging === client) watch.pinging = undefined;
-            if (client !== watch.handle.client || closing) return;
+            if (client !== watch.link() || closing) return;
             watch.since = undefined;
             watch.silent = false;
-            if (watch.commands) sampleClock(reply, Date.now());
+            if (clock) sampleClock(reply, Date.now());
             evaluate();
           },
           () => {
@@ -398,11 +454,15 @@ export function createRedisConnection({
   /** Opens or closes the circuit from the probes; one warning on entering, one on leaving. */
   function evaluate(): void {
     if (closing) return;
-    const silent = watches.filter((w) => w.silent);
+    const silent = [...watches.values()].filter((w) => w.silent);
     const wasUnresponsive = unresponsive;
     const wasOpen = circuitOpen;
     unresponsive = silent.length > 0;
-    circuitOpen = silent.some((w) => w.commands);
+    if (topology.kind === 'cluster') {
+      silentMasters = new Set(silent.flatMap((w) => (w.commands && w.address ? [w.address] : [])));
+      const masters = (commands.client as ClusterClient).masters.length;
+      circuitOpen = masters > 0 && silentMasters.size >= masters;
+    } else circuitOpen = silent.some((w) => w.commands);
     if (unresponsive && !wasUnresponsive) {
       log.warn(
         { clients: silent.map((w) => w.name), afterMs: unresponsiveAfterMs, circuit: circuitOpen ? 'open' : 'closed' },
@@ -416,16 +476,17 @@ export function createRedisConnection({
     if (((wasOpen && !circuitOpen) || (wasUnresponsive && !unresponsive)) && usable()) events.emit('ready');
   }
 
-  const watcher = setInterval(() => {
+  const probeAll = (): void => {
+    if (topology.kind === 'cluster') watchClusterLinks();
     const now = Date.now();
-    for (const watch of watches) probe(watch, now);
+    for (const watch of watches.values()) probe(watch, now);
+  };
+  const watcher = setInterval(() => {
+    probeAll();
     evaluate();
   }, probeEveryMs);
   watcher.unref();
-  void commands.connected.then(() => {
-    const now = Date.now();
-    for (const watch of watches) probe(watch, now);
-  });
+  void commands.connected.then(probeAll);
 
   let probing = false;
   /** Asks every master for a PONG (one, unless Cluster) and sets the state from the answers. */
@@ -492,6 +553,12 @@ export function createRedisConnection({
     });
   }
 
+  /** The address of the Cluster master serving `key`'s slot ('' when unknown). */
+  function masterOf(key: string): string {
+    const shard = (commands.client as ClusterClient).slots[calculateSlot(key)];
+    return shard?.master.address ?? '';
+  }
+
   function usable(): boolean {
     return (state === 'ready' || state === 'partial') && !circuitOpen;
   }
@@ -506,10 +573,11 @@ export function createRedisConnection({
     isUnresponsive: () => unresponsive,
     isDown: () => !usable(),
     applyDeadline: () => (clockOffset === undefined ? 0 : Date.now() + clockOffset + commandTimeoutMs - applyMarginMs),
-    async run<T>(operation: string, command: (c: RedisClient) => Promise<T>): Promise<T> {
-      if (!usable()) {
+    async run<T>(operation: string, command: (c: RedisClient) => Promise<T>, routing?: { key: string }): Promise<T> {
+      const masterSilent = routing !== undefined && silentMasters.size > 0 && silentMasters.has(masterOf(routing.key));
+      if (!usable() || masterSilent) {
         metrics.redisCommandFailures.inc({ operation });
-        throw new RedisUnavailableError(operation, circuitOpen);
+        throw new RedisUnavailableError(operation, circuitOpen || masterSilent);
       }
       let pending: Promise<T> | undefined;
       try {
