@@ -13,7 +13,7 @@ import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { nativeWsAddons } from './realtime/native-addons.js';
 import { createRealtime } from './realtime/server.js';
-import { createRedisConnection } from './redis/connection.js';
+import { createRedisConnection, redisStatus } from './redis/connection.js';
 import { createRtcTokenCodec } from './tokens/rtc-token.js';
 import { createTokenService } from './tokens/service.js';
 import { createUpstreamSessions } from './upstream/service.js';
@@ -94,16 +94,10 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
   let draining = false;
 
   const readiness = (): ReadyResponse => {
-    const redisStatus = !redis
-      ? 'disabled'
-      : redis.isUnresponsive()
-        ? 'unresponsive'
-        : redis.isHealthy()
-          ? 'connected'
-          : 'disconnected';
+    const status = redisStatus(redis);
     return {
-      status: draining ? 'draining' : redisStatus === 'connected' || redisStatus === 'disabled' ? 'ready' : 'degraded',
-      redis: redisStatus,
+      status: draining ? 'draining' : status === 'connected' || status === 'disabled' ? 'ready' : 'degraded',
+      redis: status,
       tokenStore: tokens.currentStore(),
       replica: config.replicaId,
       connections: realtime.connections(),

@@ -4,6 +4,8 @@
  * few seconds; rates are per second.
  */
 
+import type { RedisStatus } from './index.js';
+
 export const ADMIN_PATHS = {
   /** `GET`: the whole cluster at a glance ({@link AdminOverview}). */
   overview: '/api/admin/overview',
@@ -58,7 +60,7 @@ export interface AdminSeries {
 export interface AdminRedis {
   topology: 'standalone' | 'cluster' | 'sentinel' | 'disabled';
   /** What this replica's connection says; `disabled` in memory mode. */
-  status: 'connected' | 'disconnected' | 'disabled';
+  status: RedisStatus;
 }
 
 export interface AdminOverview {

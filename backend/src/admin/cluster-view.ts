@@ -6,7 +6,7 @@ import {
   type AdminSeries,
 } from '@switchboard/contract';
 import type { Logger } from '../observability/logger.js';
-import type { RedisConnection } from '../redis/connection.js';
+import { redisStatus, type RedisConnection } from '../redis/connection.js';
 import { redisKeys } from '../redis/keys.js';
 import type { ReplicaReport, Sampler } from './sampler.js';
 
@@ -109,7 +109,7 @@ export function createClusterView(options: ClusterViewOptions): ClusterView {
 
   const redisState = (): AdminRedis => ({
     topology: redis?.topology ?? 'disabled',
-    status: !redis ? 'disabled' : redis.isHealthy() ? 'connected' : 'disconnected',
+    status: redisStatus(redis),
   });
 
   const write = async (): Promise<void> => {

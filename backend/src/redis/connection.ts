@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import calculateSlot from 'cluster-key-slot';
 import { createClient, createCluster } from 'redis';
+import type { RedisStatus } from '@switchboard/contract';
 import type { RedisTopology } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -12,6 +13,13 @@ import { createSentinelWatch, type MasterAddress } from './sentinel.js';
  * for the others still work. `disconnected`: nothing answers (commands fail at once).
  */
 export type RedisState = 'connecting' | 'ready' | 'partial' | 'disconnected' | 'closed';
+
+/** What `/readyz` and the dashboard say of a replica's Redis (`disabled`: memory mode). */
+export function redisStatus(redis: RedisConnection | undefined): RedisStatus {
+  if (!redis) return 'disabled';
+  if (redis.isUnresponsive()) return 'unresponsive';
+  return redis.isHealthy() ? 'connected' : 'disconnected';
+}
 
 /** A Redis command that did not answer in time; names the operation. */
 export class RedisTimeoutError extends Error {
