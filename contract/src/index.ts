@@ -85,6 +85,12 @@ export const LIMITS = {
    * `peers` page, `peers:joined`): lists are cut or split to stay under it.
    */
   presenceFrameBytes: 64 * 1024,
+  /** Longest `idempotencyKey` on a publish (socket or HTTP). */
+  idempotencyKey: 64,
+  /** Most events one `POST /api/rooms/events:batch` carries. */
+  batchEvents: 100,
+  /** Most rooms one `GET /api/rooms` page lists (and its default). */
+  roomsPage: 100,
 } as const;
 
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -173,6 +179,10 @@ export const HTTP_PATHS = {
   upstreamOpenai: '/api/rtc/upstream/openai',
   /** `DELETE <upstreamSessions>/:id` forgets a minted secret's record and frees the user's slot. */
   upstreamSessions: '/api/rtc/upstream',
+  /** `GET`: active rooms, paged with `cursor` (scope `read`); `GET <rooms>/:room`: one room. */
+  rooms: '/api/rooms',
+  /** `POST`: publish up to LIMITS.batchEvents events into any rooms (scope `publish`). */
+  roomsEventsBatch: '/api/rooms/events:batch',
   openApi: '/api/openapi.json',
   asyncApi: '/api/asyncapi.json',
 } as const;
@@ -271,6 +281,12 @@ export interface UpstreamCapabilityResponse {
 export interface PublishEventRequest {
   type: string;
   data?: JsonValue;
+  /**
+   * 1-64 characters chosen by the publisher. A repeat of the same key in the same room
+   * within `IDEMPOTENCY_WINDOW_SECONDS` answers the first publish's `{id, seq}` and
+   * publishes nothing, so an unacknowledged publish can be retried safely.
+   */
+  idempotencyKey?: string;
 }
 
 export interface PublishEventResponse {
@@ -283,6 +299,109 @@ export interface PublishEventResponse {
    */
   local?: true;
 }
+
+// ---------------------------------------------------------------------------
+// Server API for rooms (service JWTs)
+// ---------------------------------------------------------------------------
+
+/** `GET /api/rooms?cursor=&limit=`. */
+export interface RoomsListQuery {
+  /** The `cursor` of the previous page; absent for the first. */
+  cursor?: string;
+  /** At most this many rooms (default and maximum LIMITS.roomsPage). */
+  limit?: number;
+}
+
+/** An active room: one with members on some replica. */
+export interface RoomSummary {
+  room: string;
+  /** Members on every replica. */
+  members: number;
+  /** The room's last `seq` (0 for a room with no history). */
+  top: number;
+}
+
+/** `GET /api/rooms`: active rooms ordered by name. */
+export interface RoomsListResponse {
+  rooms: RoomSummary[];
+  /** Present when there are more rooms: pass it as `cursor` for the next page. */
+  cursor?: string;
+}
+
+/** `GET /api/rooms/:room`: a room now (a room nobody is in answers `members: 0`). */
+export interface RoomDetailResponse {
+  room: string;
+  members: number;
+  epoch: string;
+  top: number;
+  /** Replicas with members in the room. */
+  replicas: string[];
+}
+
+/** One event of a batch: an HTTP publish with the room it goes to. */
+export interface BatchEventRequest extends PublishEventRequest {
+  room: string;
+}
+
+/** `POST /api/rooms/events:batch`. */
+export interface BatchPublishRequest {
+  /** 1..LIMITS.batchEvents events, published in this order. */
+  events: BatchEventRequest[];
+}
+
+/** Each event's own outcome, in the order sent: what a socket publish would have been acked with. */
+export type BatchPublishResult = AckOk<PublishEventResponse> | AckError;
+
+export interface BatchPublishResponse {
+  results: BatchPublishResult[];
+}
+
+// ---------------------------------------------------------------------------
+// Lifecycle webhooks
+// ---------------------------------------------------------------------------
+
+/** What the gateway POSTs to `WEBHOOK_URLS` (filtered by `WEBHOOK_EVENTS`). */
+export const WEBHOOK_EVENT_TYPES = [
+  'room.occupied',
+  'room.vacated',
+  'member.joined',
+  'member.left',
+  'upstream.minted',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** Why a member left: on its own, removed by the app, its session ran out, its replica died or drained. */
+export const MEMBER_LEFT_REASONS = ['left', 'kicked', 'expired', 'crashed', 'drained'] as const;
+export type MemberLeftReason = (typeof MEMBER_LEFT_REASONS)[number];
+
+/** The header that signs each webhook: `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
+export const WEBHOOK_SIGNATURE_HEADER = 'Switchboard-Signature';
+
+interface WebhookBase<T extends WebhookEventType, D> {
+  /** Unique per transition; the same on every retry, so a receiver can drop repeats. */
+  id: string;
+  type: T;
+  /** When it happened, epoch milliseconds. */
+  ts: number;
+  room: string;
+  userId?: string;
+  peerId?: string;
+  /** The replica that saw it happen. */
+  replica: string;
+  data: D;
+}
+
+export type WebhookBody =
+  /** The room's first member anywhere arrived. */
+  | WebhookBase<'room.occupied', Record<string, never>>
+  /** The room's last member left (or its replica died and presence noticed). */
+  | WebhookBase<'room.vacated', Record<string, never>>
+  | (WebhookBase<'member.joined', { name: string }> & { userId: string; peerId: string })
+  | (WebhookBase<'member.left', { reason: MemberLeftReason }> & { userId: string; peerId: string })
+  /** An AI-voice client secret was minted; `room` is `""` when the request named none. */
+  | (WebhookBase<'upstream.minted', { id: string; provider: UpstreamProvider; model: string; expiresAt: number }> & {
+      userId: string;
+    });
 
 // ---------------------------------------------------------------------------
 // Room history and recovery

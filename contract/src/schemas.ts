@@ -12,12 +12,16 @@ import {
   EVENT_TYPE_PATTERN,
   HANDSHAKE_ERROR_CODES,
   LIMITS,
+  MEMBER_LEFT_REASONS,
   ROOM_NAME_PATTERN,
+  WEBHOOK_EVENT_TYPES,
   SIGNAL_KINDS,
   USER_ID_PATTERN,
   isBoundedJson,
   type Ack,
   type AckError,
+  type BatchPublishRequest,
+  type BatchPublishResponse,
   type DevLoginRequest,
   type DevLoginResponse,
   type ErrorBody,
@@ -44,6 +48,10 @@ import {
   type PublishRequest,
   type ReadyResponse,
   type RoomAuthorizerResponse,
+  type RoomDetailResponse,
+  type RoomSummary,
+  type RoomsListQuery,
+  type RoomsListResponse,
   type ReadyStatus,
   type RecoveryFailureReason,
   type RecoveryOutcome,
@@ -65,6 +73,7 @@ import {
   type UpstreamProvider,
   type UpstreamSessionRequest,
   type UpstreamSessionResponse,
+  type WebhookBody,
 } from './index.js';
 
 const jsonData = z.custom<JsonValue>((value) => isBoundedJson(value), {
@@ -129,9 +138,15 @@ export const upstreamSessionRequestSchema = z.strictObject({
   voice: z.string().min(1).max(128).optional(),
 }) satisfies z.ZodType<UpstreamSessionRequest>;
 
+export const idempotencyKeySchema = z
+  .string()
+  .min(1, 'idempotencyKey must not be empty')
+  .max(LIMITS.idempotencyKey, `idempotencyKey: at most ${LIMITS.idempotencyKey} characters`);
+
 export const publishEventRequestSchema = z.strictObject({
   type: eventTypeSchema,
   data: jsonData.optional(),
+  idempotencyKey: idempotencyKeySchema.optional(),
 }) satisfies z.ZodType<PublishEventRequest>;
 
 /** `room` on a client event: which of the connection's rooms it is about. */
@@ -139,6 +154,19 @@ const roomField = described(
   "Which of the connection's rooms this is about: required on a connection in more than one room.",
   roomNameSchema.optional(),
 );
+
+export const batchPublishRequestSchema = z.strictObject({
+  events: z
+    .array(publishEventRequestSchema.extend({ room: roomNameSchema }))
+    .min(1, 'events must not be empty')
+    .max(LIMITS.batchEvents, `at most ${LIMITS.batchEvents} events per batch`),
+}) satisfies z.ZodType<BatchPublishRequest>;
+
+/** The query of `GET /api/rooms`. */
+export const roomsListQuerySchema = z.strictObject({
+  cursor: z.string().min(1).max(256).optional(),
+  limit: z.coerce.number().int().min(1).max(LIMITS.roomsPage).optional(),
+}) satisfies z.ZodType<RoomsListQuery>;
 
 export const signalRequestSchema = z.strictObject({
   room: roomField,
@@ -458,6 +486,64 @@ export const historyResponseSchema = z.object({
 
 export const historyAckSchema = ackOf(historyResponseSchema.shape) satisfies z.ZodType<Ack<HistoryResponse>>;
 
+export const roomSummarySchema = z.object({
+  room: roomNameSchema,
+  members: described('Members on every replica.', z.number().int().nonnegative()),
+  top: described("The room's last seq (0 for a room with no history).", z.number().int().nonnegative()),
+}) satisfies z.ZodType<RoomSummary>;
+
+export const roomsListResponseSchema = z.object({
+  rooms: described('Ordered by name.', z.array(roomSummarySchema)),
+  cursor: described('Present when there are more rooms: pass it as `cursor` for the next page.', z.string().optional()),
+}) satisfies z.ZodType<RoomsListResponse>;
+
+export const roomDetailResponseSchema = z.object({
+  room: roomNameSchema,
+  members: z.number().int().nonnegative(),
+  epoch: z.string(),
+  top: described("The room's last seq (0 for a room with no history).", z.number().int().nonnegative()),
+  replicas: described('Replicas with members in the room.', z.array(z.string())),
+}) satisfies z.ZodType<RoomDetailResponse>;
+
+export const batchPublishResponseSchema = z.object({
+  results: described('One per event, in the order sent.', z.array(publishAckSchema)),
+}) satisfies z.ZodType<BatchPublishResponse>;
+
+const webhookBase = {
+  id: described('Unique per transition; the same on every retry.', z.string()),
+  ts: epochMs('When it happened, epoch milliseconds.'),
+  room: z.string(),
+  replica: described('The replica that saw it happen.', z.string()),
+};
+const emptyData = z.strictObject({});
+
+export const webhookBodySchema = z.discriminatedUnion('type', [
+  z.object({ ...webhookBase, type: z.literal('room.occupied'), data: emptyData }),
+  z.object({ ...webhookBase, type: z.literal('room.vacated'), data: emptyData }),
+  z.object({
+    ...webhookBase,
+    type: z.literal('member.joined'),
+    userId: z.string(),
+    peerId: z.string(),
+    data: z.object({ name: z.string() }),
+  }),
+  z.object({
+    ...webhookBase,
+    type: z.literal('member.left'),
+    userId: z.string(),
+    peerId: z.string(),
+    data: z.object({ reason: z.enum(MEMBER_LEFT_REASONS) }),
+  }),
+  z.object({
+    ...webhookBase,
+    type: z.literal('upstream.minted'),
+    userId: z.string(),
+    data: z.object({ id: z.string(), provider: z.literal('openai'), model: z.string(), expiresAt: z.number().int() }),
+  }),
+]) satisfies z.ZodType<WebhookBody>;
+
+export const webhookEventTypeSchema = z.enum(WEBHOOK_EVENT_TYPES);
+
 export const roomEpochPayloadSchema = z.object({
   room: roomNameSchema,
   epoch: z.string(),
@@ -525,6 +611,20 @@ const NAMES: Array<[schema: z.ZodType, id: string, description: string]> = [
     'The `id` and `seq` the event carries to every member; `local` when only the members on this replica could be reached.',
   ],
   [peersResponseSchema, 'PeersResponse', "The room's members across replicas."],
+  [roomSummarySchema, 'RoomSummary', 'An active room: members across replicas and its last seq.'],
+  [roomsListResponseSchema, 'RoomsListResponse', 'A page of active rooms, ordered by name.'],
+  [roomDetailResponseSchema, 'RoomDetailResponse', 'A room now: members, position, and the replicas serving it.'],
+  [
+    batchPublishRequestSchema,
+    'BatchPublishRequest',
+    `Up to ${LIMITS.batchEvents} events, each for its own room, published in order.`,
+  ],
+  [batchPublishResponseSchema, 'BatchPublishResponse', "Each event's own outcome, in the order sent."],
+  [
+    webhookBodySchema,
+    'WebhookBody',
+    'A lifecycle webhook, POSTed to each of `WEBHOOK_URLS` with a `Switchboard-Signature` header.',
+  ],
   [upstreamProviderSchema, 'UpstreamProvider', 'A realtime AI provider whose client secrets the gateway mints.'],
   [
     upstreamCapabilityResponseSchema,
