@@ -85,6 +85,8 @@ export const LIMITS = {
    * `peers` page, `peers:joined`): lists are cut or split to stay under it.
    */
   presenceFrameBytes: 64 * 1024,
+  /** A connection in no room (no handshake token, or after its last `room:leave`) is closed after this. */
+  roomlessConnectionMs: 60_000,
 } as const;
 
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
