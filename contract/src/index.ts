@@ -91,6 +91,8 @@ export const LIMITS = {
   batchEvents: 100,
   /** Most rooms one `GET /api/rooms` page lists (and its default). */
   roomsPage: 100,
+  /** A connection in no room (no handshake token, or after its last `room:leave`) is closed after this. */
+  roomlessConnectionMs: 60_000,
 } as const;
 
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;

@@ -76,6 +76,17 @@ import {
   type WebhookBody,
 } from './index.js';
 
+/**
+ * Names and descriptions for the API documents: a schema with an `id` here becomes
+ * `#/components/schemas/<id>`, referenced wherever it is used. The contract's own
+ * registry rather than zod's global one, so nothing else in a process adds to it.
+ */
+export const contractRegistry = z.registry<{ id?: string; description?: string }>();
+
+function described<S extends z.ZodType>(description: string, schema: S): S {
+  contractRegistry.add(schema, { description });
+  return schema;
+}
 const jsonData = z.custom<JsonValue>((value) => isBoundedJson(value), {
   message: `must be JSON, at most ${LIMITS.dataDepth} levels deep and ${LIMITS.dataNodes} values`,
 });
@@ -234,17 +245,6 @@ export const roomLeaveRequestSchema = z.strictObject({
 // What the gateway answers and sends
 // ---------------------------------------------------------------------------
 
-/**
- * Names and descriptions for the API documents: a schema with an `id` here becomes
- * `#/components/schemas/<id>`, referenced wherever it is used. The contract's own
- * registry rather than zod's global one, so nothing else in a process adds to it.
- */
-export const contractRegistry = z.registry<{ id?: string; description?: string }>();
-
-function described<S extends z.ZodType>(description: string, schema: S): S {
-  contractRegistry.add(schema, { description });
-  return schema;
-}
 const epochMs = (description: string) => described(description, z.number().int().nonnegative());
 
 /** A zod enum of every member of the string union `T`: a member missing here, or extra, fails to compile. */
