@@ -51,6 +51,8 @@ export interface FakeGateway {
   readonly handshakes: unknown[];
   /** Tokens presented to `session:refresh`. */
   readonly refreshes: string[];
+  /** The room each `session:refresh` named (undefined when it named none). */
+  readonly refreshedRooms: unknown[];
   /** `auth.recover` of each handshake (undefined when none was sent). */
   readonly recovers: unknown[];
   /** The history of room `standup`; tests append to it to play events the client has not seen. */
@@ -84,6 +86,7 @@ export async function startFakeGateway(options: FakeGatewayOptions): Promise<Fak
   const mints: FakeGateway['mints'] = [];
   const handshakes: unknown[] = [];
   const refreshes: string[] = [];
+  const refreshedRooms: unknown[] = [];
   const recovers: unknown[] = [];
   const logs = new Map<string, RoomEvent[]>([['standup', options.log ?? []]]);
   const logOf = (room: string): RoomEvent[] => {
@@ -272,8 +275,9 @@ export async function startFakeGateway(options: FakeGatewayOptions): Promise<Fak
           : { ok: true },
       );
     });
-    socket.on('session:refresh', ({ token: refreshToken }, ack) => {
+    socket.on('session:refresh', ({ token: refreshToken, room }, ack) => {
       refreshes.push(refreshToken);
+      refreshedRooms.push(room);
       if (redeem(refreshToken))
         ack({ ok: false, error: { code: 'token_used', message: 'The RTC token was already used.' } });
       else ack({ ok: true, expiresAt: Date.now() + (options.refreshedSessionMs ?? 3_600_000) });
@@ -301,6 +305,7 @@ export async function startFakeGateway(options: FakeGatewayOptions): Promise<Fak
     mints,
     handshakes,
     refreshes,
+    refreshedRooms,
     recovers,
     log,
     logOf,

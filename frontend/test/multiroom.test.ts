@@ -177,6 +177,51 @@ describe('many rooms on one connection', () => {
     await expect(call.publish('note')).resolves.toMatchObject({ seq: 1 });
   });
 
+  it('refreshes each room’s session before it expires, with a token for that room', async () => {
+    const gw = await gateway({ replica: 'replica-1', sessionMs: 1_000, refreshedSessionMs: 3_600_000 });
+    const switchboard = client({ urls: [gw.url] });
+    const call = switchboard.join('standup');
+    const lobby = switchboard.join('lobby');
+    const [first] = await Promise.all([call.ready, lobby.ready]);
+    await vi.waitFor(() => {
+      expect([...gw.refreshedRooms].sort()).toEqual(['lobby', 'standup']);
+    });
+    await vi.waitFor(() => {
+      expect(call.session?.expiresAt).toBeGreaterThan(first.expiresAt + 60_000);
+      expect(lobby.session?.expiresAt).toBeGreaterThan(first.expiresAt + 60_000);
+    });
+    // Each refresh redeemed a token minted for its own room.
+    const roomOfToken = new Map(gw.mints.map((mint) => [mint.token, mint.room]));
+    expect(gw.refreshes.map((token) => roomOfToken.get(token))).toEqual(gw.refreshedRooms);
+    expect(gw.connections).toBe(1);
+  });
+
+  it('joins a room again when the gateway ends its session, leaving the others be', async () => {
+    const gw = await gateway({ replica: 'replica-1' });
+    const switchboard = client({ urls: [gw.url] });
+    const call = switchboard.join('standup');
+    const lobby = switchboard.join('lobby');
+    await Promise.all([call.ready, lobby.ready]);
+    const inCall = record(call);
+    const inLobby = record(lobby);
+    gw.logOf('lobby').push(frame('lobby', 1));
+    gw.sockets()[0]?.emit('room:event', frame('lobby', 1));
+    await vi.waitFor(() => {
+      expect(lobby.position).toEqual({ epoch: 'e1', seq: 1 });
+    });
+
+    gw.logOf('lobby').push(frame('lobby', 2));
+    gw.sockets()[0]?.emit('session:ended', { room: 'lobby', reason: 'session_expired' });
+    await vi.waitFor(() => {
+      expect(inLobby.recoveries).toEqual([{ recovered: true, replayed: 1 }]);
+    });
+    expect(gw.joins.at(-1)).toEqual({ room: 'lobby', recover: { epoch: 'e1', seq: 1 } });
+    expect(inLobby.events).toEqual(['lobby-1', 'lobby-2']);
+    expect([inLobby.states.at(0), inLobby.states.at(-1)]).toEqual(['reconnecting', 'connected']);
+    expect(inCall.states).toEqual([]);
+    expect(gw.connections).toBe(1);
+  });
+
   it('moves every room off a draining replica before letting it go', async () => {
     const first = await gateway({ replica: 'replica-1' });
     const second = await gateway({ replica: 'replica-2' });
