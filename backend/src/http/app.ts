@@ -9,7 +9,6 @@ import {
   LIMITS,
   type DevLoginResponse,
   type HistoryResponse,
-  type JsonValue,
   type MintTokenResponse,
   type PeerInfo,
   type PeersResponse,
@@ -37,7 +36,7 @@ import {
 import { AuthorizerUnavailableError, RoomForbiddenError, type RoomAccess } from '../auth/room-access.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { HistoryUnavailableError, type HistoryQuery } from '../history/types.js';
+import { HistoryUnavailableError } from '../history/types.js';
 import { iceServersFor, type IceServerOptions } from '../rtc/ice-servers.js';
 import { MintRateLimitedError, TokenStoreUnavailableError, type TokenService } from '../tokens/service.js';
 import type { UpstreamSessions } from '../upstream/service.js';

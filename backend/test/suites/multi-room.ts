@@ -57,8 +57,7 @@ function connectWithoutToken(baseUrl: string): Promise<MultiRoomClient> {
     frames,
     events: (room) =>
       frames.filter((f) => f.kind === 'room:event' && f.room === room).map((f) => f.payload as RoomEventFrame),
-    join: (token, recover) =>
-      socket.emitWithAck('room:join', recover ? { token, recover } : { token }) as Promise<Ack<SessionPayload>>,
+    join: (token, recover) => socket.emitWithAck('room:join', recover ? { token, recover } : { token }),
     close: () => socket.close(),
   };
   return new Promise((resolve, reject) => {
