@@ -41,6 +41,8 @@ export interface FakeGatewayOptions {
    * ack goes out, as when a replica dies between the two.
    */
   loseAcks?: number;
+  /** How long `room:join` takes to answer. */
+  joinDelayMs?: number;
 }
 
 export interface FakeGateway {
@@ -209,7 +211,8 @@ export async function startFakeGateway(options: FakeGatewayOptions): Promise<Fak
     const first = enter(socket, tokenRooms.get(token) ?? 'standup', recover);
     socket.emit('session', first.session);
     if (first.replay.length > 0) socket.emit('room:events', first.replay);
-    socket.on('room:join', ({ token: joinToken, recover: joinRecover }, ack) => {
+    socket.on('room:join', async ({ token: joinToken, recover: joinRecover }, ack) => {
+      await new Promise((resolve) => setTimeout(resolve, options.joinDelayMs ?? 0));
       const refusal = redeem(joinToken);
       if (refusal) {
         ack({ ok: false, error: { code: refusal, message: `scripted ${refusal}` } });

@@ -156,6 +156,23 @@ describe('many rooms on one connection', () => {
     });
   });
 
+  it('leaves a room that was left while the gateway was still admitting it', async () => {
+    const gw = await gateway({ replica: 'replica-1', joinDelayMs: 200 });
+    const switchboard = client({ urls: [gw.url] });
+    const call = switchboard.join('standup');
+    await call.ready;
+    const lobby = switchboard.join('lobby');
+    await vi.waitFor(() => {
+      expect(gw.mints.map((mint) => mint.room)).toContain('lobby');
+    });
+    lobby.leave();
+    await vi.waitFor(() => {
+      expect(gw.leaves).toEqual(['lobby']);
+    });
+    expect(gw.joins.map(({ room }) => room)).toEqual(['lobby']);
+    expect(call.state.status).toBe('connected');
+  });
+
   it('ends only the room the app may not enter, or was removed from', async () => {
     const gw = await gateway({ replica: 'replica-1' });
     const switchboard = client({ urls: [gw.url] });

@@ -194,6 +194,8 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room, Membe
       const raw: unknown = await socket
         .timeout(this.#ackTimeoutMs)
         .emitWithAck('room:join', recover ? { token: minted.token, recover } : { token: minted.token });
+      // Left while the gateway was admitting it: the connection leaves the room there again.
+      if (this.#closed && (raw as { ok?: unknown } | null)?.ok === true) this.#connection.attached(socket, this);
       if (stale()) return;
       const session: Record<string, unknown> = { ...unwrapAck(raw, 'room:join') };
       delete session.ok;
