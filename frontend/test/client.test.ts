@@ -13,35 +13,10 @@ import {
   type AccessTokenContext,
   type ConnectionState,
   type Room,
-  type Switchboard,
-  type SwitchboardOptions,
 } from '../src/sdk/index.js';
-import { startFakeGateway, type FakeGateway } from './fake-gateway.js';
+import { client, closeAll, gateway, onCleanup } from './sdk-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function gateway(options: Parameters<typeof startFakeGateway>[0]): Promise<FakeGateway> {
-  const started = await startFakeGateway(options);
-  cleanups.push(() => started.close());
-  return started;
-}
-
-function client(options: Partial<SwitchboardOptions> & Pick<SwitchboardOptions, 'urls'>): Switchboard {
-  const switchboard = createSwitchboard({
-    getAccessToken: () => 'access-token',
-    backoff: { baseMs: 20, maxMs: 200 },
-    ackTimeoutMs: 2_000,
-    ...options,
-  });
-  cleanups.push(() => {
-    switchboard.close();
-  });
-  return switchboard;
-}
+afterEach(closeAll);
 
 /** Records every state the room goes through, and waits for one that matches. */
 function watch(room: Room) {
@@ -313,7 +288,7 @@ describe('Switchboard client against a gateway', () => {
       return (await response.json()) as MintTokenResponse;
     };
     const switchboard = createSwitchboard({ urls: [gw.url], getRtcToken, backoff: { baseMs: 20, maxMs: 200 } });
-    cleanups.push(() => switchboard.close());
+    onCleanup(() => switchboard.close());
     const room = switchboard.join('consult-42');
     await room.ready;
     expect(asked).toEqual([{ room: 'consult-42', gateway: gw.url }]);

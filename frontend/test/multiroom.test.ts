@@ -1,38 +1,9 @@
 import type { PeerInfo, RecoveryOutcome, RoomEvent, RoomEventFrame } from '@switchboard/contract';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  createSwitchboard,
-  type ConnectionState,
-  type Room,
-  type Switchboard,
-  type SwitchboardOptions,
-} from '../src/sdk/index.js';
-import { startFakeGateway, type FakeGateway } from './fake-gateway.js';
+import type { ConnectionState, Room, SwitchboardOptions } from '../src/sdk/index.js';
+import { client, closeAll, gateway } from './sdk-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function gateway(options: Parameters<typeof startFakeGateway>[0]): Promise<FakeGateway> {
-  const started = await startFakeGateway(options);
-  cleanups.push(() => started.close());
-  return started;
-}
-
-function client(options: Partial<SwitchboardOptions> & Pick<SwitchboardOptions, 'urls'>): Switchboard {
-  const switchboard = createSwitchboard({
-    getAccessToken: () => 'access-token',
-    backoff: { baseMs: 20, maxMs: 200 },
-    ackTimeoutMs: 2_000,
-    ...options,
-  });
-  cleanups.push(() => {
-    switchboard.close();
-  });
-  return switchboard;
-}
+afterEach(closeAll);
 
 let ts = 0;
 const frame = (room: string, seq: number): RoomEventFrame => ({
@@ -288,16 +259,20 @@ describe('publishing exactly once', () => {
     expect(inRoom.events).toEqual(['replica-1-event-1']);
   });
 
-  it('holds publishes made while reconnecting, up to a bound, and sends them in order after', async () => {
+  /** A room whose connection the gateway just dropped; it reconnects after `backoff.baseMs`. */
+  async function reconnecting(options: Partial<SwitchboardOptions>) {
     const gw = await gateway({ replica: 'replica-1' });
-    const room = client({ urls: [gw.url], maxPendingPublishes: 3, backoff: { baseMs: 300, maxMs: 300 } }).join(
-      'standup',
-    );
+    const room = client({ urls: [gw.url], ...options }).join('standup');
     await room.ready;
     gw.sockets()[0]?.disconnect(true);
     await vi.waitFor(() => {
       expect(room.state.status).toBe('reconnecting');
     });
+    return { gw, room };
+  }
+
+  it('holds publishes made while reconnecting, up to a bound, and sends them in order after', async () => {
+    const { gw, room } = await reconnecting({ maxPendingPublishes: 3, backoff: { baseMs: 300, maxMs: 300 } });
     const held = ['a', 'b', 'c'].map((text) => room.publish('note', text));
     await expect(room.publish('note', 'd')).rejects.toMatchObject({ code: 'rate_limited' });
     await expect(Promise.all(held)).resolves.toEqual([1, 2, 3].map((seq) => ({ id: `replica-1-event-${seq}`, seq })));
@@ -305,15 +280,7 @@ describe('publishing exactly once', () => {
   });
 
   it('rejects a publish that no gateway acknowledged in time, and every waiting one on leave', async () => {
-    const gw = await gateway({ replica: 'replica-1' });
-    const room = client({ urls: [gw.url], publishTimeoutMs: 200, backoff: { baseMs: 5_000, maxMs: 5_000 } }).join(
-      'standup',
-    );
-    await room.ready;
-    gw.sockets()[0]?.disconnect(true);
-    await vi.waitFor(() => {
-      expect(room.state.status).toBe('reconnecting');
-    });
+    const { gw, room } = await reconnecting({ publishTimeoutMs: 200, backoff: { baseMs: 5_000, maxMs: 5_000 } });
     await expect(room.publish('note', 'late')).rejects.toMatchObject({ code: 'timeout' });
     const waiting = room.publish('note', 'left behind');
     room.leave();
