@@ -8,8 +8,10 @@ import type { Browser, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReadyResponse } from '@switchboard/contract';
 import { launchChromium } from '../support/chromium.js';
+import { holdableMints } from '../support/held-mints.js';
 import { accessToken, postJson } from '../support/client.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { waitFor } from '../support/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
 const SUFFIX = Date.now().toString(36);
@@ -55,11 +57,7 @@ async function open(name: string, room: string): Promise<Person> {
       sockets.open--;
     });
   });
-  let held: Promise<void> | undefined;
-  await page.route('**/api/rtc/tokens', async (route) => {
-    await held;
-    await route.continue();
-  });
+  const mints = await holdableMints(page);
   const query = new URLSearchParams({ gateways: gw().url, room, lobby: LOBBY, name, autojoin: '1' });
   await page.goto(`${gw().url}/?${query.toString()}`);
   return {
@@ -67,10 +65,7 @@ async function open(name: string, room: string): Promise<Person> {
     log,
     sockets,
     async drop() {
-      let release: () => void = () => undefined;
-      held = new Promise<void>((resolve) => {
-        release = resolve;
-      });
+      const release = mints.hold();
       // Both ends at once, so the gateway too sees the connection go (as after a reset, not a timeout).
       await Promise.all([
         current?.page.close({ code: 4000, reason: 'the test cut the connection' }),
@@ -100,24 +95,21 @@ async function view(person: Person) {
   });
 }
 
-async function waitUntil(
+/** Polls what the person sees until `check` holds; on timeout says what was seen instead. */
+function waitUntil(
   person: Person,
   what: string,
   check: (seen: Awaited<ReturnType<typeof view>>) => boolean,
 ): Promise<Awaited<ReturnType<typeof view>>> {
-  const deadline = Date.now() + WAIT_MS;
-  let seen = await view(person);
-  while (!check(seen)) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${WAIT_MS} ms waiting for ${what}\nsaw: ${JSON.stringify(seen)}\n` +
-          `page log:\n${person.log.slice(-40).join('\n')}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    seen = await view(person);
-  }
-  return seen;
+  return waitFor(
+    what,
+    async () => {
+      const seen = await view(person);
+      if (check(seen)) return seen;
+      throw new Error(`saw ${JSON.stringify(seen)}\npage log:\n${person.log.slice(-40).join('\n')}`);
+    },
+    { timeoutMs: WAIT_MS, intervalMs: 100 },
+  );
 }
 
 /** Publishes over the HTTP API, as a backend would. */

@@ -1,6 +1,7 @@
 import type { PeerInfo, RecoveryOutcome, RoomEvent, RoomEventFrame } from '@switchboard/contract';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ConnectionState, Room, SwitchboardOptions } from '../src/sdk/index.js';
+import type { FakeGateway } from './fake-gateway.js';
 import { client, closeAll, gateway } from './sdk-harness.js';
 
 afterEach(closeAll);
@@ -27,14 +28,18 @@ function record(room: Room) {
   return { events, recoveries, states };
 }
 
+/** One client in room `standup` (its handshake) and `lobby` (`room:join`), recording both. */
+function twoRooms(gw: FakeGateway) {
+  const switchboard = client({ urls: [gw.url] });
+  const call = switchboard.join('standup');
+  const lobby = switchboard.join('lobby');
+  return { switchboard, call, lobby, inCall: record(call), inLobby: record(lobby) };
+}
+
 describe('many rooms on one connection', () => {
   it('carries two rooms over one socket and hands each room only its own events', async () => {
     const gw = await gateway({ replica: 'replica-1' });
-    const switchboard = client({ urls: [gw.url] });
-    const call = switchboard.join('standup');
-    const lobby = switchboard.join('lobby');
-    const inCall = record(call);
-    const inLobby = record(lobby);
+    const { call, lobby, inCall, inLobby } = twoRooms(gw);
     const [callSession, lobbySession] = await Promise.all([call.ready, lobby.ready]);
 
     expect(gw.connections).toBe(1);
@@ -60,11 +65,7 @@ describe('many rooms on one connection', () => {
 
   it('recovers every room with one reconnect, each from its own position', async () => {
     const gw = await gateway({ replica: 'replica-1' });
-    const switchboard = client({ urls: [gw.url] });
-    const call = switchboard.join('standup');
-    const lobby = switchboard.join('lobby');
-    const inCall = record(call);
-    const inLobby = record(lobby);
+    const { call, lobby, inCall, inLobby } = twoRooms(gw);
     await Promise.all([call.ready, lobby.ready]);
     const [socket] = gw.sockets();
     gw.log.push(frame('standup', 1));
@@ -98,9 +99,7 @@ describe('many rooms on one connection', () => {
 
   it('leaves one room with room:leave, and closes the socket only with the last', async () => {
     const gw = await gateway({ replica: 'replica-1' });
-    const switchboard = client({ urls: [gw.url] });
-    const call = switchboard.join('standup');
-    const lobby = switchboard.join('lobby');
+    const { switchboard, call, lobby } = twoRooms(gw);
     await Promise.all([call.ready, lobby.ready]);
 
     call.leave();
@@ -167,9 +166,7 @@ describe('many rooms on one connection', () => {
 
   it('refreshes each room’s session before it expires, with a token for that room', async () => {
     const gw = await gateway({ replica: 'replica-1', sessionMs: 1_000, refreshedSessionMs: 3_600_000 });
-    const switchboard = client({ urls: [gw.url] });
-    const call = switchboard.join('standup');
-    const lobby = switchboard.join('lobby');
+    const { call, lobby } = twoRooms(gw);
     const [first] = await Promise.all([call.ready, lobby.ready]);
     await vi.waitFor(() => {
       expect([...gw.refreshedRooms].sort()).toEqual(['lobby', 'standup']);
@@ -186,9 +183,7 @@ describe('many rooms on one connection', () => {
 
   it('joins a room again when the gateway ends its session, leaving the others be', async () => {
     const gw = await gateway({ replica: 'replica-1' });
-    const switchboard = client({ urls: [gw.url] });
-    const call = switchboard.join('standup');
-    const lobby = switchboard.join('lobby');
+    const { call, lobby } = twoRooms(gw);
     await Promise.all([call.ready, lobby.ready]);
     const inCall = record(call);
     const inLobby = record(lobby);
