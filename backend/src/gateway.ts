@@ -9,6 +9,7 @@ import { createAccessTokenVerifier, createDevAccessTokenSigner } from './auth/ac
 import { createRoomAccess } from './auth/room-access.js';
 import type { Config } from './config/index.js';
 import { createHttpApp, type RoomsApi } from './http/app.js';
+import { createRoomDirectory } from './http/room-directory.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { nativeWsAddons } from './realtime/native-addons.js';
@@ -17,6 +18,8 @@ import { createRedisConnection } from './redis/connection.js';
 import { createRtcTokenCodec } from './tokens/rtc-token.js';
 import { createTokenService } from './tokens/service.js';
 import { createUpstreamSessions } from './upstream/service.js';
+import { redisKeys } from './redis/keys.js';
+import { createWebhooks } from './webhooks/index.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -91,6 +94,17 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
         metrics,
       })
     : undefined;
+  const webhooks = config.webhooks
+    ? createWebhooks({
+        config: config.webhooks,
+        redis,
+        keys: redisKeys(keyPrefix),
+        replica: config.replicaId,
+        leaseMs: config.presenceTtlSeconds * 1000,
+        logger,
+        metrics,
+      })
+    : undefined;
   let draining = false;
 
   const readiness = (): ReadyResponse => {
@@ -139,12 +153,27 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     ice: config.ice,
     readiness,
     rooms: roomsApi,
+    directory: createRoomDirectory({
+      redis,
+      keys: redisKeys(keyPrefix),
+      rooms: roomsApi,
+      localRooms: () => realtime.localRooms(),
+    }),
     roomAccess: createRoomAccess({ config: config.roomAccess, logger, metrics }),
     roomsClaim: config.roomAccess.claim,
     serveMetrics: config.metricsPort === 0,
     staticDir,
     allowInsecureConnect: config.env !== 'production',
     upstream,
+    onUpstreamMinted: webhooks
+      ? (room, userId, minted) =>
+          webhooks.lifecycle.upstreamMinted(room, userId, {
+            id: minted.id,
+            provider: minted.provider,
+            model: minted.model,
+            expiresAt: minted.expiresAt,
+          })
+      : undefined,
     admin: clusterView
       ? (auth) =>
           createAdminRoutes({
@@ -173,6 +202,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     trackRoomActivity: config.adminEnabled,
     // What remains of the shutdown budget for closing servers and Redis.
     drainBudgetMs: Math.max(0, config.shutdownTimeoutMs - 2_000),
+    lifecycle: webhooks?.lifecycle,
     logger,
     metrics,
   });
@@ -239,6 +269,8 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
         }
         tokens.close();
         upstream?.close();
+        // After realtime: the drain's member.left and room.vacated are written first.
+        await webhooks?.close();
         await redis?.close();
         logger.info('gateway closed');
       })();

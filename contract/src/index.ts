@@ -336,9 +336,12 @@ export interface BatchEventRequest extends PublishEventRequest {
   room: string;
 }
 
-/** `POST /api/rooms/events:batch`. */
+/**
+ * `POST /api/rooms/events:batch`. Only the list itself is checked as a whole; an event
+ * that is not valid gets its own `invalid_request` result and the others are published.
+ */
 export interface BatchPublishRequest {
-  /** 1..LIMITS.batchEvents events, published in this order. */
+  /** 1..LIMITS.batchEvents events, each room's published in this order. */
   events: BatchEventRequest[];
 }
 

@@ -20,6 +20,7 @@ import {
   isBoundedJson,
   type Ack,
   type AckError,
+  type BatchEventRequest,
   type BatchPublishRequest,
   type BatchPublishResponse,
   type DevLoginRequest,
@@ -140,9 +141,13 @@ export const publishEventRequestSchema = z.strictObject({
   idempotencyKey: idempotencyKeySchema.optional(),
 }) satisfies z.ZodType<PublishEventRequest>;
 
+export const batchEventRequestSchema = publishEventRequestSchema.extend({
+  room: roomNameSchema,
+}) satisfies z.ZodType<BatchEventRequest>;
+
 export const batchPublishRequestSchema = z.strictObject({
   events: z
-    .array(publishEventRequestSchema.extend({ room: roomNameSchema }))
+    .array(batchEventRequestSchema)
     .min(1, 'events must not be empty')
     .max(LIMITS.batchEvents, `at most ${LIMITS.batchEvents} events per batch`),
 }) satisfies z.ZodType<BatchPublishRequest>;

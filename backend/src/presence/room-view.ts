@@ -25,6 +25,10 @@ export class RoomView {
     return this.rooms.get(room)?.has(peerId) ?? false;
   }
 
+  peer(room: string, peerId: string): PeerInfo | undefined {
+    return this.rooms.get(room)?.get(peerId);
+  }
+
   peers(room: string): PeerInfo[] {
     const peers = this.rooms.get(room);
     return peers ? [...peers.values()] : [];

@@ -139,8 +139,8 @@ export function createClientEvents(options: ClientEventsOptions): (socket: Gatew
       strike(socket, 'publish');
       return;
     }
-    const { type, data } = accepted.payload;
-    rooms.publish(socket.data.room, { type, data: data ?? null }, socket.id).then(
+    const { type, data, idempotencyKey } = accepted.payload;
+    rooms.publish(socket.data.room, { type, data: data ?? null, idempotencyKey }, socket.id).then(
       (published) => accepted.reply({ ok: true, ...published }),
       (error: unknown) => {
         log.error({ err: error }, 'publish failed');

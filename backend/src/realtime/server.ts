@@ -13,6 +13,7 @@ import { createRedisPresence } from '../presence/redis.js';
 import type { Presence, PresenceListener } from '../presence/types.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { TokenService } from '../tokens/service.js';
+import type { Lifecycle } from '../webhooks/lifecycle.js';
 import { createRedisAdapter } from './adapter.js';
 import { createAdmission } from './admission.js';
 import { createClientEvents } from './client-events.js';
@@ -43,6 +44,8 @@ export interface RealtimeOptions {
   trackRoomActivity?: boolean;
   /** Most time the drain may spend handing sockets over before it disconnects them. */
   drainBudgetMs: number;
+  /** Lifecycle webhooks, told by presence of every join and leave. */
+  lifecycle?: Lifecycle;
   logger: Logger;
   metrics: Metrics;
 }
@@ -208,10 +211,11 @@ export function createRealtime(options: RealtimeOptions): Realtime {
           keyPrefix: options.keyPrefix,
           ttlSeconds: options.presenceTtlSeconds,
           onReplicaGone: (gone, userIds) => cap.forgetReplica(gone, userIds),
+          lifecycle: options.lifecycle,
           logger,
           metrics,
         })
-      : createMemoryPresence(listener, replica);
+      : createMemoryPresence(listener, replica, options.lifecycle);
 
   /** Ends this replica's sockets of `userId` in `room`, joined or still being admitted. */
   const kickLocal = (room: string, userId: string): void => {
