@@ -44,7 +44,7 @@ export function createMemoryHistory({
   size,
   maxBytes,
   ttlSeconds,
-  idempotencyWindowSeconds,
+  idempotencyWindowSeconds = 300,
   sink,
   maxRooms = 100_000,
   maxAnswers = 100_000,

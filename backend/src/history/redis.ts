@@ -140,7 +140,7 @@ export function createRedisHistory(
     size,
     maxBytes,
     ttlSeconds,
-    idempotencyWindowSeconds,
+    idempotencyWindowSeconds = 300,
   }: HistorySettings & { keyPrefix: string; sharded: boolean },
 ): RoomHistory {
   const keys = redisKeys(keyPrefix);

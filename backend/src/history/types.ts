@@ -54,8 +54,8 @@ export interface HistorySettings {
   /** Most bytes of events kept per room (the newest event is always kept). */
   maxBytes: number;
   ttlSeconds: number;
-  /** How long an idempotency key's first answer is remembered. */
-  idempotencyWindowSeconds: number;
+  /** How long an idempotency key's first answer is remembered (default 300). */
+  idempotencyWindowSeconds?: number;
 }
 
 /** An event's size as the history stores it: its JSON. */
