@@ -55,7 +55,7 @@ import { ApiError } from './errors.js';
 import { rawJsonRoute } from './raw-json-route.js';
 import { decodeCursor, InvalidCursorError, type RoomDirectory } from './room-directory.js';
 import { createUpstreamRoutes } from './upstream-routes.js';
-import { parse } from './validation.js';
+import { firstIssue, parse } from './validation.js';
 
 /** What the HTTP API needs from the realtime side. */
 export interface RoomsApi {
@@ -357,11 +357,9 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     // Each room's events in the order sent; rooms side by side.
     const byRoom = new Map<string, number[]>();
     events.forEach((parsed, i) => {
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-        results[i] = { ok: false, error: { code: 'invalid_request', message: `${where}${issue?.message ?? ''}` } };
-      } else byRoom.set(parsed.data.room, [...(byRoom.get(parsed.data.room) ?? []), i]);
+      if (!parsed.success)
+        results[i] = { ok: false, error: { code: 'invalid_request', message: firstIssue(parsed.error) } };
+      else byRoom.set(parsed.data.room, [...(byRoom.get(parsed.data.room) ?? []), i]);
     });
     await Promise.all(
       [...byRoom.values()].map(async (indexes) => {
