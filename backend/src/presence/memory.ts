@@ -5,7 +5,7 @@ import type { Presence, PresenceListener } from './types.js';
 
 /** Presence for a single replica (memory mode): the local view is the whole truth. */
 export function createMemoryPresence(
-  listener: PresenceListener,
+  listener: PresenceListener | undefined,
   replica: string,
   lifecycle: Lifecycle = NO_LIFECYCLE,
 ): Presence & { view: RoomView } {
@@ -30,12 +30,15 @@ export function createMemoryPresence(
       }
       return Promise.resolve();
     },
-    others: (room, peerId) => view.others(room, peerId),
+    snapshot: (room, peerId, max) => view.snapshot(room, peerId, max),
+    count: (room) => view.count(room),
+    page: (room, cursor, limit) => view.page(room, cursor, limit),
     announce: (room, peer) => view.announce(room, peer),
     leave,
     has: (room, peerId) => view.has(room, peerId),
     list: (room) => Promise.resolve(view.peers(room)),
     receive: () => undefined,
+    listen: (next) => view.listen(next),
     refresh: () => Promise.resolve(),
     close(reason) {
       for (const { room, peer } of view.localPeers()) leave(room, peer.peerId, reason);

@@ -12,7 +12,8 @@ export interface RedisPresenceOptions {
   redis: RedisConnection;
   /** Publishes on the room's channel, which only replicas with members there receive. */
   publish: (room: string, message: PresenceMessage) => void;
-  listener: PresenceListener;
+  /** Where changes go; also settable later with `listen`. */
+  listener?: PresenceListener;
   replica: string;
   keyPrefix: string;
   /** A replica silent for this long is presumed dead and its peers announced as left. */
@@ -161,13 +162,14 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
   const log = options.logger.child({ component: 'presence' });
   const view = new RoomView(options.listener, replica);
 
-  /** Peers joined but not yet written to Redis: `announce` writes them. */
+  /** Memberships (`room\npeerId`: a connection has one peer id in all its rooms) joined but not yet written to Redis: `announce` writes them. */
   const unwritten = new Set<string>();
+  const member = (room: string, peerId: string): string => `${room}\n${peerId}`;
   /** Rooms whose peers are being read from Redis (their first join here); later joins wait for it. */
   const loading = new Map<string, Promise<void>>();
   // Writes that failed while Redis was away; replayed by the next heartbeat.
   let dirty = false;
-  const pendingLeaves = new Map<string, { room: string; userId: string; reason: PeerLeftReason }>();
+  const pendingLeaves = new Map<string, { room: string; peerId: string; userId: string; reason: PeerLeftReason }>();
   let closed: Promise<void> | undefined;
   let lastWarning = 0;
   const warn = (what: string, error: unknown): void => {
@@ -212,12 +214,12 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
     const leaves = [...pendingLeaves];
     await redis.run('presence-resync', (c) =>
       Promise.all([
-        ...leaves.map(([peerId, { room, userId, reason }]) => remove(c, room, [{ peerId, userId }], reason)),
+        ...leaves.map(([, { room, peerId, userId, reason }]) => remove(c, room, [{ peerId, userId }], reason)),
         ...locals.map(({ room, peer }) => add(c, room, peer, false)),
         ...(locals.length > 0 ? [c.sAdd(keys.replica(replica), [...new Set(locals.map(({ room }) => room))])] : []),
       ]),
     );
-    for (const [peerId] of leaves) pendingLeaves.delete(peerId);
+    for (const [key] of leaves) pendingLeaves.delete(key);
     dirty = false;
     for (const [room, peers] of byRoom(locals)) publish(room, { t: 'sync', room, replica, peers });
   }
@@ -269,11 +271,11 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
     async join(room, peer) {
       const firstHere = !view.tracks(room);
       view.addLocal(room, peer, false);
-      pendingLeaves.delete(peer.peerId);
+      pendingLeaves.delete(member(room, peer.peerId));
       if (!firstHere) {
         // The view holds the room's peers (once the first join here has read them); the
         // peer is written when it is announced, with the announcement (one write to Redis).
-        unwritten.add(peer.peerId);
+        unwritten.add(member(room, peer.peerId));
         await loading.get(room);
         return;
       }
@@ -297,13 +299,15 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       await read;
       if (loading.get(room) === read) loading.delete(room);
     },
-    others: (room, peerId) => view.others(room, peerId),
+    snapshot: (room, peerId, max) => view.snapshot(room, peerId, max),
+    count: (room) => view.count(room),
+    page: (room, cursor, limit) => view.page(room, cursor, limit),
     announce(room, peer) {
       // Announced only when the caller has sent `session` in the same tick: no peer can
       // signal this one before it knows who it is. Skipped if it already left.
       if (!view.has(room, peer.peerId)) return;
       view.announce(room, peer);
-      if (unwritten.delete(peer.peerId)) {
+      if (unwritten.delete(member(room, peer.peerId))) {
         redis
           .run('presence-join', (c) => add(c, room, peer, false))
           .catch((error: unknown) => {
@@ -313,7 +317,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       publish(room, { t: 'join', room, peer });
     },
     leave(room, peerId, reason) {
-      unwritten.delete(peerId);
+      unwritten.delete(member(room, peerId));
       const peer = view.peer(room, peerId);
       if (!peer) return;
       view.removeLocal(room, peerId, reason);
@@ -324,7 +328,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
           Promise.all([remove(c, room, [peer], reason), ...(lastHere ? [c.sRem(keys.replica(replica), room)] : [])]),
         )
         .catch((error: unknown) => {
-          pendingLeaves.set(peerId, { room, userId: peer.userId, reason });
+          pendingLeaves.set(member(room, peerId), { room, peerId, userId: peer.userId, reason });
           warn('leave', error);
         });
     },
@@ -337,6 +341,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
         return [];
       }
     },
+    listen: (next) => view.listen(next),
     receive(message) {
       if (message.t === 'join') view.add(message.room, message.peer);
       else if (message.t === 'leave') view.remove(message.room, message.peerId, message.reason);
