@@ -163,7 +163,6 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     cap,
     expiry,
     idle,
-    flushAnnouncements: (room) => frames.flush(room),
     replica,
     snapshotMax: options.rooms.presenceSnapshotMax,
     roomlessMs: ROOMLESS_MS,
