@@ -11,6 +11,7 @@ import type { Config } from './config/index.js';
 import { createMemoryHistory } from './history/memory.js';
 import { createRedisHistory } from './history/redis.js';
 import { createHttpApp } from './http/app.js';
+import { createRoomDirectory } from './http/room-directory.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createMemoryPresence } from './presence/memory.js';
@@ -24,6 +25,9 @@ import { createRedisConnection, type RedisConnection } from './redis/connection.
 import { createRtcTokenCodec } from './tokens/rtc-token.js';
 import { createTokenService } from './tokens/service.js';
 import { createUpstreamSessions } from './upstream/service.js';
+import { redisKeys } from './redis/keys.js';
+import { createWebhooks } from './webhooks/index.js';
+import type { Lifecycle } from './webhooks/lifecycle.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -75,7 +79,24 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     logger,
     metrics,
   });
-  const drivers = createRealtimeDrivers(config, { redis, keyPrefix, logger, metrics });
+  const webhooks = config.webhooks
+    ? createWebhooks({
+        config: config.webhooks,
+        redis,
+        keys: redisKeys(keyPrefix),
+        replica: config.replicaId,
+        leaseMs: config.presenceTtlSeconds * 1000,
+        logger,
+        metrics,
+      })
+    : undefined;
+  const drivers = createRealtimeDrivers(config, {
+    redis,
+    keyPrefix,
+    lifecycle: webhooks?.lifecycle,
+    logger,
+    metrics,
+  });
   const openai = config.upstream.openai;
   const upstream = openai
     ? createUpstreamSessions({
@@ -147,12 +168,27 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     ice: config.ice,
     readiness,
     rooms: roomsApi,
+    directory: createRoomDirectory({
+      redis,
+      keys: redisKeys(keyPrefix),
+      rooms: roomsApi,
+      localRooms: () => realtime.localRooms(),
+    }),
     roomAccess: createRoomAccess({ config: config.roomAccess, logger, metrics }),
     roomsClaim: config.roomAccess.claim,
     serveMetrics: config.metricsPort === 0,
     staticDir,
     allowInsecureConnect: config.env !== 'production',
     upstream,
+    onUpstreamMinted: webhooks
+      ? (room, userId, minted) =>
+          webhooks.lifecycle.upstreamMinted(room, userId, {
+            id: minted.id,
+            provider: minted.provider,
+            model: minted.model,
+            expiresAt: minted.expiresAt,
+          })
+      : undefined,
     admin: clusterView
       ? (auth) =>
           createAdminRoutes({
@@ -251,6 +287,8 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
         drivers.closeHistory();
         tokens.close();
         upstream?.close();
+        // After realtime: the drain's member.left and room.vacated are written first.
+        await webhooks?.close();
         await redis?.close();
         logger.info('gateway closed');
       })();
@@ -265,9 +303,16 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
  */
 function createRealtimeDrivers(
   config: Config,
-  deps: { redis: RedisConnection | undefined; keyPrefix: string; logger: Logger; metrics: Metrics },
+  deps: {
+    redis: RedisConnection | undefined;
+    keyPrefix: string;
+    /** Lifecycle webhooks, told by presence of every join and leave. */
+    lifecycle: Lifecycle | undefined;
+    logger: Logger;
+    metrics: Metrics;
+  },
 ): RealtimeDrivers & { closeHistory: () => void } {
-  const { redis, keyPrefix, logger, metrics } = deps;
+  const { redis, keyPrefix, lifecycle, logger, metrics } = deps;
   const replica = config.replicaId;
   const bus = createRoomBus({
     redis,
@@ -284,7 +329,7 @@ function createRealtimeDrivers(
       bus,
       cap,
       history,
-      presence: createMemoryPresence(undefined, replica),
+      presence: createMemoryPresence(undefined, replica, lifecycle),
       closeHistory: () => history.close(),
     };
   }
@@ -299,6 +344,7 @@ function createRealtimeDrivers(
       keyPrefix,
       ttlSeconds: config.presenceTtlSeconds,
       onReplicaGone: (gone, userIds) => cap.forgetReplica(gone, userIds),
+      lifecycle,
       logger,
       metrics,
     }),

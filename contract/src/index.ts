@@ -50,6 +50,22 @@ export interface HttpErrorResponse {
   error: ErrorBody;
 }
 
+/** The HTTP status of each code the HTTP API answers with (400 for any other). */
+export const HTTP_ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  payload_too_large: 413,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+  upstream_unavailable: 502,
+  server_draining: 503,
+  identity_unavailable: 503,
+  authorizer_unavailable: 503,
+};
+
 export function isHandshakeErrorCode(value: unknown): value is HandshakeErrorCode {
   return (HANDSHAKE_ERROR_CODES as readonly unknown[]).includes(value);
 }
@@ -78,6 +94,12 @@ export const LIMITS = {
   /** Most keys and items accepted across all of `data`. */
   dataNodes: 2_000,
   displayName: 64,
+  /** Longest `idempotencyKey` on a publish (socket or HTTP). */
+  idempotencyKey: 64,
+  /** Most events one `POST /api/rooms/events:batch` carries. */
+  batchEvents: 100,
+  /** Most rooms one `GET /api/rooms` page lists (and its default). */
+  roomsPage: 100,
   /** Most peers one `peers` page returns (and its default). */
   peersPage: 100,
   /**
@@ -85,12 +107,6 @@ export const LIMITS = {
    * `peers` page, `peers:joined`): lists are cut or split to stay under it.
    */
   presenceFrameBytes: 64 * 1024,
-  /** Longest `idempotencyKey` on a publish (socket or HTTP). */
-  idempotencyKey: 64,
-  /** Most events one `POST /api/rooms/events:batch` carries. */
-  batchEvents: 100,
-  /** Most rooms one `GET /api/rooms` page lists (and its default). */
-  roomsPage: 100,
   /** A connection in no room (no handshake token, or after its last `room:leave`) is closed after this. */
   roomlessConnectionMs: 60_000,
 } as const;
@@ -345,9 +361,12 @@ export interface BatchEventRequest extends PublishEventRequest {
   room: string;
 }
 
-/** `POST /api/rooms/events:batch`. */
+/**
+ * `POST /api/rooms/events:batch`. Only the list itself is checked as a whole; an event
+ * that is not valid gets its own `invalid_request` result and the others are published.
+ */
 export interface BatchPublishRequest {
-  /** 1..LIMITS.batchEvents events, published in this order. */
+  /** 1..LIMITS.batchEvents events, each room's published in this order. */
   events: BatchEventRequest[];
 }
 

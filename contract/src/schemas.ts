@@ -20,6 +20,7 @@ import {
   isBoundedJson,
   type Ack,
   type AckError,
+  type BatchEventRequest,
   type BatchPublishRequest,
   type BatchPublishResponse,
   type DevLoginRequest,
@@ -160,15 +161,13 @@ export const publishEventRequestSchema = z.strictObject({
   idempotencyKey: idempotencyKeySchema.optional(),
 }) satisfies z.ZodType<PublishEventRequest>;
 
-/** `room` on a client event: which of the connection's rooms it is about. */
-const roomField = described(
-  "Which of the connection's rooms this is about: required on a connection in more than one room.",
-  roomNameSchema.optional(),
-);
+export const batchEventRequestSchema = publishEventRequestSchema.extend({
+  room: roomNameSchema,
+}) satisfies z.ZodType<BatchEventRequest>;
 
 export const batchPublishRequestSchema = z.strictObject({
   events: z
-    .array(publishEventRequestSchema.extend({ room: roomNameSchema }))
+    .array(batchEventRequestSchema)
     .min(1, 'events must not be empty')
     .max(LIMITS.batchEvents, `at most ${LIMITS.batchEvents} events per batch`),
 }) satisfies z.ZodType<BatchPublishRequest>;
@@ -178,6 +177,11 @@ export const roomsListQuerySchema = z.strictObject({
   cursor: z.string().min(1).max(256).optional(),
   limit: z.coerce.number().int().min(1).max(LIMITS.roomsPage).optional(),
 }) satisfies z.ZodType<RoomsListQuery>;
+/** `room` on a client event: which of the connection's rooms it is about. */
+const roomField = described(
+  "Which of the connection's rooms this is about: required on a connection in more than one room.",
+  roomNameSchema.optional(),
+);
 
 export const signalRequestSchema = z.strictObject({
   room: roomField,
@@ -605,6 +609,7 @@ const NAMES: Array<[schema: z.ZodType, id: string, description: string]> = [
     'A single-use RTC token for one room, and the ICE servers for its peer connections.',
   ],
   [publishEventRequestSchema, 'PublishEventRequest', 'A room event to deliver to every member of the room.'],
+  [publishRequestSchema, 'PublishRequest', "A room event to deliver to every member of one of the connection's rooms."],
   [
     publishEventResponseSchema,
     'PublishEventResponse',

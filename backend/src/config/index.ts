@@ -1,11 +1,17 @@
 import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
-import { ROOM_ACCESS_MODES, type RoomAccessMode } from '@switchboard/contract';
+import {
+  ROOM_ACCESS_MODES,
+  WEBHOOK_EVENT_TYPES,
+  type RoomAccessMode,
+  type WebhookEventType,
+} from '@switchboard/contract';
 
 /** Stand-ins that make `npm start` work out of the box; production refuses them. */
 export const DEV_SECRETS = {
   JWT_SECRET: 'switchboard-dev-access-secret-change-me',
   RTC_TOKEN_SECRET: 'switchboard-dev-rtc-token-secret-change-me',
+  WEBHOOK_SECRET: 'switchboard-dev-webhook-secret-change-me',
 } as const;
 
 const MIN_SECRET_BYTES = 32;
@@ -219,6 +225,20 @@ const envSchema = z.object({
   UPSTREAM_SECRET_TTL_SECONDS: integer(10, 7_200).default(60),
   /** Serves the operations dashboard at /admin and its API at /api/admin (scope `admin`). */
   ADMIN_ENABLED: flag.default(false),
+  /** A repeat of a publish's `idempotencyKey` in its room within this window answers the first publish. */
+  IDEMPOTENCY_WINDOW_SECONDS: integer(1, 86_400).default(300),
+  /** Where lifecycle webhooks are POSTed (comma list); unset turns them off. */
+  WEBHOOK_URLS: optionalText.pipe(
+    list
+      .pipe(z.array(z.url({ protocol: /^https?$/, error: 'entries must be http:// or https:// URLs' })).max(10))
+      .optional(),
+  ),
+  /** Signs each webhook (`Switchboard-Signature`). */
+  WEBHOOK_SECRET: optionalText,
+  /** Which events to send (comma list); unset: all of them. */
+  WEBHOOK_EVENTS: optionalText.pipe(list.pipe(z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1)).optional()),
+  /** A webhook not accepted within this long after it happened is given up (counted and logged). */
+  WEBHOOK_RETRY_SECONDS: integer(1, 7 * 86_400).default(3_600),
 });
 
 export const KNOWN_ENV_VARS: readonly string[] = Object.keys(envSchema.shape);
@@ -330,7 +350,14 @@ export interface Config {
     announceMax: number;
     presenceCountIntervalMs: number;
   };
-  history: { size: number; ttlSeconds: number; maxBytes: number; replyMaxBytes: number; recoveryMaxEvents: number };
+  history: {
+    size: number;
+    ttlSeconds: number;
+    maxBytes: number;
+    replyMaxBytes: number;
+    recoveryMaxEvents: number;
+    idempotencyWindowSeconds: number;
+  };
   upstream: {
     /** Undefined when OPENAI_API_KEY is unset: the feature is off. */
     openai:
@@ -343,6 +370,8 @@ export interface Config {
   };
   /** Serve the operations dashboard and its API. */
   adminEnabled: boolean;
+  /** Undefined when WEBHOOK_URLS is unset: no webhooks. */
+  webhooks: WebhookConfig | undefined;
   /** Insecure choices that are allowed here but deserve a loud warning at start. */
   warnings: string[];
 }
@@ -353,6 +382,13 @@ export interface RoomAccessConfig {
   claim: string;
   /** Set with mode `authorizer`. */
   authorizer: { url: string; secret: string; timeoutMs: number; cacheSeconds: number } | undefined;
+}
+
+export interface WebhookConfig {
+  urls: string[];
+  secret: string;
+  events: ReadonlySet<WebhookEventType>;
+  retrySeconds: number;
 }
 
 /** Signs authorizer requests in development when ROOM_AUTHORIZER_SECRET is unset. */
@@ -453,7 +489,17 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
       else if (Buffer.byteLength(e.ROOM_AUTHORIZER_SECRET) < MIN_SECRET_BYTES)
         problems.push(`ROOM_AUTHORIZER_SECRET: must be at least ${MIN_SECRET_BYTES} bytes in production`);
     }
+    if (e.WEBHOOK_URLS?.length) {
+      if (e.WEBHOOK_SECRET === undefined)
+        problems.push('WEBHOOK_SECRET: is required in production when WEBHOOK_URLS is set');
+      else if (e.WEBHOOK_SECRET === DEV_SECRETS.WEBHOOK_SECRET)
+        problems.push('WEBHOOK_SECRET: is the development default; set a real secret');
+      else if (Buffer.byteLength(e.WEBHOOK_SECRET) < MIN_SECRET_BYTES)
+        problems.push(`WEBHOOK_SECRET: must be at least ${MIN_SECRET_BYTES} bytes in production`);
+    }
   }
+  if (e.WEBHOOK_SECRET !== undefined && !e.WEBHOOK_URLS?.length)
+    warnings.push('WEBHOOK_SECRET is set without WEBHOOK_URLS: no webhooks are sent');
   // One leaked secret must not give both: an access JWT could otherwise pass for an RTC token's signer.
   if (e.JWT_SECRET !== undefined && e.JWT_SECRET === e.RTC_TOKEN_SECRET)
     problems.push('RTC_TOKEN_SECRET: must differ from JWT_SECRET');
@@ -487,6 +533,8 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
   const devLogin = e.DEV_LOGIN ?? !production;
   if (accessMode === 'open' && production)
     warnings.push('ROOM_ACCESS=open in production: any signed-in user may enter any room with every capability');
+  if (e.WEBHOOK_URLS?.length && !e.WEBHOOK_SECRET)
+    warnings.push('WEBHOOK_SECRET is unset: webhooks are signed with the development secret');
   if (accessMode === 'authorizer' && !e.ROOM_AUTHORIZER_SECRET)
     warnings.push('ROOM_AUTHORIZER_SECRET is unset: authorizer requests are signed with the development secret');
   if (devLogin && key.kind !== 'secret')
@@ -562,6 +610,7 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
       maxBytes: e.ROOM_HISTORY_MAX_BYTES,
       replyMaxBytes: e.HISTORY_REPLY_MAX_BYTES,
       recoveryMaxEvents: e.RECOVERY_MAX_EVENTS,
+      idempotencyWindowSeconds: e.IDEMPOTENCY_WINDOW_SECONDS,
     },
     upstream: {
       openai: e.OPENAI_API_KEY
@@ -579,6 +628,14 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
       secretTtlSeconds: e.UPSTREAM_SECRET_TTL_SECONDS,
     },
     adminEnabled: e.ADMIN_ENABLED,
+    webhooks: e.WEBHOOK_URLS?.length
+      ? {
+          urls: e.WEBHOOK_URLS,
+          secret: e.WEBHOOK_SECRET ?? DEV_SECRETS.WEBHOOK_SECRET,
+          events: new Set(e.WEBHOOK_EVENTS ?? WEBHOOK_EVENT_TYPES),
+          retrySeconds: e.WEBHOOK_RETRY_SECONDS,
+        }
+      : undefined,
     warnings,
   };
 }

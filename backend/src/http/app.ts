@@ -3,10 +3,13 @@ import { IncomingMessage, ServerResponse, type RequestListener } from 'node:http
 import { Socket } from 'node:net';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import helmet from 'helmet';
+import { z } from 'zod';
 import {
   CAPABILITIES,
   HTTP_PATHS,
   LIMITS,
+  type BatchPublishResponse,
+  type BatchPublishResult,
   type DevLoginResponse,
   type HistoryResponse,
   type MintTokenResponse,
@@ -14,15 +17,21 @@ import {
   type PeersResponse,
   type PublishEventResponse,
   type ReadyResponse,
+  type RoomDetailResponse,
+  type RoomsListResponse,
   type Capability,
   type ServiceScope,
+  type UpstreamSessionResponse,
 } from '@switchboard/contract';
 import {
   devLoginRequestSchema,
+  batchEventRequestSchema,
+  batchPublishRequestSchema,
   historyQuerySchema,
   mintTokenRequestSchema,
   publishEventRequestSchema,
   roomNameSchema,
+  roomsListQuerySchema,
   tokenIdSchema,
   userIdParamSchema,
 } from '@switchboard/contract/schemas';
@@ -43,8 +52,9 @@ import type { UpstreamSessions } from '../upstream/service.js';
 import { ApiError } from './errors.js';
 import type { RoomsApi } from '../realtime/rooms-api.js';
 import { rawJsonRoute } from './raw-json-route.js';
+import { decodeCursor, InvalidCursorError, type RoomDirectory } from './room-directory.js';
 import { createUpstreamRoutes } from './upstream-routes.js';
-import { parse } from './validation.js';
+import { firstIssue, parse } from './validation.js';
 
 /** What the HTTP API needs from the realtime side. */
 export type { RoomsApi } from '../realtime/rooms-api.js';
@@ -73,6 +83,8 @@ export interface HttpAppOptions {
   ice: IceServerOptions;
   readiness: () => ReadyResponse;
   rooms: RoomsApi;
+  /** Active rooms across replicas, for the server API. */
+  directory: RoomDirectory;
   /** Serve `/metrics` here (false when it has a port of its own). */
   serveMetrics: boolean;
   /** The built demo app, served at `/` when present. */
@@ -81,6 +93,8 @@ export interface HttpAppOptions {
   allowInsecureConnect: boolean;
   /** Brokered voice sessions; absent when no provider key is configured (the routes 404). */
   upstream?: UpstreamSessions;
+  /** Told of every voice secret minted (the `upstream.minted` webhook). */
+  onUpstreamMinted?: (room: string | undefined, userId: string, minted: UpstreamSessionResponse) => void;
   /** The operations dashboard's routes, given the app's authentication; absent when it is off. */
   admin?: (auth: {
     authenticate: RequestHandler;
@@ -90,6 +104,14 @@ export interface HttpAppOptions {
 }
 
 const BODY_LIMIT = '64kb';
+
+/** A batch as a whole; each event is checked on its own (its own result). */
+const batchEnvelopeSchema = batchPublishRequestSchema.extend({
+  events: z
+    .array(z.unknown())
+    .min(1, 'events must not be empty')
+    .max(LIMITS.batchEvents, `at most ${LIMITS.batchEvents} events per batch`),
+});
 
 /** The CORS headers an answer to `origin` carries, as a flat `[name, value, ...]` list. */
 function corsHeaders(origins: '*' | string[]): (origin: string | undefined) => string[] {
@@ -296,6 +318,68 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     res.status(204).end();
   });
 
+  app.get(HTTP_PATHS.rooms, authenticate, async (req, res) => {
+    requireScope(principal(req), 'read');
+    const query = parse(roomsListQuerySchema, req.query);
+    let after: string | undefined;
+    try {
+      after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new ApiError('invalid_request', `cursor: ${error.message}`);
+      throw error;
+    }
+    const response: RoomsListResponse = await options.directory
+      .list(after, query.limit ?? LIMITS.roomsPage)
+      .catch(unavailable);
+    res.json(response);
+  });
+
+  // `:` is literal here (path-to-regexp would read `:batch` as a parameter).
+  app.post(HTTP_PATHS.roomsEventsBatch.replace(':', '\\:'), authenticate, json, requireJson, async (req, res) => {
+    const who = principal(req);
+    requireScope(who, 'publish');
+    const { events: items } = parse(batchEnvelopeSchema, req.body);
+    const events = items.map((item) => batchEventRequestSchema.safeParse(item));
+    const from = `service:${who.userId}`;
+    const results: BatchPublishResult[] = new Array<BatchPublishResult>(events.length);
+    // Each room's events in the order sent; rooms side by side.
+    const byRoom = new Map<string, number[]>();
+    events.forEach((parsed, i) => {
+      if (!parsed.success)
+        results[i] = { ok: false, error: { code: 'invalid_request', message: firstIssue(parsed.error) } };
+      else byRoom.set(parsed.data.room, [...(byRoom.get(parsed.data.room) ?? []), i]);
+    });
+    await Promise.all(
+      [...byRoom.values()].map(async (indexes) => {
+        for (const i of indexes) {
+          const event = events[i]?.data;
+          if (!event) continue;
+          try {
+            const published = await rooms.publish(
+              event.room,
+              { type: event.type, data: event.data ?? null, idempotencyKey: event.idempotencyKey },
+              from,
+            );
+            results[i] = { ok: true, ...published };
+            metrics.eventsIn.inc({ event: 'http_publish', result: 'ok' });
+          } catch (error) {
+            log.error({ err: error, room: event.room }, 'batch publish failed');
+            results[i] = { ok: false, error: { code: 'internal', message: 'the event could not be published' } };
+          }
+        }
+      }),
+    );
+    const response: BatchPublishResponse = { results };
+    res.status(200).json(response);
+  });
+
+  app.get(`${HTTP_PATHS.rooms}/:room`, authenticate, async (req, res) => {
+    requireScope(principal(req), 'read');
+    const room = roomParam(req);
+    const response: RoomDetailResponse = await options.directory.detail(room).catch(unavailable);
+    res.json(response);
+  });
+
   app.post('/api/rooms/:room/events', authenticate, json, requireJson, async (req, res) => {
     const who = principal(req);
     requireScope(who, 'publish');
@@ -303,7 +387,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     const body = parse(publishEventRequestSchema, req.body);
     const response: PublishEventResponse = await rooms.publish(
       room,
-      { type: body.type, data: body.data ?? null },
+      { type: body.type, data: body.data ?? null, idempotencyKey: body.idempotencyKey },
       `service:${who.userId}`,
     );
     metrics.eventsIn.inc({ event: 'http_publish', result: 'ok' });
@@ -375,6 +459,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
         authorizeRoom: async (who, room) => {
           await roomCaps(who, room, []);
         },
+        onMinted: options.onUpstreamMinted,
         json: [json, jsonBody(true)],
       }),
     );
@@ -432,6 +517,12 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   return (req, res) => {
     if (!mintRoute(req, res)) app(req, res);
   };
+}
+
+/** Redis or history trouble behind a room read, as a retryable contract error. */
+function unavailable(error: unknown): never {
+  if (error instanceof ApiError) throw error;
+  throw new ApiError('unavailable', 'room state is unreachable right now; try again shortly', { 'Retry-After': '1' });
 }
 
 /** Token-store refusals as contract errors; anything else unchanged. */

@@ -55,6 +55,10 @@ export class RoomView {
     return this.rooms.get(room)?.peers.size ?? 0;
   }
 
+  peer(room: string, peerId: string): PeerInfo | undefined {
+    return this.rooms.get(room)?.peers.get(peerId);
+  }
+
   peers(room: string): PeerInfo[] {
     const peers = this.rooms.get(room)?.peers;
     return peers ? [...peers.values()] : [];

@@ -216,7 +216,7 @@ export function createClientEvents(options: ClientEventsOptions): (socket: Gatew
     // Rate-limited first: a refused publish costs the sender its allowance like any other.
     const accepted = accept(socket, 'publish', publishRequestSchema, payload, ack, LIMITS.eventBytes);
     if (!accepted) return;
-    const { room, type, data } = accepted.payload;
+    const { room, type, data, idempotencyKey } = accepted.payload;
     const membership = membershipOf(socket, room, accepted.reply);
     if (!membership) return;
     if (!membership.caps.includes('publish')) {
@@ -224,7 +224,7 @@ export function createClientEvents(options: ClientEventsOptions): (socket: Gatew
       strike(socket, 'publish');
       return;
     }
-    rooms.publish(membership.room, { type, data: data ?? null }, socket.id).then(
+    rooms.publish(membership.room, { type, data: data ?? null, idempotencyKey }, socket.id).then(
       (published) => accepted.reply({ ok: true, ...published }),
       (error: unknown) => {
         log.error({ err: error }, 'publish failed');

@@ -22,7 +22,11 @@ export interface Rooms {
   /** One member fewer; the room is let go a little after its last member leaves. */
   leave(room: string): void;
   /** Numbers and fans out an event; local (`local: true`) while Redis is unreachable. */
-  publish(room: string, event: { type: string; data: JsonValue }, from: string): Promise<PublishEventResponse>;
+  publish(
+    room: string,
+    event: { type: string; data: JsonValue; idempotencyKey?: string },
+    from: string,
+  ): Promise<PublishEventResponse>;
   /** A history read (at most `historyReplyMaxBytes` of events); from this replica's stream when it holds the answer. */
   read(room: string, query: HistoryQuery): Promise<HistoryPage>;
   /** Works out what `recover` misses; `finish` then runs in the tick the socket joins. */
@@ -246,7 +250,7 @@ export function createRooms(options: RoomsOptions): Rooms {
       entry.refs = Math.max(0, entry.refs - 1);
       release(room, entry);
     },
-    async publish(room, { type, data }, from) {
+    async publish(room, { type, data, idempotencyKey }, from) {
       const event = { id: `${idPrefix}-${(counter++).toString(36)}`, type, data, from, ts: Date.now() };
       metrics.eventsOut.inc({ event: 'room_event' });
       if (!redis || redis.isReady()) {
@@ -254,11 +258,13 @@ export function createRooms(options: RoomsOptions): Rooms {
           const stream = entries.get(room)?.stream;
           // What this replica delivered: a history behind it went backwards (see GUARD_REGRESSED).
           const delivered = stream && !stream.isLocal ? stream.position : undefined;
-          const { seq } = await history.append(room, event, delivered);
+          // The key is decided inside the append: a repeat publishes nothing and answers the first.
+          const appended = await history.append(room, event, delivered, idempotencyKey);
+          if (appended.repeated) metrics.idempotentRepeats.inc();
           const entry = entries.get(room);
           // Redis is back while this room was numbering locally.
           if (entry?.stream?.isLocal) rejoin(entry);
-          return { id: event.id, seq };
+          return { id: appended.id, seq: appended.seq };
         } catch (error) {
           if (!redis) throw error;
           if (!(error instanceof RedisUnavailableError) && !(error instanceof LateWriteError)) {
