@@ -20,3 +20,6 @@ export class ApiError extends Error {
     return { error: { code: this.code, message: this.message } };
   }
 }
+
+/** A JSON body that does not parse: the same answer from Express's parser and from the raw route. */
+export const notJsonError = (): ApiError => new ApiError('invalid_request', 'the body is not valid JSON');
