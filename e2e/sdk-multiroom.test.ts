@@ -28,6 +28,10 @@ let second: GatewayProcess | undefined;
 let switchboard: Switchboard | undefined;
 /** Sockets the SDK opened, by gateway URL. */
 const opened: string[] = [];
+/** When set, the next publish reaches the gateway but its ack is lost with the connection. */
+let loseNextPublishAck = false;
+/** What the gateway answered to publishes whose ack was lost. */
+const lostAcks: unknown[] = [];
 let joined: Joined[] = [];
 
 function replicas(): [GatewayProcess, GatewayProcess] {
@@ -60,7 +64,17 @@ beforeAll(async () => {
     backoff: { baseMs: 100, maxMs: 1_000 },
     connect: (url, options) => {
       opened.push(url);
-      return io(url, options);
+      const socket = io(url, options);
+      const emitWithAck = socket.emitWithAck.bind(socket) as (event: string, ...args: unknown[]) => Promise<unknown>;
+      // As when a replica's connection breaks between applying a publish and acking it.
+      socket.emitWithAck = (async (event: string, ...args: unknown[]) => {
+        if (event !== 'publish' || !loseNextPublishAck) return emitWithAck(event, ...args);
+        loseNextPublishAck = false;
+        lostAcks.push(await emitWithAck(event, ...args));
+        socket.io.engine.close();
+        throw new Error('the ack was lost with the connection');
+      }) as typeof socket.emitWithAck;
+      return socket;
     },
   });
   const sb = switchboard;
@@ -128,5 +142,42 @@ describe('an SDK client in three rooms on real gateways', () => {
     // One more socket, to the surviving replica (any attempts at the dead one refused first).
     expect(opened.filter((url) => url === b.url)).toHaveLength(1);
     expect(new Set(joined.map(({ room }) => room.peerId)).size).toBe(1);
+  });
+
+  it('publishes once when the ack is lost with the connection: retried with its key, settled once', async () => {
+    const [, b] = replicas();
+    const feed = joined[2];
+    if (!feed || !switchboard) throw new Error('not joined');
+    // Another member of the room, on a connection of its own.
+    const observer = createSwitchboard({ url: b.url, getAccessToken: () => accessToken({ sub: 'grace' }) });
+    try {
+      const watcher = observer.join(ROOMS[2] ?? '');
+      const seen: string[] = [];
+      watcher.on('room:event', (event) => seen.push(event.id));
+      await watcher.ready;
+
+      loseNextPublishAck = true;
+      const settled: unknown[] = [];
+      const published = feed.room.publish('note', 'exactly once');
+      published.then(
+        (answer) => settled.push(answer),
+        (error: unknown) => settled.push(error),
+      );
+      const answer = await published;
+      // The gateway applied the first copy; the retry after the reconnect got the same answer.
+      expect(lostAcks).toEqual([{ ok: true, ...answer }]);
+      await waitFor('the event at the observer', () => seen.includes(answer.id) || undefined);
+      await waitFor('the event in its own room', () => feed.texts.includes('exactly once') || undefined);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(seen.filter((id) => id === answer.id)).toHaveLength(1);
+      expect(feed.texts.filter((text) => text === 'exactly once')).toHaveLength(1);
+      expect(settled).toEqual([answer]);
+      const history = await watcher.history({ limit: 100 });
+      expect(history.events.filter((event) => textOf(event) === 'exactly once').map((event) => event.id)).toEqual([
+        answer.id,
+      ]);
+    } finally {
+      observer.close();
+    }
   });
 });
