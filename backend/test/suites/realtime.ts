@@ -8,6 +8,7 @@ import {
   mintToken,
   nextEvent,
   postJson,
+  publishNumbered,
   seqs,
   type ConnectedClient,
 } from '../../../support/client.js';
@@ -53,16 +54,8 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
       return client;
     };
     const service = accessToken({ sub: 'backend', scope: 'publish read' });
-    const publish = async (replica: number, room: string, n: number): Promise<PublishEventResponse> => {
-      const response = await postJson(
-        `${url(replica)}/api/rooms/${room}/events`,
-        { type: 'n', data: { n } },
-        { authorization: `Bearer ${service}` },
-      );
-      if (response.status !== 202)
-        throw new Error(`publish failed: ${response.status} ${JSON.stringify(response.body)}`);
-      return response.body as PublishEventResponse;
-    };
+    const publish = (replica: number, room: string, n: number): Promise<PublishEventResponse> =>
+      publishNumbered(url(replica), room, n, service);
 
     beforeAll(async () => {
       topology = await startTopology(kind);
