@@ -99,6 +99,7 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
     stream: string;
     lease: string;
     owned: boolean;
+    /** Held: when to renew the lease; not held: when to try to take it. */
     renewAt: number;
     /** After a takeover: read this consumer's pending entries from here before new ones. */
     pendingFrom: string | undefined;
@@ -154,6 +155,9 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
       else lose(p);
       return;
     }
+    // A free partition is looked for once a second, not on every poll.
+    if (now < p.renewAt) return;
+    p.renewAt = now + 1_000;
     const taken = await redis.run('webhook-lease', (c) => c.set(p.lease, replica, { condition: 'NX', PX: leaseMs }));
     if (taken !== 'OK') return;
     await redis.run('webhook-takeover', (c) => takeOver(c, p));
@@ -178,17 +182,25 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
     dispatcher.add(messages.flatMap((message) => entryOf(p.name, message) ?? []));
   }
 
+  /** A lease not renewed for a while may be another replica's soon: stop before it can take over. */
+  const loseStale = (p: Partition, now: number): void => {
+    if (p.owned && now >= p.renewAt + leaseMs / 3) lose(p);
+  };
+
   async function tick(): Promise<void> {
-    if (closed || !redis.isReady()) return;
     const now = Date.now();
+    if (closed) return;
+    if (!redis.isReady()) {
+      for (const p of partitions) loseStale(p, now);
+      return;
+    }
     await Promise.all(
       partitions.map(async (p) => {
         try {
           await lease(p, now);
           await read(p);
         } catch (error) {
-          // Without Redis the lease cannot be renewed: let it go, another replica may hold it.
-          if (p.owned && Date.now() >= p.renewAt + leaseMs / 3) lose(p);
+          loseStale(p, Date.now());
           warn('poll', error);
         }
       }),
