@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../support/chromium.js';
+import { holdableMints } from '../support/held-mints.js';
 import { accessToken, postJson } from '../support/client.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
@@ -83,21 +84,14 @@ async function openUnreliable(name: string, room: string, gateway: GatewayProces
     socket = route;
     route.connectToServer();
   });
-  let held: Promise<void> | undefined;
-  await page.route('**/api/rtc/tokens', async (route) => {
-    await held;
-    await route.continue();
-  });
+  const mints = await holdableMints(page);
   await goToRoom(page, name, room, [gateway.url]);
   return {
     name,
     page,
     log,
     async drop() {
-      let release: () => void = () => undefined;
-      held = new Promise<void>((resolve) => {
-        release = resolve;
-      });
+      const release = mints.hold();
       await socket?.close({ code: 4000, reason: 'the test cut the connection' });
       return release;
     },

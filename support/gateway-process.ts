@@ -103,12 +103,18 @@ async function spawnGateway(options: GatewayProcessOptions, port: number): Promi
       if (output.includes('EADDRINUSE')) throw new PortTakenError(`port ${port} was taken`);
       throw new Error(`gateway ${replica} exited (${code}) before it was ready:\n${output}`);
     });
-    const ready = waitFor(`gateway ${replica} /readyz`, async () => {
-      if (gone) return true;
-      const response = await fetch(`${url}/readyz`);
-      // Another test's gateway may answer on this port; only ours counts.
-      return (response.ok && ((await response.json()) as { replica?: string }).replica === replica) || undefined;
-    });
+    // Generous: on a shared 2-core machine, loading the gateway's modules alone can take
+    // seconds, and several replicas start at once.
+    const ready = waitFor(
+      `gateway ${replica} /readyz`,
+      async () => {
+        if (gone) return true;
+        const response = await fetch(`${url}/readyz`);
+        // Another test's gateway may answer on this port; only ours counts.
+        return (response.ok && ((await response.json()) as { replica?: string }).replica === replica) || undefined;
+      },
+      { timeoutMs: 25_000 },
+    );
     failed.catch(() => undefined);
     try {
       await Promise.race([ready, failed]);

@@ -8,15 +8,27 @@ import { createSampler } from './admin/sampler.js';
 import { createAccessTokenVerifier, createDevAccessTokenSigner } from './auth/access-token.js';
 import { createRoomAccess } from './auth/room-access.js';
 import type { Config } from './config/index.js';
-import { createHttpApp, type RoomsApi } from './http/app.js';
+import { createMemoryHistory } from './history/memory.js';
+import { createRedisHistory } from './history/redis.js';
+import { createHttpApp } from './http/app.js';
+import { createRoomDirectory } from './http/room-directory.js';
 import type { Logger } from './observability/logger.js';
-import { createMetrics } from './observability/metrics.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createMemoryPresence } from './presence/memory.js';
+import { createRedisPresence } from './presence/redis.js';
+import { createMemoryConnectionCap } from './realtime/connection-cap.js';
+import { createRedisConnectionCap } from './realtime/connection-cap-redis.js';
 import { nativeWsAddons } from './realtime/native-addons.js';
-import { createRealtime } from './realtime/server.js';
-import { createRedisConnection, redisStatus } from './redis/connection.js';
+import { createRoomBus } from './realtime/room-bus.js';
+import type { RoomsApi } from './realtime/rooms-api.js';
+import { createRealtime, type RealtimeDrivers } from './realtime/server.js';
+import { createRedisConnection, redisStatus, type RedisConnection } from './redis/connection.js';
 import { createRtcTokenCodec } from './tokens/rtc-token.js';
 import { createTokenService } from './tokens/service.js';
 import { createUpstreamSessions } from './upstream/service.js';
+import { redisKeys } from './redis/keys.js';
+import { createWebhooks } from './webhooks/index.js';
+import type { Lifecycle } from './webhooks/lifecycle.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -65,6 +77,24 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     keyPrefix,
     mintPerMinute: config.limits.mintPerMinute,
     memoryCap: config.limits.memoryTokenCap,
+    logger,
+    metrics,
+  });
+  const webhooks = config.webhooks
+    ? createWebhooks({
+        config: config.webhooks,
+        redis,
+        keys: redisKeys(keyPrefix),
+        replica: config.replicaId,
+        leaseMs: config.presenceTtlSeconds * 1000,
+        logger,
+        metrics,
+      })
+    : undefined;
+  const drivers = createRealtimeDrivers(config, {
+    redis,
+    keyPrefix,
+    lifecycle: webhooks?.lifecycle,
     logger,
     metrics,
   });
@@ -133,12 +163,27 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     ice: config.ice,
     readiness,
     rooms: roomsApi,
+    directory: createRoomDirectory({
+      redis,
+      keys: redisKeys(keyPrefix),
+      rooms: roomsApi,
+      localRooms: () => realtime.localRooms(),
+    }),
     roomAccess: createRoomAccess({ config: config.roomAccess, logger, metrics }),
     roomsClaim: config.roomAccess.claim,
     serveMetrics: config.metricsPort === 0,
     staticDir,
     allowInsecureConnect: config.env !== 'production',
     upstream,
+    onUpstreamMinted: webhooks
+      ? (room, userId, minted) =>
+          webhooks.lifecycle.upstreamMinted(room, userId, {
+            id: minted.id,
+            provider: minted.provider,
+            model: minted.model,
+            expiresAt: minted.expiresAt,
+          })
+      : undefined,
     admin: clusterView
       ? (auth) =>
           createAdminRoutes({
@@ -155,15 +200,16 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
   const realtime = createRealtime({
     httpServer: server,
     tokens,
+    ...drivers,
     redis,
     adapter: config.adapter,
     keyPrefix,
     replica: config.replicaId,
     corsOrigins: config.corsOrigins,
     limits: config.limits,
+    rooms: config.rooms,
     coalesceMs: config.coalesceMs,
-    presenceTtlSeconds: config.presenceTtlSeconds,
-    history: config.history,
+    historySettings: config.history,
     trackRoomActivity: config.adminEnabled,
     // What remains of the shutdown budget for closing servers and Redis.
     drainBudgetMs: Math.max(0, config.shutdownTimeoutMs - 2_000),
@@ -231,12 +277,74 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
           metricsServer.closeAllConnections();
           await new Promise((resolve) => metricsServer?.close(resolve));
         }
+        drivers.bus.close();
+        drivers.cap.close();
+        drivers.closeHistory();
         tokens.close();
         upstream?.close();
+        // After realtime: the drain's member.left and room.vacated are written first.
+        await webhooks?.close();
         await redis?.close();
         logger.info('gateway closed');
       })();
       return closing;
     },
+  };
+}
+
+/**
+ * The realtime core's drivers, each picked once here from config: Redis-backed when Redis
+ * is configured (shared by every replica), in-process otherwise.
+ */
+function createRealtimeDrivers(
+  config: Config,
+  deps: {
+    redis: RedisConnection | undefined;
+    keyPrefix: string;
+    /** Lifecycle webhooks, told by presence of every join and leave. */
+    lifecycle: Lifecycle | undefined;
+    logger: Logger;
+    metrics: Metrics;
+  },
+): RealtimeDrivers & { closeHistory: () => void } {
+  const { redis, keyPrefix, lifecycle, logger, metrics } = deps;
+  const replica = config.replicaId;
+  const bus = createRoomBus({
+    redis,
+    keyPrefix,
+    sharded: config.adapter === 'redis-sharded',
+    replica,
+    logger,
+    metrics,
+  });
+  const limit = config.limits.connectionsPerUser;
+  if (!redis) {
+    const cap = createMemoryConnectionCap({ limit });
+    const history = createMemoryHistory({ ...config.history, sink: bus.sink });
+    return {
+      bus,
+      cap,
+      history,
+      presence: createMemoryPresence(undefined, replica, lifecycle),
+      closeHistory: () => history.close(),
+    };
+  }
+  const cap = createRedisConnectionCap({ limit, replica, redis, keyPrefix, logger });
+  return {
+    bus,
+    cap,
+    history: createRedisHistory(redis, { ...config.history, keyPrefix, sharded: config.adapter === 'redis-sharded' }),
+    presence: createRedisPresence({
+      redis,
+      publish: (room, message) => bus.send(room, { kind: 'presence', message }),
+      replica,
+      keyPrefix,
+      ttlSeconds: config.presenceTtlSeconds,
+      onReplicaGone: (gone, userIds) => cap.forgetReplica(gone, userIds),
+      lifecycle,
+      logger,
+      metrics,
+    }),
+    closeHistory: () => undefined,
   };
 }

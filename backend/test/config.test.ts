@@ -150,6 +150,44 @@ describe('config', () => {
     expect(problems({ ROOM_ACCESS: 'everyone' })[0]).toMatch(/^ROOM_ACCESS: /);
   });
 
+  it('turns webhooks on with WEBHOOK_URLS, filters them, and refuses a missing or default secret in production', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: STRONG, RTC_TOKEN_SECRET: `${STRONG}-rtc` };
+    expect(load({}).webhooks).toBeUndefined();
+    expect(load({}).history.idempotencyWindowSeconds).toBe(300);
+    const on = load({ WEBHOOK_URLS: 'https://app.example/hooks, http://10.0.0.2/hooks' });
+    expect(on.webhooks).toMatchObject({
+      urls: ['https://app.example/hooks', 'http://10.0.0.2/hooks'],
+      secret: DEV_SECRETS.WEBHOOK_SECRET,
+      retrySeconds: 3600,
+    });
+    expect([...(on.webhooks?.events ?? [])]).toEqual([
+      'room.occupied',
+      'room.vacated',
+      'member.joined',
+      'member.left',
+      'upstream.minted',
+    ]);
+    expect(on.warnings.join('\n')).toMatch(/WEBHOOK_SECRET is unset/);
+    const filtered = load({ WEBHOOK_URLS: 'https://a.example/h', WEBHOOK_EVENTS: 'room.occupied,room.vacated' });
+    expect([...(filtered.webhooks?.events ?? [])]).toEqual(['room.occupied', 'room.vacated']);
+    expect(problems({ WEBHOOK_URLS: 'https://a.example/h', WEBHOOK_EVENTS: 'room.opened' })[0]).toMatch(
+      /^WEBHOOK_EVENTS\.0: /,
+    );
+    expect(problems({ WEBHOOK_URLS: 'ftp://a.example/h' })[0]).toMatch(/^WEBHOOK_URLS\.0: /);
+    expect(problems({ WEBHOOK_RETRY_SECONDS: '0' })[0]).toMatch(/^WEBHOOK_RETRY_SECONDS: /);
+    expect(problems({ IDEMPOTENCY_WINDOW_SECONDS: 'soon' })[0]).toMatch(/^IDEMPOTENCY_WINDOW_SECONDS: /);
+    expect(problems({ ...production, WEBHOOK_URLS: 'https://a.example/h' })).toEqual([
+      'WEBHOOK_SECRET: is required in production when WEBHOOK_URLS is set',
+    ]);
+    expect(
+      problems({ ...production, WEBHOOK_URLS: 'https://a.example/h', WEBHOOK_SECRET: DEV_SECRETS.WEBHOOK_SECRET }),
+    ).toEqual(['WEBHOOK_SECRET: is the development default; set a real secret']);
+    expect(
+      loadConfig({ ...production, WEBHOOK_URLS: 'https://a.example/h', WEBHOOK_SECRET: `${STRONG}-wh` }, 'h').webhooks
+        ?.secret,
+    ).toBe(`${STRONG}-wh`);
+  });
+
   it('never echoes a secret in its errors', () => {
     const message = problems({ NODE_ENV: 'production', JWT_SECRET: 'hunter2-secret', RTC_TOKEN_SECRET: STRONG }).join();
     expect(message).not.toContain('hunter2');
@@ -312,6 +350,7 @@ describe('config', () => {
       maxBytes: 1024 * 1024,
       replyMaxBytes: 256 * 1024,
       recoveryMaxEvents: 100,
+      idempotencyWindowSeconds: 300,
     });
   });
 
@@ -375,6 +414,11 @@ describe('config', () => {
       'ROOM_HISTORY_MAX_BYTES',
       'HISTORY_REPLY_MAX_BYTES',
       'SOCKET_MAX_BUFFERED_BYTES',
+      'WEBHOOK_URLS',
+      'WEBHOOK_SECRET',
+      'WEBHOOK_EVENTS',
+      'WEBHOOK_RETRY_SECONDS',
+      'IDEMPOTENCY_WINDOW_SECONDS',
     ]) {
       expect(KNOWN_ENV_VARS).toContain(name);
     }

@@ -31,7 +31,8 @@ const routerPrototype = express.Router.prototype as { route(path: string): Route
 const registered = vi.spyOn(routerPrototype, 'route');
 
 /** Express `/api/rooms/:room/peers` as OpenAPI `/api/rooms/{room}/peers`. */
-const openApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
+/** `:name` parameters become `{name}`; an escaped `\\:` is a literal colon (`events:batch`). */
+const openApiPath = (path: string) => path.replace(/(?<!\\):(\w+)/g, '{$1}').replace(/\\:/g, ':');
 
 const OPENAI_API_KEY = 'sk-test-openapi-0123456789abcdefghijklmnop';
 
@@ -242,6 +243,48 @@ describe('the OpenAPI document', () => {
     expect(codeOf(await call('post', path, url, { body: { type: 'note' } }))).toBe('unauthorized');
     expect(codeOf(await call('post', path, url, { token: user('alice'), body: { type: 'note' } }))).toBe('forbidden');
     expect(codeOf(await call('post', path, url, { token: service, body: oversized }))).toBe('payload_too_large');
+  });
+
+  it('GET /api/rooms, GET /api/rooms/{room}', async () => {
+    const list = (await call('get', '/api/rooms', '/api/rooms?limit=10', { token: service })) as {
+      rooms: Array<{ room: string; members: number }>;
+    };
+    expect(list.rooms).toContainEqual(expect.objectContaining({ room: 'lobby', members: 1 }));
+    expect(codeOf(await call('get', '/api/rooms', '/api/rooms?cursor=%7B', { token: service }))).toBe(
+      'invalid_request',
+    );
+    expect(codeOf(await call('get', '/api/rooms', '/api/rooms'))).toBe('unauthorized');
+    expect(codeOf(await call('get', '/api/rooms', '/api/rooms', { token: user('member') }))).toBe('forbidden');
+    const path = '/api/rooms/{room}';
+    expect(await call('get', path, '/api/rooms/lobby', { token: service })).toMatchObject({
+      room: 'lobby',
+      members: 1,
+    });
+    expect(codeOf(await call('get', path, '/api/rooms/a%20b', { token: service }))).toBe('invalid_request');
+    expect(codeOf(await call('get', path, '/api/rooms/lobby'))).toBe('unauthorized');
+    expect(codeOf(await call('get', path, '/api/rooms/lobby', { token: user('member') }))).toBe('forbidden');
+  });
+
+  it('POST /api/rooms/events:batch', async () => {
+    const path = '/api/rooms/events:batch';
+    const answer = (await call('post', path, path, {
+      token: service,
+      body: { events: [{ room: 'lobby', type: 'note' }, { room: 'lobby' }] },
+    })) as { results: Array<{ ok: boolean }> };
+    expect(answer.results.map((result) => result.ok)).toEqual([true, false]);
+    expect(codeOf(await call('post', path, path, { token: service, body: { events: [] } }))).toBe('invalid_request');
+    await expectNotJson('post', path, path, service);
+    expect(codeOf(await call('post', path, path, { body: { events: [{ room: 'lobby', type: 'x' }] } }))).toBe(
+      'unauthorized',
+    );
+    expect(
+      codeOf(
+        await call('post', path, path, { token: user('alice'), body: { events: [{ room: 'lobby', type: 'x' }] } }),
+      ),
+    ).toBe('forbidden');
+    expect(codeOf(await call('post', path, path, { token: service, body: { events: [oversized] } }))).toBe(
+      'payload_too_large',
+    );
   });
 
   it('GET /api/rooms/{room}/peers', async () => {

@@ -50,6 +50,22 @@ export interface HttpErrorResponse {
   error: ErrorBody;
 }
 
+/** The HTTP status of each code the HTTP API answers with (400 for any other). */
+export const HTTP_ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  payload_too_large: 413,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+  upstream_unavailable: 502,
+  server_draining: 503,
+  identity_unavailable: 503,
+  authorizer_unavailable: 503,
+};
+
 export function isHandshakeErrorCode(value: unknown): value is HandshakeErrorCode {
   return (HANDSHAKE_ERROR_CODES as readonly unknown[]).includes(value);
 }
@@ -78,6 +94,21 @@ export const LIMITS = {
   /** Most keys and items accepted across all of `data`. */
   dataNodes: 2_000,
   displayName: 64,
+  /** Longest `idempotencyKey` on a publish (socket or HTTP). */
+  idempotencyKey: 64,
+  /** Most events one `POST /api/rooms/events:batch` carries. */
+  batchEvents: 100,
+  /** Most rooms one `GET /api/rooms` page lists (and its default). */
+  roomsPage: 100,
+  /** Most peers one `peers` page returns (and its default). */
+  peersPage: 100,
+  /**
+   * Largest frame the gateway sends about presence (`session`, `room:join`'s answer, a
+   * `peers` page, `peers:joined`): lists are cut or split to stay under it.
+   */
+  presenceFrameBytes: 64 * 1024,
+  /** A connection in no room (no handshake token, or after its last `room:leave`) is closed after this. */
+  roomlessConnectionMs: 60_000,
 } as const;
 
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -166,6 +197,10 @@ export const HTTP_PATHS = {
   upstreamOpenai: '/api/rtc/upstream/openai',
   /** `DELETE <upstreamSessions>/:id` forgets a minted secret's record and frees the user's slot. */
   upstreamSessions: '/api/rtc/upstream',
+  /** `GET`: active rooms, paged with `cursor` (scope `read`); `GET <rooms>/:room`: one room. */
+  rooms: '/api/rooms',
+  /** `POST`: publish up to LIMITS.batchEvents events into any rooms (scope `publish`). */
+  roomsEventsBatch: '/api/rooms/events:batch',
   openApi: '/api/openapi.json',
   asyncApi: '/api/asyncapi.json',
 } as const;
@@ -264,6 +299,12 @@ export interface UpstreamCapabilityResponse {
 export interface PublishEventRequest {
   type: string;
   data?: JsonValue;
+  /**
+   * 1-64 characters chosen by the publisher. A repeat of the same key in the same room
+   * within `IDEMPOTENCY_WINDOW_SECONDS` answers the first publish's `{id, seq}` and
+   * publishes nothing, so an unacknowledged publish can be retried safely.
+   */
+  idempotencyKey?: string;
 }
 
 export interface PublishEventResponse {
@@ -276,6 +317,112 @@ export interface PublishEventResponse {
    */
   local?: true;
 }
+
+// ---------------------------------------------------------------------------
+// Server API for rooms (service JWTs)
+// ---------------------------------------------------------------------------
+
+/** `GET /api/rooms?cursor=&limit=`. */
+export interface RoomsListQuery {
+  /** The `cursor` of the previous page; absent for the first. */
+  cursor?: string;
+  /** At most this many rooms (default and maximum LIMITS.roomsPage). */
+  limit?: number;
+}
+
+/** An active room: one with members on some replica. */
+export interface RoomSummary {
+  room: string;
+  /** Members on every replica. */
+  members: number;
+  /** The room's last `seq` (0 for a room with no history). */
+  top: number;
+}
+
+/** `GET /api/rooms`: active rooms ordered by name. */
+export interface RoomsListResponse {
+  rooms: RoomSummary[];
+  /** Present when there are more rooms: pass it as `cursor` for the next page. */
+  cursor?: string;
+}
+
+/** `GET /api/rooms/:room`: a room now (a room nobody is in answers `members: 0`). */
+export interface RoomDetailResponse {
+  room: string;
+  members: number;
+  epoch: string;
+  top: number;
+  /** Replicas with members in the room. */
+  replicas: string[];
+}
+
+/** One event of a batch: an HTTP publish with the room it goes to. */
+export interface BatchEventRequest extends PublishEventRequest {
+  room: string;
+}
+
+/**
+ * `POST /api/rooms/events:batch`. Only the list itself is checked as a whole; an event
+ * that is not valid gets its own `invalid_request` result and the others are published.
+ */
+export interface BatchPublishRequest {
+  /** 1..LIMITS.batchEvents events, each room's published in this order. */
+  events: BatchEventRequest[];
+}
+
+/** Each event's own outcome, in the order sent: what a socket publish would have been acked with. */
+export type BatchPublishResult = AckOk<PublishEventResponse> | AckError;
+
+export interface BatchPublishResponse {
+  results: BatchPublishResult[];
+}
+
+// ---------------------------------------------------------------------------
+// Lifecycle webhooks
+// ---------------------------------------------------------------------------
+
+/** What the gateway POSTs to `WEBHOOK_URLS` (filtered by `WEBHOOK_EVENTS`). */
+export const WEBHOOK_EVENT_TYPES = [
+  'room.occupied',
+  'room.vacated',
+  'member.joined',
+  'member.left',
+  'upstream.minted',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** Why a member left: on its own, removed by the app, its session ran out, its replica died or drained. */
+export const MEMBER_LEFT_REASONS = ['left', 'kicked', 'expired', 'crashed', 'drained'] as const;
+export type MemberLeftReason = (typeof MEMBER_LEFT_REASONS)[number];
+
+/** The header that signs each webhook: `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
+export const WEBHOOK_SIGNATURE_HEADER = 'Switchboard-Signature';
+
+interface WebhookBase<T extends WebhookEventType, D> {
+  /** Unique per transition; the same on every retry, so a receiver can drop repeats. */
+  id: string;
+  type: T;
+  /** When it happened, epoch milliseconds. */
+  ts: number;
+  room: string;
+  userId?: string;
+  peerId?: string;
+  /** The replica that saw it happen. */
+  replica: string;
+  data: D;
+}
+
+export type WebhookBody =
+  /** The room's first member anywhere arrived. */
+  | WebhookBase<'room.occupied', Record<string, never>>
+  /** The room's last member left (or its replica died and presence noticed). */
+  | WebhookBase<'room.vacated', Record<string, never>>
+  | (WebhookBase<'member.joined', { name: string }> & { userId: string; peerId: string })
+  | (WebhookBase<'member.left', { reason: MemberLeftReason }> & { userId: string; peerId: string })
+  /** An AI-voice client secret was minted; `room` is `""` when the request named none. */
+  | (WebhookBase<'upstream.minted', { id: string; provider: UpstreamProvider; model: string; expiresAt: number }> & {
+      userId: string;
+    });
 
 // ---------------------------------------------------------------------------
 // Room history and recovery
@@ -324,6 +471,7 @@ export interface HistoryResponse {
  * in between could not be delivered: show what the room holds again (e.g. from history).
  */
 export interface RoomEpochPayload extends RoomPosition {
+  room: string;
   reason?: RecoveryFailureReason;
 }
 
@@ -361,9 +509,33 @@ export interface PeersResponse {
 // ---------------------------------------------------------------------------
 
 export interface HandshakeAuth {
-  token: string;
-  /** The last event seen in this room before a reconnect: its missed events are replayed. */
+  /**
+   * An RTC token: the connection joins its room, and `session` follows. Without one the
+   * connection starts in no room, and joins rooms with `room:join`.
+   */
+  token?: string;
+  /** The last event seen in the token's room before a reconnect: its missed events are replayed. */
   recover?: RoomPosition;
+}
+
+/**
+ * Names the room an event is about. Required on a connection that is in more than one
+ * room; on a connection in exactly one room it may be left out.
+ */
+export interface RoomScoped {
+  room?: string;
+}
+
+/** `room:join`: one more room on this connection, with a fresh RTC token for it. */
+export interface RoomJoinRequest {
+  token: string;
+  /** The last event seen in that room (after a reconnect): its missed events are replayed. */
+  recover?: RoomPosition;
+}
+
+/** `room:leave`: leaves one room; the connection stays in the others. */
+export interface RoomLeaveRequest {
+  room: string;
 }
 
 /** A refused handshake, as Socket.IO's `connect_error` carries it: `message` is the code. */
@@ -372,14 +544,24 @@ export interface HandshakeRefusal {
   data: { code: HandshakeErrorCode; message: string };
 }
 
+/**
+ * What a connection learns on entering a room: sent as `session` for the handshake's
+ * token, and as `room:join`'s answer for every other room.
+ */
 export interface SessionPayload {
+  /** This connection's peer id: the same in every room it is in. */
   peerId: string;
   userId: string;
   name: string;
   room: string;
   replica: string;
-  /** Other peers in the room, across replicas, at the time of joining. */
+  /**
+   * Other peers in the room, across replicas, at the time of joining: at most
+   * `PRESENCE_SNAPSHOT_MAX` of them (page through the rest with `peers`).
+   */
   peers: PeerInfo[];
+  /** How many peers the room has, this one included. */
+  peerCount: number;
   /** Epoch milliseconds; the server disconnects the socket then unless it is refreshed. */
   expiresAt: number;
   caps: Capability[];
@@ -391,12 +573,30 @@ export interface SessionPayload {
 
 export type PeerLeftReason = 'disconnect' | 'session_expired' | 'replica_lost' | 'server_shutdown' | 'kicked';
 
+/** `peer:joined` (and each entry of `peers:joined`): a peer that entered `room`. */
+export interface PeerJoinedPayload extends PeerInfo {
+  room: string;
+}
+
 export interface PeerLeftPayload {
+  room: string;
   peerId: string;
   reason: PeerLeftReason;
 }
 
+/**
+ * Sent instead of `peer:joined`/`peer:left` in a room with more than `ROOM_ANNOUNCE_MAX`
+ * members: its member count, at most once per `PRESENCE_COUNT_INTERVAL_MS` and only when
+ * it changed.
+ */
+export interface PresenceCountPayload {
+  room: string;
+  count: number;
+}
+
 export interface SignalMessage {
+  /** The room both peers share, that the signal was sent in. */
+  room: string;
   /** Server-stamped peer id of the sender. */
   from: string;
   kind: SignalKind;
@@ -415,28 +615,55 @@ export interface RoomEvent {
   seq: number;
 }
 
+/** A room event as a socket receives it (`room:event`, and each entry of `room:events`). */
+export interface RoomEventFrame extends RoomEvent {
+  room: string;
+}
+
 export interface ServerShutdownPayload {
   reconnectAfterMs: number;
 }
 
 /** Why the server ended a session; sent as `session:ended` just before it disconnects. */
 export interface SessionEndedPayload {
+  /** The room whose session ended; the connection stays in its other rooms, if any. */
+  room: string;
   /**
    * `kicked`: removed by the app (`DELETE /api/rooms/:room/members/:userId`); do not reconnect.
    */
   reason: 'session_expired' | 'server_shutdown' | 'kicked';
 }
 
-export interface SignalRequest {
+export interface SignalRequest extends RoomScoped {
   to: string;
   kind: SignalKind;
   data: JsonValue;
 }
 
-export type PublishRequest = PublishEventRequest;
+export interface PublishRequest extends PublishEventRequest, RoomScoped {}
 
-export interface SessionRefreshRequest {
+/** A fresh RTC token for a room this connection is in; `room`, when given, must be the token's. */
+export interface SessionRefreshRequest extends RoomScoped {
   token: string;
+}
+
+/** The socket's `history`: `HistoryRequest` in one of the connection's rooms. */
+export interface SocketHistoryRequest extends HistoryRequest, RoomScoped {}
+
+/** `peers`: one page of a room's peers, in a stable order. */
+export interface PeersRequest extends RoomScoped {
+  /** Where the previous page stopped (its `cursor`); without it, the first page. */
+  cursor?: string;
+  /** At most this many (default and maximum `LIMITS.peersPage`). */
+  limit?: number;
+}
+
+export interface PeersPage {
+  peers: PeerInfo[];
+  /** How many peers the room has. */
+  peerCount: number;
+  /** Present when there are more: ask again with it. Every peer is listed once across pages. */
+  cursor?: string;
 }
 
 export type AckOk<T extends object = object> = { ok: true } & T;
@@ -448,24 +675,31 @@ export type Ack<T extends object = object> = AckOk<T> | AckError;
 
 export interface ServerToClientEvents {
   session: (payload: SessionPayload) => void;
-  'peer:joined': (payload: PeerInfo) => void;
-  /** Several `peer:joined` in one frame, in the order they joined (a burst within `EVENT_COALESCE_MS`). */
-  'peers:joined': (payload: PeerInfo[]) => void;
+  'peer:joined': (payload: PeerJoinedPayload) => void;
+  /**
+   * Several `peer:joined` of one room in one frame, in the order they joined (a burst within
+   * `EVENT_COALESCE_MS`); every entry names the same room.
+   */
+  'peers:joined': (payload: PeerJoinedPayload[]) => void;
   'peer:left': (payload: PeerLeftPayload) => void;
+  'presence:count': (payload: PresenceCountPayload) => void;
   signal: (payload: SignalMessage) => void;
-  'room:event': (payload: RoomEvent) => void;
-  'room:events': (payload: RoomEvent[]) => void;
+  'room:event': (payload: RoomEventFrame) => void;
+  /** Several events of one room, oldest first; every entry names the same room. */
+  'room:events': (payload: RoomEventFrame[]) => void;
   'room:epoch': (payload: RoomEpochPayload) => void;
   'server:shutdown': (payload: ServerShutdownPayload) => void;
   'session:ended': (payload: SessionEndedPayload) => void;
 }
 
 export interface ClientToServerEvents {
+  'room:join': (payload: RoomJoinRequest, ack: (result: Ack<SessionPayload>) => void) => void;
+  'room:leave': (payload: RoomLeaveRequest, ack: (result: Ack) => void) => void;
   signal: (payload: SignalRequest, ack: (result: Ack) => void) => void;
   publish: (payload: PublishRequest, ack: (result: Ack<PublishEventResponse>) => void) => void;
   'session:refresh': (payload: SessionRefreshRequest, ack: (result: Ack<{ expiresAt: number }>) => void) => void;
-  peers: (payload: Record<string, never>, ack: (result: Ack<{ peers: PeerInfo[] }>) => void) => void;
-  history: (payload: HistoryRequest, ack: (result: Ack<HistoryResponse>) => void) => void;
+  peers: (payload: PeersRequest, ack: (result: Ack<PeersPage>) => void) => void;
+  history: (payload: SocketHistoryRequest, ack: (result: Ack<HistoryResponse>) => void) => void;
 }
 
 /** Human text for each code, for clients that show errors to people. */

@@ -59,7 +59,12 @@ describe('call over a room', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(room.signals).toEqual([]);
 
-    room.fire('signal', { from: 'b-bob', kind: 'offer', data: { type: 'offer', sdp: 'offer from bob' } });
+    room.fire('signal', {
+      room: 'standup',
+      from: 'b-bob',
+      kind: 'offer',
+      data: { type: 'offer', sdp: 'offer from bob' },
+    });
     await vi.waitFor(() => {
       expect(room.signals.map((s) => s.kind)).toEqual(['answer']);
     });
@@ -90,11 +95,11 @@ describe('call over a room', () => {
   it('closes the connection of a peer that left and never revives it from a late signal', () => {
     const { room, made, call } = setUp();
     room.fire('session', session('m-me', [peer('b-bob', 'Bob')]));
-    room.fire('peer:left', { peerId: 'b-bob', reason: 'replica_lost' });
+    room.fire('peer:left', { room: 'standup', peerId: 'b-bob', reason: 'replica_lost' });
 
     expect(made[0]?.pc.closed).toBe(true);
     expect(call.peers()).toEqual([]);
-    room.fire('signal', { from: 'b-bob', kind: 'candidate', data: { candidate: 'candidate:9' } });
+    room.fire('signal', { room: 'standup', from: 'b-bob', kind: 'candidate', data: { candidate: 'candidate:9' } });
     expect(made).toHaveLength(1);
   });
 
@@ -102,7 +107,7 @@ describe('call over a room', () => {
     const { room, made, call } = setUp();
     room.fire('session', session('m-me', [peer('b-bob-1', 'Bob')]));
     room.fire('peer:joined', peer('b-bob-2', 'Bob', 'replica-2'));
-    room.fire('peer:left', { peerId: 'b-bob-1', reason: 'replica_lost' });
+    room.fire('peer:left', { room: 'standup', peerId: 'b-bob-1', reason: 'replica_lost' });
 
     expect(made.map((m) => [m.pc.label, m.pc.closed])).toEqual([
       ['pc1', true],
@@ -140,7 +145,12 @@ describe('call over a room', () => {
     const { room, made, call } = setUp();
     room.directory = [peer('c-cat', 'Cat')];
     room.fire('session', session('m-me', []));
-    room.fire('signal', { from: 'c-cat', kind: 'offer', data: { type: 'offer', sdp: 'offer from cat' } });
+    room.fire('signal', {
+      room: 'standup',
+      from: 'c-cat',
+      kind: 'offer',
+      data: { type: 'offer', sdp: 'offer from cat' },
+    });
 
     expect(made).toHaveLength(1);
     await vi.waitFor(() => {
@@ -206,7 +216,7 @@ describe('call over a room', () => {
   it('closes the connection of a peer who said bye but keeps them in the room', () => {
     const { room, made, call } = setUp();
     room.fire('session', session('m-me', [peer('b-bob', 'Bob')]));
-    room.fire('signal', { from: 'b-bob', kind: 'bye', data: null });
+    room.fire('signal', { room: 'standup', from: 'b-bob', kind: 'bye', data: null });
     expect(made[0]?.pc.closed).toBe(true);
     expect(call.peers().map((p) => [p.name, p.connectionState])).toEqual([['Bob', 'none']]);
   });

@@ -1,4 +1,10 @@
-import { LIMITS, type MintTokenResponse, type RecoveryOutcome, type RoomEvent } from '@switchboard/contract';
+import {
+  LIMITS,
+  type MintTokenResponse,
+  type RecoveryOutcome,
+  type RoomEvent,
+  type RoomEventFrame,
+} from '@switchboard/contract';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../support/ports.js';
 import {
@@ -7,35 +13,10 @@ import {
   type AccessTokenContext,
   type ConnectionState,
   type Room,
-  type Switchboard,
-  type SwitchboardOptions,
 } from '../src/sdk/index.js';
-import { startFakeGateway, type FakeGateway } from './fake-gateway.js';
+import { client, closeAll, gateway, onCleanup } from './sdk-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function gateway(options: Parameters<typeof startFakeGateway>[0]): Promise<FakeGateway> {
-  const started = await startFakeGateway(options);
-  cleanups.push(() => started.close());
-  return started;
-}
-
-function client(options: Partial<SwitchboardOptions> & Pick<SwitchboardOptions, 'urls'>): Switchboard {
-  const switchboard = createSwitchboard({
-    getAccessToken: () => 'access-token',
-    backoff: { baseMs: 20, maxMs: 200 },
-    ackTimeoutMs: 2_000,
-    ...options,
-  });
-  cleanups.push(() => {
-    switchboard.close();
-  });
-  return switchboard;
-}
+afterEach(closeAll);
 
 /** Records every state the room goes through, and waits for one that matches. */
 function watch(room: Room) {
@@ -84,7 +65,8 @@ describe('Switchboard client against a gateway', () => {
     await room.ready;
 
     let seq = 0;
-    const event = (id: string): RoomEvent => ({
+    const event = (id: string): RoomEventFrame => ({
+      room: 'standup',
       id,
       type: 'note',
       data: null,
@@ -106,13 +88,22 @@ describe('Switchboard client against a gateway', () => {
     const gw = await gateway({
       replica: 'replica-1',
       beforeSession: (socket) => {
-        socket.emit('peer:joined', { peerId: 'p2', userId: 'bob', name: 'Bob', replica: 'replica-2', joinedAt: 1 });
+        socket.emit('peer:joined', {
+          room: 'standup',
+          peerId: 'p2',
+          userId: 'bob',
+          name: 'Bob',
+          replica: 'replica-2',
+          joinedAt: 1,
+        });
         socket.emit('peers:joined', [
-          { peerId: 'p3', userId: 'cy', name: 'Cy', replica: 'replica-2', joinedAt: 2 },
-          { peerId: 'p4', userId: 'di', name: 'Di', replica: 'replica-1', joinedAt: 3 },
+          { room: 'standup', peerId: 'p3', userId: 'cy', name: 'Cy', replica: 'replica-2', joinedAt: 2 },
+          { room: 'standup', peerId: 'p4', userId: 'di', name: 'Di', replica: 'replica-1', joinedAt: 3 },
         ]);
-        socket.emit('signal', { from: 'p2', kind: 'offer', data: { type: 'offer', sdp: 'v=0' } });
-        socket.emit('room:events', [{ id: 'e1', type: 'note', data: null, from: 'p2', ts: 1, seq: 1 }]);
+        socket.emit('signal', { room: 'standup', from: 'p2', kind: 'offer', data: { type: 'offer', sdp: 'v=0' } });
+        socket.emit('room:events', [
+          { room: 'standup', id: 'e1', type: 'note', data: null, from: 'p2', ts: 1, seq: 1 },
+        ]);
       },
     });
     const room = client({ urls: [gw.url] }).join('standup');
@@ -201,7 +192,15 @@ describe('Switchboard client against a gateway', () => {
 
   it('connects elsewhere before letting a draining replica go, and misses nothing in between', async () => {
     let seq = 0;
-    const event = (): RoomEvent => ({ id: `e${++seq}`, type: 'n', data: seq, from: 'p', ts: Date.now(), seq });
+    const event = (): RoomEventFrame => ({
+      room: 'standup',
+      id: `e${++seq}`,
+      type: 'n',
+      data: seq,
+      from: 'p',
+      ts: Date.now(),
+      seq,
+    });
     const log: RoomEvent[] = [];
     const first = await gateway({ replica: 'replica-1' });
     const second = await gateway({ replica: 'replica-2', log });
@@ -266,11 +265,11 @@ describe('Switchboard client against a gateway', () => {
     await room.ready;
 
     const socket = gw.sockets()[0];
-    socket?.emit('session:ended', { reason: 'kicked' });
+    socket?.emit('session:ended', { room: 'standup', reason: 'kicked' });
     socket?.disconnect(true);
     await seen.until((state) => state.status === 'failed', 'failed after the kick');
     expect(room.state.error).toMatchObject({ code: 'kicked', message: 'You were removed from this room.' });
-    expect(ended).toEqual([{ reason: 'kicked' }]);
+    expect(ended).toEqual([{ room: 'standup', reason: 'kicked' }]);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(gw.handshakes).toHaveLength(1);
   });
@@ -289,7 +288,7 @@ describe('Switchboard client against a gateway', () => {
       return (await response.json()) as MintTokenResponse;
     };
     const switchboard = createSwitchboard({ urls: [gw.url], getRtcToken, backoff: { baseMs: 20, maxMs: 200 } });
-    cleanups.push(() => switchboard.close());
+    onCleanup(() => switchboard.close());
     const room = switchboard.join('consult-42');
     await room.ready;
     expect(asked).toEqual([{ room: 'consult-42', gateway: gw.url }]);
@@ -366,7 +365,15 @@ describe('Switchboard client against a gateway', () => {
 
 describe('room positions: each event once, in order, across reconnects', () => {
   let ts = 0;
-  const event = (seq: number): RoomEvent => ({ id: `e${seq}`, type: 'note', data: { seq }, from: 'p', ts: ++ts, seq });
+  const event = (seq: number): RoomEventFrame => ({
+    room: 'standup',
+    id: `e${seq}`,
+    type: 'note',
+    data: { seq },
+    from: 'p',
+    ts: ++ts,
+    seq,
+  });
 
   it('drops duplicates and puts events that arrive out of order back in order', async () => {
     const gw = await gateway({ replica: 'replica-1' });
@@ -438,7 +445,7 @@ describe('room positions: each event once, in order, across reconnects', () => {
     await room.ready;
     const [socket] = gw.sockets();
     // The room's history moved to another epoch while the client stays connected.
-    socket?.emit('room:epoch', { epoch: 'e9', seq: 7, reason: 'epoch_changed' });
+    socket?.emit('room:epoch', { room: 'standup', epoch: 'e9', seq: 7, reason: 'epoch_changed' });
     await vi.waitFor(() => {
       expect(recoveries).toEqual([{ recovered: false, replayed: 0, reason: 'epoch_changed' }]);
     });

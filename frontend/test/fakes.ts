@@ -1,4 +1,4 @@
-import type { PeerInfo, SessionPayload } from '@switchboard/contract';
+import type { PeerInfo, PeerJoinedPayload, SessionPayload } from '@switchboard/contract';
 import type { CallRoom, RoomEventMap } from '../src/sdk/index.js';
 import { Emitter } from '../src/sdk/emitter.js';
 import type { PeerConnectionHandlers, PeerConnectionLike } from '../src/sdk/peer-connection.js';
@@ -125,8 +125,9 @@ export class FakeRoom extends Emitter<RoomEventMap> implements CallRoom {
   }
 }
 
-export function peer(peerId: string, name: string, replica = 'replica-1'): PeerInfo {
-  return { peerId, userId: name.toLowerCase(), name, replica, joinedAt: Date.now() };
+/** A peer as `peer:joined` names it (in room `standup`); `session.peers` carry the same fields. */
+export function peer(peerId: string, name: string, replica = 'replica-1'): PeerJoinedPayload {
+  return { room: 'standup', peerId, userId: name.toLowerCase(), name, replica, joinedAt: Date.now() };
 }
 
 export function session(peerId: string, peers: PeerInfo[], overrides: Partial<SessionPayload> = {}): SessionPayload {
@@ -137,6 +138,7 @@ export function session(peerId: string, peers: PeerInfo[], overrides: Partial<Se
     room: 'standup',
     replica: 'replica-1',
     peers,
+    peerCount: peers.length + 1,
     expiresAt: Date.now() + 3_600_000,
     caps: ['publish'],
     position: { epoch: 'e1', seq: 0 },

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defaultTransports } from '../src/sdk/room.js';
+import { defaultTransports } from '../src/sdk/connection.js';
 
 afterEach(() => {
   vi.unstubAllGlobals();

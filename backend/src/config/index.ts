@@ -1,11 +1,17 @@
 import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
-import { ROOM_ACCESS_MODES, type RoomAccessMode } from '@switchboard/contract';
+import {
+  ROOM_ACCESS_MODES,
+  WEBHOOK_EVENT_TYPES,
+  type RoomAccessMode,
+  type WebhookEventType,
+} from '@switchboard/contract';
 
 /** Stand-ins that make `npm start` work out of the box; production refuses them. */
 export const DEV_SECRETS = {
   JWT_SECRET: 'switchboard-dev-access-secret-change-me',
   RTC_TOKEN_SECRET: 'switchboard-dev-rtc-token-secret-change-me',
+  WEBHOOK_SECRET: 'switchboard-dev-webhook-secret-change-me',
 } as const;
 
 const MIN_SECRET_BYTES = 32;
@@ -173,6 +179,14 @@ const envSchema = z.object({
   MEMORY_TOKEN_CAP: integer(100, 10_000_000).default(100_000),
   /** Seconds before a silent replica's peers are announced as left. */
   PRESENCE_TTL_SECONDS: integer(3, 300).default(10),
+  /** Rooms one connection may be in at once (`room:join` beyond it: `rate_limited`). */
+  MAX_ROOMS_PER_CONNECTION: integer(1, 1_000).default(16),
+  /** Most peers a `session` (or `room:join` answer) lists; the rest are paged with `peers`. At most 150, so the frame stays under 64 KiB. */
+  PRESENCE_SNAPSHOT_MAX: integer(0, 150).default(100),
+  /** Above this many members a room sends `presence:count` instead of announcing each join and leave. */
+  ROOM_ANNOUNCE_MAX: integer(1, 1_000_000).default(500),
+  /** Least time between two `presence:count` frames of one room. */
+  PRESENCE_COUNT_INTERVAL_MS: integer(50, 60_000).default(1000),
   /** Room events kept per room for recovery and history reads (0 = history and recovery off). */
   ROOM_HISTORY_SIZE: integer(0, 10_000).default(100),
   /** A room's history is dropped this long after its last event. */
@@ -211,6 +225,20 @@ const envSchema = z.object({
   UPSTREAM_SECRET_TTL_SECONDS: integer(10, 7_200).default(60),
   /** Serves the operations dashboard at /admin and its API at /api/admin (scope `admin`). */
   ADMIN_ENABLED: flag.default(false),
+  /** A repeat of a publish's `idempotencyKey` in its room within this window answers the first publish. */
+  IDEMPOTENCY_WINDOW_SECONDS: integer(1, 86_400).default(300),
+  /** Where lifecycle webhooks are POSTed (comma list); unset turns them off. */
+  WEBHOOK_URLS: optionalText.pipe(
+    list
+      .pipe(z.array(z.url({ protocol: /^https?$/, error: 'entries must be http:// or https:// URLs' })).max(10))
+      .optional(),
+  ),
+  /** Signs each webhook (`Switchboard-Signature`). */
+  WEBHOOK_SECRET: optionalText,
+  /** Which events to send (comma list); unset: all of them. */
+  WEBHOOK_EVENTS: optionalText.pipe(list.pipe(z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1)).optional()),
+  /** A webhook not accepted within this long after it happened is given up (counted and logged). */
+  WEBHOOK_RETRY_SECONDS: integer(1, 7 * 86_400).default(3_600),
 });
 
 export const KNOWN_ENV_VARS: readonly string[] = Object.keys(envSchema.shape);
@@ -316,7 +344,20 @@ export interface Config {
   };
   coalesceMs: number;
   presenceTtlSeconds: number;
-  history: { size: number; ttlSeconds: number; maxBytes: number; replyMaxBytes: number; recoveryMaxEvents: number };
+  rooms: {
+    maxPerConnection: number;
+    presenceSnapshotMax: number;
+    announceMax: number;
+    presenceCountIntervalMs: number;
+  };
+  history: {
+    size: number;
+    ttlSeconds: number;
+    maxBytes: number;
+    replyMaxBytes: number;
+    recoveryMaxEvents: number;
+    idempotencyWindowSeconds: number;
+  };
   upstream: {
     /** Undefined when OPENAI_API_KEY is unset: the feature is off. */
     openai:
@@ -329,6 +370,8 @@ export interface Config {
   };
   /** Serve the operations dashboard and its API. */
   adminEnabled: boolean;
+  /** Undefined when WEBHOOK_URLS is unset: no webhooks. */
+  webhooks: WebhookConfig | undefined;
   /** Insecure choices that are allowed here but deserve a loud warning at start. */
   warnings: string[];
 }
@@ -339,6 +382,13 @@ export interface RoomAccessConfig {
   claim: string;
   /** Set with mode `authorizer`. */
   authorizer: { url: string; secret: string; timeoutMs: number; cacheSeconds: number } | undefined;
+}
+
+export interface WebhookConfig {
+  urls: string[];
+  secret: string;
+  events: ReadonlySet<WebhookEventType>;
+  retrySeconds: number;
 }
 
 /** Signs authorizer requests in development when ROOM_AUTHORIZER_SECRET is unset. */
@@ -439,7 +489,17 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
       else if (Buffer.byteLength(e.ROOM_AUTHORIZER_SECRET) < MIN_SECRET_BYTES)
         problems.push(`ROOM_AUTHORIZER_SECRET: must be at least ${MIN_SECRET_BYTES} bytes in production`);
     }
+    if (e.WEBHOOK_URLS?.length) {
+      if (e.WEBHOOK_SECRET === undefined)
+        problems.push('WEBHOOK_SECRET: is required in production when WEBHOOK_URLS is set');
+      else if (e.WEBHOOK_SECRET === DEV_SECRETS.WEBHOOK_SECRET)
+        problems.push('WEBHOOK_SECRET: is the development default; set a real secret');
+      else if (Buffer.byteLength(e.WEBHOOK_SECRET) < MIN_SECRET_BYTES)
+        problems.push(`WEBHOOK_SECRET: must be at least ${MIN_SECRET_BYTES} bytes in production`);
+    }
   }
+  if (e.WEBHOOK_SECRET !== undefined && !e.WEBHOOK_URLS?.length)
+    warnings.push('WEBHOOK_SECRET is set without WEBHOOK_URLS: no webhooks are sent');
   // One leaked secret must not give both: an access JWT could otherwise pass for an RTC token's signer.
   if (e.JWT_SECRET !== undefined && e.JWT_SECRET === e.RTC_TOKEN_SECRET)
     problems.push('RTC_TOKEN_SECRET: must differ from JWT_SECRET');
@@ -473,6 +533,8 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
   const devLogin = e.DEV_LOGIN ?? !production;
   if (accessMode === 'open' && production)
     warnings.push('ROOM_ACCESS=open in production: any signed-in user may enter any room with every capability');
+  if (e.WEBHOOK_URLS?.length && !e.WEBHOOK_SECRET)
+    warnings.push('WEBHOOK_SECRET is unset: webhooks are signed with the development secret');
   if (accessMode === 'authorizer' && !e.ROOM_AUTHORIZER_SECRET)
     warnings.push('ROOM_AUTHORIZER_SECRET is unset: authorizer requests are signed with the development secret');
   if (devLogin && key.kind !== 'secret')
@@ -536,12 +598,19 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
     },
     coalesceMs: e.EVENT_COALESCE_MS,
     presenceTtlSeconds: e.PRESENCE_TTL_SECONDS,
+    rooms: {
+      maxPerConnection: e.MAX_ROOMS_PER_CONNECTION,
+      presenceSnapshotMax: e.PRESENCE_SNAPSHOT_MAX,
+      announceMax: e.ROOM_ANNOUNCE_MAX,
+      presenceCountIntervalMs: e.PRESENCE_COUNT_INTERVAL_MS,
+    },
     history: {
       size: e.ROOM_HISTORY_SIZE,
       ttlSeconds: e.ROOM_HISTORY_TTL_SECONDS,
       maxBytes: e.ROOM_HISTORY_MAX_BYTES,
       replyMaxBytes: e.HISTORY_REPLY_MAX_BYTES,
       recoveryMaxEvents: e.RECOVERY_MAX_EVENTS,
+      idempotencyWindowSeconds: e.IDEMPOTENCY_WINDOW_SECONDS,
     },
     upstream: {
       openai: e.OPENAI_API_KEY
@@ -559,6 +628,14 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
       secretTtlSeconds: e.UPSTREAM_SECRET_TTL_SECONDS,
     },
     adminEnabled: e.ADMIN_ENABLED,
+    webhooks: e.WEBHOOK_URLS?.length
+      ? {
+          urls: e.WEBHOOK_URLS,
+          secret: e.WEBHOOK_SECRET ?? DEV_SECRETS.WEBHOOK_SECRET,
+          events: new Set(e.WEBHOOK_EVENTS ?? WEBHOOK_EVENT_TYPES),
+          retrySeconds: e.WEBHOOK_RETRY_SECONDS,
+        }
+      : undefined,
     warnings,
   };
 }

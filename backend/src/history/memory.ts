@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { RoomEvent } from '@switchboard/contract';
 import {
   eventBytes,
+  type Appended,
   type HistoryPage,
   type HistoryQuery,
   type HistorySettings,
@@ -24,6 +25,8 @@ export interface MemoryHistoryOptions extends HistorySettings {
   sink: HistorySink;
   /** Most rooms held at once; past it the least recently used is dropped. */
   maxRooms?: number;
+  /** Most idempotency keys remembered at once; past it the oldest is forgotten early. */
+  maxAnswers?: number;
   now?: () => number;
   sweepIntervalMs?: number;
 }
@@ -41,8 +44,10 @@ export function createMemoryHistory({
   size,
   maxBytes,
   ttlSeconds,
+  idempotencyWindowSeconds = 300,
   sink,
   maxRooms = 100_000,
+  maxAnswers = 100_000,
   now = Date.now,
   sweepIntervalMs = 10_000,
 }: MemoryHistoryOptions): MemoryHistory {
@@ -64,8 +69,23 @@ export function createMemoryHistory({
     }
     return log;
   };
+  // Idempotency keys' first answers, oldest first (all share one window), bounded.
+  const answers = new Map<string, { appended: Appended; expiresAt: number }>();
+  const windowMs = idempotencyWindowSeconds * 1000;
+  const remember = (key: string, appended: Appended): void => {
+    answers.delete(key);
+    answers.set(key, { appended, expiresAt: now() + windowMs });
+    if (answers.size > maxAnswers) {
+      const oldest = answers.keys().next();
+      if (!oldest.done) answers.delete(oldest.value);
+    }
+  };
   const sweep = (): void => {
     const t = now();
+    for (const [key, answer] of answers) {
+      if (answer.expiresAt > t) break;
+      answers.delete(key);
+    }
     for (const [room, log] of logs) {
       if (log.expiresAt > t) break;
       logs.delete(room);
@@ -79,7 +99,10 @@ export function createMemoryHistory({
     get rooms() {
       return logs.size;
     },
-    append(room, event) {
+    append(room, event, _delivered, idempotencyKey) {
+      const key = idempotencyKey === undefined ? undefined : `${room}\u0000${idempotencyKey}`;
+      const first = key === undefined ? undefined : answers.get(key);
+      if (first && first.expiresAt > now()) return Promise.resolve({ ...first.appended, repeated: true as const });
       const log = touch(room);
       const stored: RoomEvent = { seq: ++log.top, ...event };
       if (size > 0) {
@@ -93,7 +116,9 @@ export function createMemoryHistory({
         }
       }
       sink(room, log.epoch, stored);
-      return Promise.resolve({ epoch: log.epoch, seq: stored.seq });
+      const appended = { epoch: log.epoch, seq: stored.seq, id: event.id };
+      if (key !== undefined) remember(key, appended);
+      return Promise.resolve(appended);
     },
     read(room, query: HistoryQuery): Promise<HistoryPage> {
       const log = touch(room);
@@ -104,6 +129,7 @@ export function createMemoryHistory({
     close() {
       clearInterval(timer);
       logs.clear();
+      answers.clear();
     },
   };
 }

@@ -67,15 +67,30 @@ end
 `;
 
 /**
+ * Idempotent publish: KEYS[3], present only when the publish has an idempotency key, holds
+ * `<seq> <epoch> <id>` of the first publish with that key in the room for ARGV[8] ms (set
+ * at the end of APPEND). A repeat answers `{'=', <that>}` and writes and publishes nothing;
+ * without a key this costs nothing. Checked after GUARD_LATE: a late repeat is refused
+ * like any late append.
+ */
+const IDEMPOTENT = `
+if KEYS[3] then
+  local first = redis.call('GET', KEYS[3])
+  if first then return {'=', first} end
+end
+`;
+
+/**
  * Numbers the event, keeps it, and publishes it on the room's channel, in one step:
  * Redis runs scripts one at a time, so the channel carries a room's events in seq order.
  * ARGV[4]: the channel; ARGV[5]: 1 for SPUBLISH (sharded), 0 for PUBLISH; ARGV[6]: the
  * event's JSON without its opening brace, to which the script prepends `{"seq":N,`;
- * ARGV[7]: most bytes the log may hold. The message is `e<epoch> <event JSON>`.
+ * ARGV[7]: most bytes the log may hold; ARGV[8], ARGV[9]: the idempotency window (ms) and the
+ * event's id (see IDEMPOTENT). The message is `e<epoch> <event JSON>`.
  * The oldest events go first, by count or by bytes, but never the newest: the log stays
  * a contiguous run ending at `top`, and a log that exists is never empty.
  */
-const APPEND = lua(`${GUARD_LATE}${HEAD}${GUARD_REGRESSED}${GUARD_LINEAGE}
+const APPEND = lua(`${GUARD_LATE}${IDEMPOTENT}${HEAD}${GUARD_REGRESSED}${GUARD_LINEAGE}
 top = top + 1
 local entry = '{"seq":' .. top .. ',' .. ARGV[6]
 if size > 0 then
@@ -95,6 +110,7 @@ else
   redis.call('DEL', KEYS[2])
 end
 redis.call(ARGV[5] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[4], 'e' .. epoch .. ' ' .. entry)
+if KEYS[3] then redis.call('SET', KEYS[3], top .. ' ' .. epoch .. ' ' .. ARGV[9], 'PX', ARGV[8]) end
 return {epoch, top}`);
 
 /**
@@ -140,44 +156,55 @@ function parseEvents(entries: unknown): RoomEvent[] {
  */
 export function createRedisHistory(
   redis: RedisConnection,
-  { keyPrefix, sharded, size, maxBytes, ttlSeconds }: HistorySettings & { keyPrefix: string; sharded: boolean },
+  {
+    keyPrefix,
+    sharded,
+    size,
+    maxBytes,
+    ttlSeconds,
+    idempotencyWindowSeconds = 300,
+  }: HistorySettings & { keyPrefix: string; sharded: boolean },
 ): RoomHistory {
   const keys = redisKeys(keyPrefix);
   const ttlMs = ttlSeconds * 1000;
   const epoch = () => randomBytes(6).toString('base64url');
   return {
     kind: 'redis',
-    async append(room, event: UnsequencedEvent, delivered) {
+    async append(room, event: UnsequencedEvent, delivered, idempotencyKey) {
       // `{"seq":N,` is prepended by the script, so the event is encoded exactly once.
       const tail = JSON.stringify(event).slice(1);
+      const scriptKeys = [keys.history(room), keys.historyLog(room)];
+      if (idempotencyKey !== undefined) scriptKeys.push(keys.idempotency(room, idempotencyKey));
       const reply = await redis.run(
         'history-append',
         (c) =>
           lateAware(
             'history-append',
-            runScript(
-              c,
-              APPEND,
-              [keys.history(room), keys.historyLog(room)],
-              [
-                epoch(),
-                ttlMs,
-                size,
-                keys.roomChannel(room),
-                sharded ? 1 : 0,
-                tail,
-                maxBytes,
-                // Last, whatever is added before it: see GUARD_LATE.
-                delivered ? guardArgument(redis, delivered.epoch, delivered.seq) : guardArgument(redis),
-              ],
-            ),
+            runScript(c, APPEND, scriptKeys, [
+              epoch(),
+              ttlMs,
+              size,
+              keys.roomChannel(room),
+              sharded ? 1 : 0,
+              tail,
+              maxBytes,
+              idempotencyWindowSeconds * 1000,
+              event.id,
+              // Last, whatever is added before it: see GUARD_LATE.
+              delivered ? guardArgument(redis, delivered.epoch, delivered.seq) : guardArgument(redis),
+            ]),
           ),
+        // The circuit of a Cluster is per master: see RedisConnection.run.
         { key: keys.history(room) },
       );
+      if (Array.isArray(reply) && reply[0] === '=' && typeof reply[1] === 'string') {
+        const [seq, epoch, id] = reply[1].split(' ');
+        if (seq && epoch && id) return { epoch, seq: Number(seq), id, repeated: true };
+      }
       if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'number') {
         throw new Error('history-append: unexpected reply');
       }
-      return { epoch: reply[0], seq: reply[1] };
+      return { epoch: reply[0], seq: reply[1], id: event.id };
     },
     async read(room, { after, limit }: HistoryQuery): Promise<HistoryPage> {
       const reply = await redis.run('history-read', (c) =>

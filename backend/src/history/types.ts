@@ -1,4 +1,16 @@
-import type { HistoryResponse, JsonValue, RoomEvent, RoomPosition } from '@switchboard/contract';
+import type { ErrorCode, HistoryResponse, JsonValue, RoomEvent, RoomPosition } from '@switchboard/contract';
+
+/**
+ * A history read that cannot be answered: Redis is unreachable and this replica does not
+ * hold the events asked for. Its `code` is what the socket ack and the HTTP answer carry.
+ */
+export class HistoryUnavailableError extends Error {
+  readonly code = 'unavailable' satisfies ErrorCode;
+  constructor() {
+    super('room history is unreachable right now');
+    this.name = 'HistoryUnavailableError';
+  }
+}
 
 /** An event before the history numbers it. */
 export type UnsequencedEvent = Omit<RoomEvent, 'seq'> & { data: JsonValue };
@@ -24,8 +36,10 @@ export interface RoomHistory {
    * Numbers and keeps `event`, and delivers it to the room's followers. `delivered`: the
    * position this replica already delivered; a history behind it went backwards, and the
    * numbering goes on in a new epoch. Rejects (LateWriteError) rather than apply late.
+   * With `idempotencyKey`, a repeat of the key in the room within the idempotency window
+   * stores and delivers nothing and resolves with the first append (`repeated: true`).
    */
-  append(room: string, event: UnsequencedEvent, delivered?: RoomPosition): Promise<{ epoch: string; seq: number }>;
+  append(room: string, event: UnsequencedEvent, delivered?: RoomPosition, idempotencyKey?: string): Promise<Appended>;
   /** Reads the log, starting an epoch for a room that has none (so positions are stable). */
   read(room: string, query: HistoryQuery): Promise<HistoryPage>;
   /**
@@ -33,6 +47,14 @@ export interface RoomHistory {
    * starts a new epoch unless one was started already; resolves with the current epoch.
    */
   restart(room: string, known: string): Promise<string>;
+}
+
+/** Where an appended event went: for a repeated idempotency key, the first event's. */
+export interface Appended {
+  epoch: string;
+  seq: number;
+  id: string;
+  repeated?: true;
 }
 
 /** Where the memory driver sends what it appends (the Redis driver publishes instead). */
@@ -44,6 +66,8 @@ export interface HistorySettings {
   /** Most bytes of events kept per room (the newest event is always kept). */
   maxBytes: number;
   ttlSeconds: number;
+  /** How long an idempotency key's first answer is remembered (default 300). */
+  idempotencyWindowSeconds?: number;
 }
 
 /** An event's size as the history stores it: its JSON. */

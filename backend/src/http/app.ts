@@ -3,27 +3,35 @@ import { IncomingMessage, ServerResponse, type RequestListener } from 'node:http
 import { Socket } from 'node:net';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import helmet from 'helmet';
+import { z } from 'zod';
 import {
   CAPABILITIES,
   HTTP_PATHS,
   LIMITS,
+  type BatchPublishResponse,
+  type BatchPublishResult,
   type DevLoginResponse,
   type HistoryResponse,
-  type JsonValue,
   type MintTokenResponse,
   type PeerInfo,
   type PeersResponse,
   type PublishEventResponse,
   type ReadyResponse,
+  type RoomDetailResponse,
+  type RoomsListResponse,
   type Capability,
   type ServiceScope,
+  type UpstreamSessionResponse,
 } from '@switchboard/contract';
 import {
   devLoginRequestSchema,
+  batchEventRequestSchema,
+  batchPublishRequestSchema,
   historyQuerySchema,
   mintTokenRequestSchema,
   publishEventRequestSchema,
   roomNameSchema,
+  roomsListQuerySchema,
   tokenIdSchema,
   userIdParamSchema,
 } from '@switchboard/contract/schemas';
@@ -37,25 +45,19 @@ import {
 import { AuthorizerUnavailableError, RoomForbiddenError, type RoomAccess } from '../auth/room-access.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { HistoryQuery } from '../history/types.js';
-import { HistoryUnavailableError } from '../realtime/rooms.js';
+import { HistoryUnavailableError } from '../history/types.js';
 import { iceServersFor, type IceServerOptions } from '../rtc/ice-servers.js';
 import { MintRateLimitedError, TokenStoreUnavailableError, type TokenService } from '../tokens/service.js';
 import type { UpstreamSessions } from '../upstream/service.js';
-import { ApiError } from './errors.js';
+import { ApiError, notJsonError } from './errors.js';
+import type { RoomsApi } from '../realtime/rooms-api.js';
 import { rawJsonRoute } from './raw-json-route.js';
+import { decodeCursor, InvalidCursorError, type RoomDirectory } from './room-directory.js';
 import { createUpstreamRoutes } from './upstream-routes.js';
-import { parse } from './validation.js';
+import { firstIssue, parse } from './validation.js';
 
 /** What the HTTP API needs from the realtime side. */
-export interface RoomsApi {
-  publish(room: string, event: { type: string; data: JsonValue }, from: string): Promise<PublishEventResponse>;
-  peers(room: string): Promise<PeerInfo[]>;
-  /** Rejects with HistoryUnavailableError while Redis is unreachable and this replica does not follow the room. */
-  history(room: string, query: HistoryQuery): Promise<HistoryResponse>;
-  /** Ends `userId`'s sessions in `room` on every replica and refuses the tokens minted for them so far. */
-  kick(room: string, userId: string): Promise<void>;
-}
+export type { RoomsApi } from '../realtime/rooms-api.js';
 
 export interface HttpAppOptions {
   logger: Logger;
@@ -81,6 +83,8 @@ export interface HttpAppOptions {
   ice: IceServerOptions;
   readiness: () => ReadyResponse;
   rooms: RoomsApi;
+  /** Active rooms across replicas, for the server API. */
+  directory: RoomDirectory;
   /** Serve `/metrics` here (false when it has a port of its own). */
   serveMetrics: boolean;
   /** The built demo app, served at `/` when present. */
@@ -89,6 +93,8 @@ export interface HttpAppOptions {
   allowInsecureConnect: boolean;
   /** Brokered voice sessions; absent when no provider key is configured (the routes 404). */
   upstream?: UpstreamSessions;
+  /** Told of every voice secret minted (the `upstream.minted` webhook). */
+  onUpstreamMinted?: (room: string | undefined, userId: string, minted: UpstreamSessionResponse) => void;
   /** The operations dashboard's routes, given the app's authentication; absent when it is off. */
   admin?: (auth: {
     authenticate: RequestHandler;
@@ -98,6 +104,14 @@ export interface HttpAppOptions {
 }
 
 const BODY_LIMIT = '64kb';
+
+/** A batch as a whole; each event is checked on its own (its own result). */
+const batchEnvelopeSchema = batchPublishRequestSchema.extend({
+  events: z
+    .array(z.unknown())
+    .min(1, 'events must not be empty')
+    .max(LIMITS.batchEvents, `at most ${LIMITS.batchEvents} events per batch`),
+});
 
 /** The CORS headers an answer to `origin` carries, as a flat `[name, value, ...]` list. */
 function corsHeaders(origins: '*' | string[]): (origin: string | undefined) => string[] {
@@ -121,18 +135,17 @@ function cors(headersFor: (origin: string | undefined) => string[]): RequestHand
   };
 }
 
-/** The headers a middleware sets on every response, recorded once on a stand-in response. */
+/** The headers a middleware sets on every response, read once from a stand-in response. */
 function headersSetBy(middleware: (req: IncomingMessage, res: ServerResponse, next: () => void) => void): string[] {
   const req = new IncomingMessage(new Socket());
   const res = new ServerResponse(req);
-  const headers: string[] = [];
-  const setHeader = res.setHeader.bind(res);
-  res.setHeader = (name, value) => {
-    headers.push(name, Array.isArray(value) ? value.join(', ') : String(value));
-    return setHeader(name, value);
-  };
   middleware(req, res, () => undefined);
-  return headers;
+  // Raw names keep the middleware's spelling (Node >= 15.13; missing from this @types/node).
+  const raw = res as ServerResponse & { getRawHeaderNames(): string[] };
+  return raw.getRawHeaderNames().flatMap((name) => {
+    const value = res.getHeader(name);
+    return value === undefined ? [] : [name, Array.isArray(value) ? value.join(', ') : String(value)];
+  });
 }
 
 /**
@@ -304,6 +317,68 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     res.status(204).end();
   });
 
+  app.get(HTTP_PATHS.rooms, authenticate, async (req, res) => {
+    requireScope(principal(req), 'read');
+    const query = parse(roomsListQuerySchema, req.query);
+    let after: string | undefined;
+    try {
+      after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new ApiError('invalid_request', `cursor: ${error.message}`);
+      throw error;
+    }
+    const response: RoomsListResponse = await options.directory
+      .list(after, query.limit ?? LIMITS.roomsPage)
+      .catch(unavailable);
+    res.json(response);
+  });
+
+  // `:` is literal here (path-to-regexp would read `:batch` as a parameter).
+  app.post(HTTP_PATHS.roomsEventsBatch.replace(':', '\\:'), authenticate, json, requireJson, async (req, res) => {
+    const who = principal(req);
+    requireScope(who, 'publish');
+    const { events: items } = parse(batchEnvelopeSchema, req.body);
+    const events = items.map((item) => batchEventRequestSchema.safeParse(item));
+    const from = `service:${who.userId}`;
+    const results: BatchPublishResult[] = new Array<BatchPublishResult>(events.length);
+    // Each room's events in the order sent; rooms side by side.
+    const byRoom = new Map<string, number[]>();
+    events.forEach((parsed, i) => {
+      if (!parsed.success)
+        results[i] = { ok: false, error: { code: 'invalid_request', message: firstIssue(parsed.error) } };
+      else byRoom.set(parsed.data.room, [...(byRoom.get(parsed.data.room) ?? []), i]);
+    });
+    await Promise.all(
+      [...byRoom.values()].map(async (indexes) => {
+        for (const i of indexes) {
+          const event = events[i]?.data;
+          if (!event) continue;
+          try {
+            const published = await rooms.publish(
+              event.room,
+              { type: event.type, data: event.data ?? null, idempotencyKey: event.idempotencyKey },
+              from,
+            );
+            results[i] = { ok: true, ...published };
+            metrics.eventsIn.inc({ event: 'http_publish', result: 'ok' });
+          } catch (error) {
+            log.error({ err: error, room: event.room }, 'batch publish failed');
+            results[i] = { ok: false, error: { code: 'internal', message: 'the event could not be published' } };
+          }
+        }
+      }),
+    );
+    const response: BatchPublishResponse = { results };
+    res.status(200).json(response);
+  });
+
+  app.get(`${HTTP_PATHS.rooms}/:room`, authenticate, async (req, res) => {
+    requireScope(principal(req), 'read');
+    const room = roomParam(req);
+    const response: RoomDetailResponse = await options.directory.detail(room).catch(unavailable);
+    res.json(response);
+  });
+
   app.post('/api/rooms/:room/events', authenticate, json, requireJson, async (req, res) => {
     const who = principal(req);
     requireScope(who, 'publish');
@@ -311,7 +386,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     const body = parse(publishEventRequestSchema, req.body);
     const response: PublishEventResponse = await rooms.publish(
       room,
-      { type: body.type, data: body.data ?? null },
+      { type: body.type, data: body.data ?? null, idempotencyKey: body.idempotencyKey },
       `service:${who.userId}`,
     );
     metrics.eventsIn.inc({ event: 'http_publish', result: 'ok' });
@@ -346,7 +421,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
       res.json(response);
     } catch (error) {
       if (error instanceof HistoryUnavailableError) {
-        throw new ApiError('unavailable', error.message, { 'Retry-After': '1' });
+        throw new ApiError(error.code, error.message, { 'Retry-After': '1' });
       }
       throw error;
     }
@@ -383,6 +458,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
         authorizeRoom: async (who, room) => {
           await roomCaps(who, room, []);
         },
+        onMinted: options.onUpstreamMinted,
         json: [json, jsonBody(true)],
       }),
     );
@@ -415,7 +491,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     if (error instanceof ApiError) return error;
     if (isBodyParserError(error) && error.type === 'entity.too.large')
       return new ApiError('payload_too_large', `request bodies are limited to ${BODY_LIMIT}`);
-    if (isBodyParserError(error)) return new ApiError('invalid_request', 'the body is not valid JSON');
+    if (isBodyParserError(error)) return notJsonError();
     log.error({ err: error, method, path }, 'unhandled http error');
     return new ApiError('internal');
   };
@@ -440,6 +516,12 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   return (req, res) => {
     if (!mintRoute(req, res)) app(req, res);
   };
+}
+
+/** Redis or history trouble behind a room read, as a retryable contract error. */
+function unavailable(error: unknown): never {
+  if (error instanceof ApiError) throw error;
+  throw new ApiError('unavailable', 'room state is unreachable right now; try again shortly', { 'Retry-After': '1' });
 }
 
 /** Token-store refusals as contract errors; anything else unchanged. */

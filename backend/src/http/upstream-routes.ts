@@ -14,6 +14,8 @@ export interface UpstreamRoutesOptions {
   principal: (req: Request) => Principal;
   /** Refuses (403, or 503 while the authorizer is away) a room the app does not let `who` into. */
   authorizeRoom: (who: Principal, room: string) => Promise<void>;
+  /** Told of every secret minted (the `upstream.minted` webhook). */
+  onMinted?: (room: string | undefined, userId: string, minted: UpstreamSessionResponse) => void;
   /** The app's JSON body parser (with its size limit), refusing a body of another type. */
   json: RequestHandler[];
 }
@@ -52,6 +54,7 @@ export function createUpstreamRoutes({
   authenticate,
   principal,
   authorizeRoom,
+  onMinted,
   json,
 }: UpstreamRoutesOptions): Router {
   const router = Router();
@@ -71,6 +74,7 @@ export function createUpstreamRoutes({
     } catch (error) {
       throw toApiError(error);
     }
+    onMinted?.(body.room, who.userId, minted);
     res.status(201).json(minted);
   });
 

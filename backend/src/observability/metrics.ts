@@ -192,6 +192,43 @@ export function createMetrics() {
       labelNames: ['provider', 'kind'] as const,
       registers,
     }),
+    idempotentRepeats: new Counter({
+      name: 'switchboard_idempotent_repeats_total',
+      help: 'Publishes answered with an earlier publish of the same idempotencyKey (nothing published)',
+      registers,
+    }),
+    webhooksDelivered: new Counter({
+      name: 'switchboard_webhooks_delivered_total',
+      help: 'Lifecycle webhooks accepted (2xx) by every receiver, delivered by this replica',
+      registers,
+    }),
+    webhooksRetried: new Counter({
+      name: 'switchboard_webhooks_retried_total',
+      help: 'Webhook attempts that failed (no 2xx, timeout, unreachable) and were scheduled again',
+      registers,
+    }),
+    webhooksGivenUp: new Counter({
+      name: 'switchboard_webhooks_given_up_total',
+      help: 'Lifecycle webhooks given up, by reason: expired (not accepted within WEBHOOK_RETRY_SECONDS), overflow (memory mode queue was full), unwritten (the outbox write failed)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    webhookLagSeconds: new Histogram({
+      name: 'switchboard_webhook_lag_seconds',
+      help: 'From a lifecycle event to its webhook being accepted, seconds',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+      registers,
+    }),
+    webhookOutboxOldestSeconds: new Gauge({
+      name: 'switchboard_webhook_outbox_oldest_seconds',
+      help: 'Age of the oldest undelivered webhook in the outbox partitions this replica delivers (0 when none)',
+      registers,
+    }),
+    webhookOutboxLength: new Gauge({
+      name: 'switchboard_webhook_outbox_length',
+      help: 'Undelivered webhooks in the outbox partitions this replica delivers',
+      registers,
+    }),
   };
 }
 

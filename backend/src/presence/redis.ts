@@ -1,9 +1,10 @@
-import type { PeerInfo } from '@switchboard/contract';
+import type { PeerInfo, PeerLeftReason } from '@switchboard/contract';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { RedisConnection } from '../redis/connection.js';
+import type { RedisClient, RedisConnection } from '../redis/connection.js';
 import { redisKeys } from '../redis/keys.js';
 import { lua, runScript } from '../redis/lua.js';
+import { NO_LIFECYCLE, type Lifecycle } from '../webhooks/lifecycle.js';
 import { RoomView } from './room-view.js';
 import type { Presence, PresenceListener, PresenceMessage } from './types.js';
 
@@ -11,21 +12,65 @@ export interface RedisPresenceOptions {
   redis: RedisConnection;
   /** Publishes on the room's channel, which only replicas with members there receive. */
   publish: (room: string, message: PresenceMessage) => void;
-  listener: PresenceListener;
+  /** Where changes go; also settable later with `listen`. */
+  listener?: PresenceListener;
   replica: string;
   keyPrefix: string;
   /** A replica silent for this long is presumed dead and its peers announced as left. */
   ttlSeconds: number;
   /** A replica is gone (dead, or this one's previous life): forget what its users held. */
   onReplicaGone: (replica: string, userIds: string[]) => Promise<void>;
+  /** Lifecycle webhooks: each join and leave script decides which transitions happened. */
+  lifecycle?: Lifecycle;
   logger: Logger;
   metrics: Metrics;
 }
 
-/** Adds the peer and returns the room's peers (the room is new on this replica). */
+/**
+ * Lifecycle webhooks of a presence change, decided in the same script as the change, so
+ * that of two replicas racing for an empty room exactly one sees it empty (Redis runs one
+ * script at a time). KEYS[2], when given, is the webhook outbox: the webhooks are written
+ * in the same step, so no crash between the presence write and the outbox write can lose
+ * one. Without it (a Cluster, where the outbox is in another slot) the script returns them
+ * for the caller to write. ARGV[1]: the room; ARGV[2]: the outbox's MAXLEN.
+ */
+const EMIT = `
+if KEYS[2] then
+  for _, body in ipairs(out) do redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'r', ARGV[1], 'b', body) end
+  out = {}
+end
+`;
+
+/**
+ * Adds a peer. ARGV[3]: peer id; ARGV[4]: its JSON; ARGV[5]: '1' to return the room's peers
+ * (its first join on this replica); ARGV[6], ARGV[7]: the room.occupied and member.joined
+ * webhooks ('' for none). Returns `{peers, webhooks}`.
+ */
 const JOIN = lua(`
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return redis.call('HGETALL', KEYS[1])`);
+local out = {}
+if redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) == 1 then
+  if ARGV[6] ~= '' and redis.call('HLEN', KEYS[1]) == 1 then out[#out + 1] = ARGV[6] end
+  if ARGV[7] ~= '' then out[#out + 1] = ARGV[7] end
+end
+${EMIT}
+return {ARGV[5] == '1' and redis.call('HGETALL', KEYS[1]) or {}, out}`);
+
+/**
+ * Removes peers. ARGV[3]: the room.vacated webhook, written if the room is left empty;
+ * then pairs of a peer id and its member.left webhook. Returns the webhooks to write.
+ */
+const LEAVE = lua(`
+local out = {}
+local removed = false
+for i = 4, #ARGV, 2 do
+  if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
+    removed = true
+    if ARGV[i + 1] ~= '' then out[#out + 1] = ARGV[i + 1] end
+  end
+end
+if removed and ARGV[3] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then out[#out + 1] = ARGV[3] end
+${EMIT}
+return out`);
 
 function parsePeer(json: string): PeerInfo | undefined {
   try {
@@ -34,6 +79,17 @@ function parsePeer(json: string): PeerInfo | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `{room, peer}` pairs grouped by room. */
+function byRoom(pairs: Array<{ room: string; peer: PeerInfo }>): Map<string, PeerInfo[]> {
+  const rooms = new Map<string, PeerInfo[]>();
+  for (const { room, peer } of pairs) {
+    const peers = rooms.get(room);
+    if (peers) peers.push(peer);
+    else rooms.set(room, [peer]);
+  }
+  return rooms;
 }
 
 /** Peers of an HGETALL reply: an object, or flat `[field, value, …]` pairs from a script. */
@@ -57,17 +113,63 @@ function peersOf(reply: unknown): PeerInfo[] {
  */
 export function createRedisPresence(options: RedisPresenceOptions): Presence & { view: RoomView } {
   const { redis, publish, replica, ttlSeconds, metrics } = options;
+  const lifecycle = options.lifecycle ?? NO_LIFECYCLE;
   const keys = redisKeys(options.keyPrefix);
+  const scriptKeys = (room: string): string[] => {
+    const outbox = lifecycle.outboxKey(room);
+    return outbox ? [keys.presence(room), outbox] : [keys.presence(room)];
+  };
+  /** Writes what a script returned (only on a Cluster), or nothing. */
+  const written = (room: string, bodies: unknown): void => {
+    if (!Array.isArray(bodies) || bodies.length === 0) return;
+    lifecycle.enqueue(
+      room,
+      bodies.filter((body): body is string => typeof body === 'string'),
+    );
+  };
+  /** Adds `peer` to the room's hash; resolves with the room's peers when `all`. */
+  const add = async (c: RedisClient, room: string, peer: PeerInfo, all: boolean): Promise<unknown> => {
+    const [occupied, joined] = lifecycle.enabled ? lifecycle.joined(room, peer) : ['', ''];
+    const reply = await runScript(c, JOIN, scriptKeys(room), [
+      room,
+      lifecycle.maxLength,
+      peer.peerId,
+      JSON.stringify(peer),
+      all ? 1 : 0,
+      occupied,
+      joined,
+    ]);
+    const [peers, bodies] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    written(room, bodies);
+    return peers;
+  };
+  /** Removes peers from the room's hash (`reason` says why, for the webhooks). */
+  const remove = async (
+    c: RedisClient,
+    room: string,
+    peers: Array<Pick<PeerInfo, 'peerId' | 'userId'>>,
+    reason: PeerLeftReason,
+  ): Promise<void> => {
+    const on = lifecycle.enabled;
+    const reply = await runScript(c, LEAVE, scriptKeys(room), [
+      room,
+      lifecycle.maxLength,
+      on ? lifecycle.vacated(room) : '',
+      ...peers.flatMap((peer) => [peer.peerId, on ? lifecycle.left(room, peer, reason) : '']),
+    ]);
+    written(room, reply);
+  };
   const log = options.logger.child({ component: 'presence' });
   const view = new RoomView(options.listener, replica);
 
-  /** Peers joined but not yet written to Redis: `announce` writes them. */
+  /** Memberships (`room\npeerId`: a connection has one peer id in all its rooms) joined but not yet written to Redis: `announce` writes them. */
   const unwritten = new Set<string>();
+  const member = (room: string, peerId: string): string => `${room}\n${peerId}`;
   /** Rooms whose peers are being read from Redis (their first join here); later joins wait for it. */
   const loading = new Map<string, Promise<void>>();
   // Writes that failed while Redis was away; replayed by the next heartbeat.
   let dirty = false;
-  const pendingLeaves = new Map<string, string>();
+  const pendingLeaves = new Map<string, { room: string; peerId: string; userId: string; reason: PeerLeftReason }>();
   let closed: Promise<void> | undefined;
   let lastWarning = 0;
   const warn = (what: string, error: unknown): void => {
@@ -94,7 +196,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
     );
     await redis.run('presence-reap', (c) =>
       Promise.all([
-        ...gone.map(({ room, peer }) => c.hDel(keys.presence(room), peer.peerId)),
+        ...[...byRoom(gone)].map(([room, peers]) => remove(c, room, peers, 'replica_lost')),
         // This replica's own list stays: it holds those rooms' current peers.
         ...(id === replica ? [] : [c.del(keys.replica(id))]),
       ]),
@@ -112,16 +214,14 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
     const leaves = [...pendingLeaves];
     await redis.run('presence-resync', (c) =>
       Promise.all([
-        ...leaves.map(([peerId, room]) => c.hDel(keys.presence(room), peerId)),
-        ...locals.map(({ room, peer }) => c.hSet(keys.presence(room), peer.peerId, JSON.stringify(peer))),
+        ...leaves.map(([, { room, peerId, userId, reason }]) => remove(c, room, [{ peerId, userId }], reason)),
+        ...locals.map(({ room, peer }) => add(c, room, peer, false)),
         ...(locals.length > 0 ? [c.sAdd(keys.replica(replica), [...new Set(locals.map(({ room }) => room))])] : []),
       ]),
     );
-    for (const [peerId] of leaves) pendingLeaves.delete(peerId);
+    for (const [key] of leaves) pendingLeaves.delete(key);
     dirty = false;
-    const byRoom = new Map<string, PeerInfo[]>();
-    for (const { room, peer } of locals) byRoom.set(room, [...(byRoom.get(room) ?? []), peer]);
-    for (const [room, peers] of byRoom) publish(room, { t: 'sync', room, replica, peers });
+    for (const [room, peers] of byRoom(locals)) publish(room, { t: 'sync', room, replica, peers });
   }
 
   async function reap(): Promise<void> {
@@ -171,20 +271,19 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
     async join(room, peer) {
       const firstHere = !view.tracks(room);
       view.addLocal(room, peer, false);
-      pendingLeaves.delete(peer.peerId);
+      pendingLeaves.delete(member(room, peer.peerId));
       if (!firstHere) {
         // The view holds the room's peers (once the first join here has read them); the
         // peer is written when it is announced, with the announcement (one write to Redis).
-        unwritten.add(peer.peerId);
+        unwritten.add(member(room, peer.peerId));
         await loading.get(room);
         return;
       }
-      const json = JSON.stringify(peer);
       const read = (async () => {
         try {
           const [all] = await redis.run('presence-join', (c) =>
             Promise.all([
-              runScript(c, JOIN, [keys.presence(room)], [peer.peerId, json]),
+              add(c, room, peer, true),
               c.sAdd(keys.replica(replica), room),
               // A heartbeat too: a replica that holds peers is known to the reapers even if it
               // dies right after Redis lost its heartbeats (a restart, a flush).
@@ -200,15 +299,17 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       await read;
       if (loading.get(room) === read) loading.delete(room);
     },
-    others: (room, peerId) => view.others(room, peerId),
+    snapshot: (room, peerId, max) => view.snapshot(room, peerId, max),
+    count: (room) => view.count(room),
+    page: (room, cursor, limit) => view.page(room, cursor, limit),
     announce(room, peer) {
       // Announced only when the caller has sent `session` in the same tick: no peer can
       // signal this one before it knows who it is. Skipped if it already left.
       if (!view.has(room, peer.peerId)) return;
       view.announce(room, peer);
-      if (unwritten.delete(peer.peerId)) {
+      if (unwritten.delete(member(room, peer.peerId))) {
         redis
-          .run('presence-join', (c) => c.hSet(keys.presence(room), peer.peerId, JSON.stringify(peer)))
+          .run('presence-join', (c) => add(c, room, peer, false))
           .catch((error: unknown) => {
             warn('join', error);
           });
@@ -216,20 +317,18 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       publish(room, { t: 'join', room, peer });
     },
     leave(room, peerId, reason) {
-      unwritten.delete(peerId);
-      if (!view.has(room, peerId)) return;
+      unwritten.delete(member(room, peerId));
+      const peer = view.peer(room, peerId);
+      if (!peer) return;
       view.removeLocal(room, peerId, reason);
       publish(room, { t: 'leave', room, peerId, reason });
       const lastHere = !view.tracks(room);
       redis
         .run('presence-leave', (c) =>
-          Promise.all([
-            c.hDel(keys.presence(room), peerId),
-            ...(lastHere ? [c.sRem(keys.replica(replica), room)] : []),
-          ]),
+          Promise.all([remove(c, room, [peer], reason), ...(lastHere ? [c.sRem(keys.replica(replica), room)] : [])]),
         )
         .catch((error: unknown) => {
-          pendingLeaves.set(peerId, room);
+          pendingLeaves.set(member(room, peerId), { room, peerId, userId: peer.userId, reason });
           warn('leave', error);
         });
     },
@@ -242,6 +341,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
         return [];
       }
     },
+    listen: (next) => view.listen(next),
     receive(message) {
       if (message.t === 'join') view.add(message.room, message.peer);
       else if (message.t === 'leave') view.remove(message.room, message.peerId, message.reason);
@@ -264,7 +364,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
         await redis
           .run('presence-close', (c) =>
             Promise.all([
-              ...locals.map(({ room, peer }) => c.hDel(keys.presence(room), peer.peerId)),
+              ...[...byRoom(locals)].map(([room, peers]) => remove(c, room, peers, reason)),
               c.del(keys.replica(replica)),
               c.zRem(keys.replicas, replica),
             ]),

@@ -55,6 +55,20 @@ export function redisKeys(prefix: string) {
     upstreamRecord: (tag: string, key: string) => `${prefix}rtc:upstream:{${tag}}.${key}`,
     /** Hash replica -> its latest operations report (JSON), read by the dashboard's overview. */
     adminReports: `${prefix}admin:#reports`,
+    /**
+     * Stream: one partition of the lifecycle-webhook outbox (fields `r` room, `b` body), read
+     * by the consumer group `deliverers`. A room's webhooks always go to the same partition.
+     * On one server or Sentinel the presence scripts write it in the same step as the
+     * presence hash; on a Cluster it is another slot and is written right after.
+     */
+    webhookOutbox: (partition: number) => `${prefix}webhooks:{outbox:${partition}}`,
+    /** String: the replica delivering that partition now, `PX` = the lease; same slot as the stream. */
+    webhookLease: (partition: number) => `${prefix}webhooks:{outbox:${partition}}:lease`,
+    /**
+     * String `<id> <seq>`: the answer to a publish's idempotency key in a room, `PX` =
+     * IDEMPOTENCY_WINDOW_SECONDS; in the room's slot, so the append script reads and writes it.
+     */
+    idempotency: (room: string, key: string) => `${prefix}history:{${room}}:idem:${key}`,
     /** Sorted set replica -> last heartbeat (ms). */
     replicas: `${prefix}presence:#replicas`,
     /** Set of the rooms a replica has members in, so a survivor can find its peers and clean up after it. */

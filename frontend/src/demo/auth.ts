@@ -17,11 +17,13 @@ export const DEV_LOGIN_OFF =
 /**
  * Access tokens for the demo from `POST /api/dev/login`, standing in for a real app's
  * login. Tries each gateway in turn, so signing in survives the loss of one replica.
- * Like an app's login with `ROOM_ACCESS=grants`, the token grants the room being joined
+ * Like an app's login with `ROOM_ACCESS=grants`, the token grants the rooms being joined
  * (except private ones); gateways in `open` mode ignore the grant.
  */
-export function createDevAuth(gateways: readonly string[], userId: string, name: string, room: string) {
-  const rooms = room.startsWith(PRIVATE_ROOM_PREFIX) ? {} : { [room]: ['publish' as const] };
+export function createDevAuth(gateways: readonly string[], userId: string, name: string, joined: readonly string[]) {
+  const rooms = Object.fromEntries(
+    joined.filter((room) => !room.startsWith(PRIVATE_ROOM_PREFIX)).map((room) => [room, ['publish' as const]]),
+  );
   let cached: { token: string; expiresAt: number } | undefined;
   return async ({ forceRefresh }: AccessTokenContext): Promise<string> => {
     if (!forceRefresh && cached && cached.expiresAt - Date.now() > EXPIRY_MARGIN_MS) return cached.token;

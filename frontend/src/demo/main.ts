@@ -25,6 +25,8 @@ import { getLocalMedia } from './media.js';
 /** What end-to-end tests (and curious developers) can read from the console. */
 interface DebugHandle {
   room: Room;
+  /** The lobby, on the same connection as the call's room. */
+  lobby: Room | undefined;
   call: Call;
   snapshot(): {
     status: ConnectionState['status'];
@@ -43,6 +45,8 @@ declare global {
 interface Params {
   gateways: string[];
   room: string | undefined;
+  /** A second room on the same connection: everyone's comings and goings, and how many are around. */
+  lobby: string;
   name: string | undefined;
   autojoin: boolean;
 }
@@ -50,6 +54,7 @@ interface Params {
 interface Active {
   switchboard: Switchboard;
   room: Room;
+  lobby: Room | undefined;
   call: Call;
   name: string;
   localStream: MediaStream | undefined;
@@ -66,6 +71,8 @@ interface Tile {
 }
 
 const NAME_KEY = 'switchboard.name';
+/** How many of the lobby's announcements stay on screen. */
+const LOBBY_ITEMS = 6;
 /** How much earlier room activity a person sees on joining (or after reloading it). */
 const EARLIER_EVENTS = 30;
 
@@ -95,6 +102,9 @@ const ui = {
   eventLog: byId('event-log', HTMLElement),
   eventForm: byId('event-form', HTMLFormElement),
   eventInput: byId('event-input', HTMLInputElement),
+  lobbyPanel: byId('lobby-panel', HTMLElement),
+  lobbyCount: byId('lobby-count', HTMLElement),
+  lobbyLog: byId('lobby-log', HTMLElement),
 };
 
 const params = readParams();
@@ -110,6 +120,7 @@ function readParams(): Params {
   return {
     gateways: gateways.length > 0 ? gateways : [location.origin],
     room: query.get('room') ?? undefined,
+    lobby: query.get('lobby') ?? 'lobby',
     name: query.get('name') ?? undefined,
     autojoin: query.get('autojoin') === '1',
   };
@@ -119,14 +130,23 @@ function readParams(): Params {
 
 function join(name: string, roomName: string): void {
   localStorage.setItem(NAME_KEY, name);
+  const lobbyName = params.lobby !== roomName && ROOM_NAME_PATTERN.test(params.lobby) ? params.lobby : undefined;
   const switchboard = createSwitchboard({
     urls: params.gateways,
-    getAccessToken: createDevAuth(params.gateways, userIdFor(name), name, roomName),
+    getAccessToken: createDevAuth(
+      params.gateways,
+      userIdFor(name),
+      name,
+      lobbyName ? [roomName, lobbyName] : [roomName],
+    ),
   });
+  // The call's room first: it rides in the handshake, and the lobby joins the same connection.
   const room = switchboard.join(roomName);
+  const lobby = lobbyName === undefined ? undefined : switchboard.join(lobbyName);
   const call = new Call({ room });
-  const session: Active = { switchboard, room, call, name, localStream: undefined, assistant: undefined };
+  const session: Active = { switchboard, room, lobby, call, name, localStream: undefined, assistant: undefined };
   active = session;
+  if (lobby) watchLobby(session, lobby, roomName);
 
   ui.joinView.hidden = true;
   ui.callView.hidden = false;
@@ -175,6 +195,7 @@ function join(name: string, roomName: string): void {
 
   window.__switchboard = {
     room,
+    lobby,
     call,
     snapshot: () => ({
       status: room.state.status,
@@ -230,7 +251,53 @@ function leave(reason?: string): void {
   ui.joinError.textContent = reason ?? '';
   renderBadge(undefined);
   renderMediaButtons();
+  ui.lobbyPanel.hidden = true;
+  ui.lobbyLog.replaceChildren();
   delete window.__switchboard;
+}
+
+// ---- the lobby: a second room on the same connection ---------------------------------
+
+function watchLobby(session: Active, lobby: Room, roomName: string): void {
+  const panel = ui.lobbyPanel;
+  panel.hidden = false;
+  panel.dataset.status = lobby.state.status;
+  ui.lobbyLog.replaceChildren();
+  const renderCount = (count: number) => {
+    ui.lobbyCount.textContent = String(count);
+    ui.lobbyCount.title = `${count} ${count === 1 ? 'person' : 'people'} in the lobby`;
+  };
+  renderCount(lobby.peerCount);
+  lobby.on('state', (state) => {
+    if (active !== session) return;
+    panel.dataset.status = state.status;
+    // The lobby is a nice-to-have: if it is refused, the call goes on without it.
+    if (state.status === 'failed')
+      panel.title = state.error ? friendlyError(state.error.code, state.error.message) : '';
+  });
+  lobby.on('peerCount', (count) => {
+    if (active === session) renderCount(count);
+  });
+  lobby.on('room:event', (event) => {
+    if (active !== session) return;
+    appendToLog(
+      ui.lobbyLog,
+      h('li', { class: 'system', 'data-testid': 'lobby-item', 'data-seq': event.seq }, summarize(event.data)),
+      LOBBY_ITEMS,
+    );
+  });
+  lobby.on('recovery', (outcome) => {
+    if (active !== session) return;
+    panel.dataset.recovered = String(outcome.recovered);
+    panel.dataset.replayed = String(outcome.replayed);
+  });
+  // Announced once; after a reconnect the SDK recovers what was missed instead.
+  lobby.ready
+    .then(
+      () => lobby.publish('arrival', { text: `${session.name} joined ${roomName}` }),
+      () => undefined,
+    )
+    .catch(() => undefined);
 }
 
 // ---- voice assistant ------------------------------------------------------------

@@ -8,7 +8,9 @@ import type {
   JsonValue,
   MintTokenResponse,
   PeerInfo,
+  PeerJoinedPayload,
   PeerLeftPayload,
+  PeersPage,
   PublishEventResponse,
   RecoveryOutcome,
   RoomEvent,
@@ -24,6 +26,7 @@ import { accessTokenFrom } from './access-token.js';
 import { resolveBackoff, type BackoffOptions } from './backoff.js';
 import type { ClientErrorCode, SwitchboardError } from './errors.js';
 import type { FetchLike } from './http.js';
+import { SharedConnection } from './connection.js';
 import { RoomConnection } from './room.js';
 import { createUpstreamApi, type UpstreamApi } from './upstream.js';
 
@@ -94,6 +97,25 @@ export interface SwitchboardOptions {
    * @default ['websocket', 'polling'] same-origin, ['websocket'] cross-origin
    */
   transports?: ('polling' | 'websocket' | 'webtransport')[];
+  /**
+   * Most rooms one connection carries; a further `join` opens another connection. Keep it at
+   * or below the gateway's `MAX_ROOMS_PER_CONNECTION`.
+   * @default 16
+   */
+  maxRoomsPerConnection?: number;
+  /**
+   * How long a `publish` may wait for the gateway's acknowledgement, across reconnects,
+   * before its promise rejects with `timeout`. Keep it well inside the gateway's
+   * `IDEMPOTENCY_WINDOW_SECONDS`, so a retried publish is still recognised.
+   * @default 60000
+   */
+  publishTimeoutMs?: number;
+  /**
+   * Most publishes of one room waiting for their acknowledgement (while reconnecting, say);
+   * a further `publish` rejects at once with `rate_limited`.
+   * @default 100
+   */
+  maxPendingPublishes?: number;
   /** For tests and non-browser runtimes. */
   fetch?: FetchLike;
   /** For tests: how sockets are made. Defaults to socket.io-client's `io`. */
@@ -129,9 +151,19 @@ export interface ConnectionState {
   retryAt: number | undefined;
 }
 
+/** `room.peersPage()`: where to start, and how many. */
+export interface PeerPageOptions {
+  /** The `cursor` of the previous page; absent for the first. */
+  cursor?: string;
+  /** At most this many (default and maximum 100). */
+  limit?: number;
+}
+
 export interface RoomEventMap {
+  /** The room's session started: on joining, and again after every reconnect (with a new `peerId`). */
   session: SessionPayload;
-  'peer:joined': PeerInfo;
+  /** In rooms of up to the gateway's `ROOM_ANNOUNCE_MAX` members; larger rooms only update `peerCount`. */
+  'peer:joined': PeerJoinedPayload;
   'peer:left': PeerLeftPayload;
   signal: SignalMessage;
   /** One event at a time, in order, whether the gateway sent it alone or in a batch. */
@@ -145,6 +177,8 @@ export interface RoomEventMap {
   'server:shutdown': ServerShutdownPayload;
   'session:ended': SessionEndedPayload;
   state: ConnectionState;
+  /** `room.peerCount` changed: a join or leave, a session, or a large room's `presence:count`. */
+  peerCount: number;
   /** A background task failed without ending the connection (e.g. a session refresh). */
   error: SwitchboardError;
 }
@@ -159,6 +193,11 @@ export interface Room {
   readonly iceServers: IceServer[];
   /** The last room event delivered to the app; sent on every reconnect to recover what was missed. */
   readonly position: RoomPosition | undefined;
+  /**
+   * How many members the room has, this one included: from the session, kept current by
+   * joins and leaves, and in large rooms by the gateway's `presence:count` (at most once a second).
+   */
+  readonly peerCount: number;
   /** Resolves with the first session; rejects if the room fails or is left first. */
   readonly ready: Promise<SessionPayload>;
   on<K extends keyof RoomEventMap>(event: K, listener: (payload: RoomEventMap[K]) => void): () => void;
@@ -168,20 +207,32 @@ export interface Room {
   /**
    * Publishes a room event to every member (needs the `publish` capability). Resolves with
    * its id and seq; `local: true` when the gateway could reach only its own members.
+   * Every publish carries an idempotency key: one not acknowledged when the connection
+   * drops (or sent while reconnecting) goes out again after the reconnect with the same
+   * key, so it is published once and the promise settles once. It rejects on a refusal,
+   * on `leave()`, or after `publishTimeoutMs`.
    */
   publish(type: string, data?: JsonValue): Promise<PublishEventResponse>;
   /** The room's recent events: after `after`, or the latest `limit` (at most 100). */
   history(options?: HistoryRequest): Promise<HistoryResponse>;
-  /** The room's peers across replicas, this one included. */
+  /** Every peer of the room across replicas, this one included (all pages; see `peerPages` for large rooms). */
   peers(): Promise<PeerInfo[]>;
+  /** One page of the room's peers (at most 100); pass its `cursor` back for the next. */
+  peersPage(options?: PeerPageOptions): Promise<PeersPage>;
+  /** The room's peers page by page, each listed once. */
+  peerPages(options?: Omit<PeerPageOptions, 'cursor'>): AsyncGenerator<PeersPage, void, undefined>;
   /** Extends the session with a fresh access token; the SDK also does this on its own. */
   refresh(): Promise<{ expiresAt: number }>;
-  /** Disconnects for good; idempotent. */
+  /** Leaves the room for good (`room:leave`); the connection closes with its last room. Idempotent. */
   leave(): void;
 }
 
 export interface Switchboard {
   readonly urls: readonly string[];
+  /**
+   * Joins a room. Every room of one Switchboard shares one connection (up to
+   * `maxRoomsPerConnection`); each keeps its own session, position and recovery.
+   */
   join(room: string, options?: JoinOptions): Room;
   /** Provider secrets for AI voice sessions, brokered by the gateway (`upstream.openai()`). */
   readonly upstream: UpstreamApi;
@@ -204,6 +255,9 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const urls = normalizeUrls(options);
   const backoff = resolveBackoff(options.backoff);
   const rooms = new Set<RoomConnection>();
+  const connections: SharedConnection[] = [];
+  const maxRooms = options.maxRoomsPerConnection ?? 16;
+  if (!(maxRooms >= 1)) throw new RangeError('maxRoomsPerConnection must be >= 1');
   return {
     urls,
     upstream: createUpstreamApi({
@@ -213,11 +267,31 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       timeoutMs: options.connectTimeoutMs ?? 10_000,
     }),
     join(name, joinOptions = {}) {
-      const room: RoomConnection = new RoomConnection(name, joinOptions, urls, options, backoff, () =>
-        rooms.delete(room),
-      );
+      // A room already joined here gets a connection of its own: one connection is in a room once.
+      let connection = connections.find((c) => !c.has(name) && c.size < maxRooms);
+      if (!connection) {
+        const created = new SharedConnection({
+          urls,
+          options,
+          backoff,
+          onEmpty: () => {
+            const index = connections.indexOf(created);
+            if (index >= 0) connections.splice(index, 1);
+          },
+        });
+        connections.push(created);
+        connection = created;
+      }
+      const room: RoomConnection = new RoomConnection({
+        name,
+        joinOptions,
+        options,
+        backoff,
+        connection,
+        onLeave: () => rooms.delete(room),
+      });
       rooms.add(room);
-      room.start();
+      connection.add(room);
       return room;
     },
     close() {

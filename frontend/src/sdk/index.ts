@@ -9,6 +9,7 @@ export {
   type ConnectionState,
   type ConnectionStatus,
   type JoinOptions,
+  type PeerPageOptions,
   type Room,
   type RoomEventMap,
   type SocketFactory,
@@ -49,6 +50,7 @@ export {
 export { backoffCeiling, backoffDelay, resolveBackoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { planRetry, isFatal, type ConnectionFailure, type RetryPlan } from './retry-policy.js';
 export { refreshDelayMs } from './session-refresh.js';
+export { newIdempotencyKey } from './publish-queue.js';
 export { unpackRoomEvents } from './room-events.js';
 export { unwrapAck } from './acks.js';
 export {
@@ -71,9 +73,13 @@ export type {
   JsonValue,
   MintTokenResponse,
   PeerInfo,
+  PeerJoinedPayload,
   PeerLeftPayload,
+  PeersPage,
+  PresenceCountPayload,
   PeerLeftReason,
   RoomEvent,
+  RoomEventFrame,
   ServerShutdownPayload,
   SessionEndedPayload,
   SessionPayload,

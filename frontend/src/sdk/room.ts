@@ -1,4 +1,3 @@
-import { io } from 'socket.io-client';
 import {
   LIMITS,
   type Capability,
@@ -8,11 +7,18 @@ import {
   type JsonValue,
   type MintTokenResponse,
   type PeerInfo,
+  type PeerJoinedPayload,
+  type PeerLeftPayload,
+  type PeersPage,
+  type PresenceCountPayload,
   type PublishEventResponse,
+  type RoomEpochPayload,
   type RoomPosition,
   type ServerShutdownPayload,
+  type SessionEndedPayload,
   type SessionPayload,
   type SignalKind,
+  type SignalMessage,
 } from '@switchboard/contract';
 import { accessTokenFrom, rtcTokenFrom } from './access-token.js';
 import { unwrapAck } from './acks.js';
@@ -21,22 +27,18 @@ import type {
   ClientSocket,
   ConnectionState,
   JoinOptions,
+  PeerPageOptions,
   Room,
   RoomEventMap,
-  SocketFactory,
   SwitchboardOptions,
 } from './client.js';
+import type { Membership, RoomFrame, SharedConnection } from './connection.js';
 import { Emitter } from './emitter.js';
-import {
-  SwitchboardError,
-  connectErrorCode,
-  describeError,
-  toSwitchboardError,
-  type ClientErrorCode,
-} from './errors.js';
+import { SwitchboardError, describeError, toSwitchboardError } from './errors.js';
 import { EventOrder } from './event-order.js';
 import { mintRtcToken } from './http.js';
-import { planRetry, type ConnectionFailure } from './retry-policy.js';
+import { PublishQueue } from './publish-queue.js';
+import { isFatal } from './retry-policy.js';
 import { unpackRoomEvents } from './room-events.js';
 import { refreshDelayMs } from './session-refresh.js';
 
@@ -45,67 +47,79 @@ function jsonBytes(value: unknown): number {
   return new TextEncoder().encode(JSON.stringify(value)).length;
 }
 
+function isSession(value: Record<string, unknown>): boolean {
+  return (
+    typeof value.peerId === 'string' &&
+    typeof value.room === 'string' &&
+    typeof value.expiresAt === 'number' &&
+    Array.isArray(value.peers) &&
+    typeof value.position === 'object' &&
+    value.position !== null
+  );
+}
+
+export interface RoomConnectionOptions {
+  name: string;
+  joinOptions: JoinOptions;
+  options: SwitchboardOptions;
+  backoff: ResolvedBackoff;
+  /** The connection this room rides on, shared with the client's other rooms. */
+  connection: SharedConnection;
+  onLeave: () => void;
+}
+
 /**
- * One room: a Socket.IO connection that reconnects on its own (rotating gateway URLs,
- * honouring shutdown notices), refreshes its session, and keeps the room's position so
- * that every reconnect recovers the events it missed.
+ * One room on a shared connection: its session, its position (so that every reconnect
+ * recovers the events it missed), its presence count, its session refresh and its
+ * publishes until they are acknowledged. The connection it rides on is shared with the
+ * client's other rooms; a fatal error (kicked, forbidden) ends only this room.
  */
-export class RoomConnection extends Emitter<RoomEventMap> implements Room {
+export class RoomConnection extends Emitter<RoomEventMap> implements Room, Membership {
   readonly name: string;
   readonly ready: Promise<SessionPayload>;
   readonly #caps: Capability[] | undefined;
-  readonly #urls: readonly string[];
   readonly #options: SwitchboardOptions;
   readonly #backoff: ResolvedBackoff;
   readonly #random: () => number;
-  readonly #connect: SocketFactory;
   readonly #ackTimeoutMs: number;
   readonly #connectTimeoutMs: number;
+  readonly #connection: SharedConnection;
   readonly #onLeave: () => void;
   #resolveReady: (session: SessionPayload) => void = () => undefined;
   #rejectReady: (error: SwitchboardError) => void = () => undefined;
 
+  /** The socket this room's session is on. */
   #socket: ClientSocket | undefined;
-  /** The socket of a draining replica, still delivering while its successor connects. */
-  #outgoing: ClientSocket | undefined;
-  #urlIndex = 0;
-  #attempt = 0;
+  /** The socket this room is joining (handshake or `room:join`), and what arrived there before its session. */
+  #joining: ClientSocket | undefined;
+  #early: Array<() => void> = [];
   #hasConnected = false;
   #closed = false;
-  /** The app removed this user from the room: the disconnect that follows is final. */
-  #kicked = false;
   #session: SessionPayload | undefined;
+  #peerCount = 0;
   #iceServers: IceServer[] = [];
-  #shutdownNotice: ServerShutdownPayload | undefined;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
-  #shutdownTimer: ReturnType<typeof setTimeout> | undefined;
+  #joinTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshFailures = 0;
+  #joinFailures = 0;
   #state: ConnectionState;
   readonly #order: EventOrder;
+  readonly #publishes: PublishQueue<ClientSocket>;
 
-  constructor(
-    name: string,
-    joinOptions: JoinOptions,
-    urls: readonly string[],
-    options: SwitchboardOptions,
-    backoff: ResolvedBackoff,
-    onLeave: () => void,
-  ) {
+  constructor({ name, joinOptions, options, backoff, connection, onLeave }: RoomConnectionOptions) {
     super();
     this.name = name;
     this.#caps = joinOptions.caps;
-    this.#urls = urls;
     this.#options = options;
     this.#backoff = backoff;
     this.#random = options.random ?? Math.random;
-    this.#connect = options.connect ?? ((url, socketOptions) => io(url, socketOptions));
     this.#ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#connection = connection;
     this.#onLeave = onLeave;
     this.#state = {
       status: 'connecting',
-      url: urls[0],
+      url: connection.url,
       replica: undefined,
       peerId: undefined,
       error: undefined,
@@ -116,6 +130,13 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
       deliver: (event) => this.emit('room:event', event),
       fetchHistory: (after, limit) => this.history({ after, limit }),
       lost: (reason) => this.emit('recovery', { recovered: false, replayed: 0, reason }),
+    });
+    this.#publishes = new PublishQueue<ClientSocket>({
+      current: () => (this.#state.status === 'connected' ? this.#socket : undefined),
+      send: (socket, payload) =>
+        socket.timeout(this.#ackTimeoutMs).emitWithAck('publish', { ...payload, room: this.name }),
+      max: options.maxPendingPublishes ?? 100,
+      timeoutMs: options.publishTimeoutMs ?? 60_000,
     });
     this.ready = new Promise<SessionPayload>((resolve, reject) => {
       this.#resolveReady = resolve;
@@ -140,177 +161,94 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
   get position(): RoomPosition | undefined {
     return this.#order.position;
   }
-
-  start(): void {
-    this.#open();
+  get peerCount(): number {
+    return this.#peerCount;
+  }
+  get socket(): ClientSocket | undefined {
+    return this.#socket;
   }
 
-  // ---- connection lifecycle -------------------------------------------------
+  // ---- membership on the shared connection -----------------------------------
 
-  /** Opens the next connection; `handover`: the old one still delivers, so the room stays `connected`. */
-  #open(handover = false): void {
-    this.#retryTimer = undefined;
+  expect(socket: ClientSocket): void {
     if (this.#closed) return;
-    const url = this.#urls[this.#urlIndex] ?? this.#urls[0] ?? '';
-    if (handover) this.#setState({ url });
-    else this.#setState({ status: this.#hasConnected ? 'reconnecting' : 'connecting', url, retryAt: undefined });
-    const socket = this.#connect(url, {
-      forceNew: true,
-      // Reconnecting is ours: it has to rotate URLs and honour shutdown notices.
-      reconnection: false,
-      autoConnect: false,
-      timeout: this.#connectTimeoutMs,
-      transports: this.#options.transports ?? defaultTransports(url),
-      tryAllTransports: true,
-      // A function, so every connection redeems a token minted just for it (tokens are single
-      // use) and asks to recover from the position the app has reached by then.
-      auth: (send) => {
-        this.#mint(url, false).then(
-          (minted) => {
-            const recover = this.#order.position;
-            if (this.#socket === socket) send(recover ? { token: minted.token, recover } : { token: minted.token });
-          },
-          (error: unknown) => {
-            const failure = toSwitchboardError(error);
-            this.#fail(socket, {
-              kind: 'error',
-              code: failure.code,
-              message: failure.message,
-              retryAfterMs: failure.retryAfterMs,
-            });
-          },
-        );
-      },
-    });
-    this.#socket = socket;
-    this.#wire(socket);
-    socket.connect();
+    this.#joining = socket;
+    this.#early = [];
   }
 
-  #wire(socket: ClientSocket): void {
-    const current = () => (socket === this.#socket || socket === this.#outgoing) && !this.#closed;
-    // The gateway sends `session` before any room traffic, but the SDK does not depend on
-    // it (older gateways did not): whatever overtakes `session` is held and replayed after
-    // it, so apps always see the session (and their own peer id) first and no offer is lost.
-    let early: Array<() => void> | undefined = [];
-    const relay = (deliver: () => void) => {
-      if (!current()) return;
-      if (early) early.push(deliver);
-      else deliver();
-    };
-    socket.on('connect_error', (error: Error & { data?: unknown }) => {
-      const code = connectErrorCode(error);
-      this.#fail(socket, { kind: 'error', code, message: describeError(code) });
-    });
-    socket.on('disconnect', (reason) => {
-      if (reason === 'io client disconnect') return;
-      if (socket === this.#outgoing) {
-        // The draining replica let go before the successor's session started; that one
-        // recovers what falls in between.
-        this.#dropOutgoing();
-        if (!this.#socket?.connected) this.#setState({ status: 'reconnecting', replica: undefined, peerId: undefined });
+  join(socket: ClientSocket): void {
+    if (this.#closed || this.#joining === socket || this.#socket === socket) return;
+    clearTimeout(this.#joinTimer);
+    this.#joinTimer = undefined;
+    this.expect(socket);
+    if (!this.#socket?.connected) this.#setState({ status: this.#waitingStatus(), url: this.#connection.url });
+    void this.#joinOn(socket);
+  }
+
+  async #joinOn(socket: ClientSocket): Promise<void> {
+    const stale = () => this.#joining !== socket || this.#closed;
+    try {
+      const minted = await this.mint(this.#connection.url);
+      if (stale()) return;
+      const recover = this.#order.position;
+      const raw: unknown = await socket
+        .timeout(this.#ackTimeoutMs)
+        .emitWithAck('room:join', recover ? { token: minted.token, recover } : { token: minted.token });
+      // Left while the gateway was admitting it: the connection leaves the room there again.
+      if (this.#closed && (raw as { ok?: unknown } | null)?.ok === true) this.#connection.attached(socket, this);
+      if (stale()) return;
+      const session: Record<string, unknown> = { ...unwrapAck(raw, 'room:join') };
+      delete session.ok;
+      if (!isSession(session)) throw new SwitchboardError('internal', 'room:join ack is not a session');
+      this.attach(socket, session as unknown as SessionPayload);
+    } catch (error) {
+      if (stale()) return;
+      const failure =
+        error instanceof SwitchboardError
+          ? error
+          : new SwitchboardError('timeout', `room:join timed out after ${this.#ackTimeoutMs} ms`, { cause: error });
+      if (isFatal(failure.code)) {
+        this.fail(failure);
         return;
       }
-      const notice = this.#shutdownNotice;
-      this.#fail(
-        socket,
-        this.#kicked
-          ? { kind: 'error', code: 'kicked' }
-          : notice
-            ? { kind: 'shutdown', reconnectAfterMs: notice.reconnectAfterMs }
-            : { kind: 'disconnect', reason },
+      this.#joining = undefined;
+      this.#early = [];
+      const delay = Math.max(
+        backoffDelay(this.#joinFailures++, this.#backoff, this.#random),
+        failure.retryAfterMs ?? 0,
       );
-    });
-    socket.on('session', (session) => {
-      if (!current()) return;
-      const held = early ?? [];
-      early = undefined;
-      this.#onSession(session);
-      for (const deliver of held) if (current()) deliver();
-    });
-    socket.on('peer:joined', (peer) => {
-      relay(() => {
-        this.emit('peer:joined', peer);
+      this.#setState({
+        status: this.#waitingStatus(),
+        error: { code: failure.code, message: failure.message },
+        attempt: this.#joinFailures,
+        retryAt: Date.now() + delay,
       });
-    });
-    socket.on('peers:joined', (peers) => {
-      relay(() => {
-        for (const peer of peers) this.emit('peer:joined', peer);
-      });
-    });
-    socket.on('peer:left', (payload) => {
-      relay(() => {
-        this.emit('peer:left', payload);
-      });
-    });
-    socket.on('signal', (message) => {
-      relay(() => {
-        this.emit('signal', message);
-      });
-    });
-    const deliver = (payload: unknown) => {
-      relay(() => {
-        for (const event of unpackRoomEvents(payload)) this.#order.receive(event);
-      });
-    };
-    socket.on('room:event', deliver);
-    socket.on('room:events', deliver);
-    socket.on('room:epoch', (payload) => {
-      relay(() => {
-        this.#order.moved(payload);
-      });
-    });
-    socket.on('server:shutdown', (notice) => {
-      if (socket !== this.#socket || this.#closed) return;
-      this.#shutdownNotice = notice;
-      this.emit('server:shutdown', notice);
-      // Make before break: after the delay the replica asked for (it spreads its clients
-      // out), connect elsewhere while this socket still delivers, and let it go once the
-      // new session has started. Positions make the overlap harmless.
-      clearTimeout(this.#shutdownTimer);
-      this.#shutdownTimer = setTimeout(() => {
-        this.#handOver(socket);
-      }, notice.reconnectAfterMs);
-    });
-    socket.on('session:ended', (payload) => {
-      if (payload.reason === 'kicked' && current()) this.#kicked = true;
-      relay(() => {
-        this.emit('session:ended', payload);
-      });
-    });
-  }
-
-  #handOver(socket: ClientSocket): void {
-    this.#shutdownTimer = undefined;
-    if (socket !== this.#socket || this.#closed) return;
-    this.#dropOutgoing();
-    this.#outgoing = socket;
-    this.#socket = undefined;
-    this.#shutdownNotice = undefined;
-    clearTimeout(this.#refreshTimer);
-    this.#refreshTimer = undefined;
-    this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
-    this.#open(true);
-  }
-
-  #dropOutgoing(): void {
-    const outgoing = this.#outgoing;
-    this.#outgoing = undefined;
-    if (outgoing) {
-      outgoing.removeAllListeners();
-      outgoing.disconnect();
+      this.#joinTimer = setTimeout(() => {
+        this.#joinTimer = undefined;
+        const live = this.#connection.joinable;
+        if (live) this.join(live);
+      }, delay);
     }
   }
 
-  #onSession(session: SessionPayload): void {
-    this.#dropOutgoing();
+  attach(socket: ClientSocket, session: SessionPayload): void {
+    if (this.#closed) {
+      this.#connection.attached(socket, this);
+      return;
+    }
+    const held = this.#joining === socket ? this.#early : [];
+    this.#joining = undefined;
+    this.#early = [];
+    this.#socket = socket;
     this.#session = session;
-    this.#attempt = 0;
+    this.#joinFailures = 0;
     this.#refreshFailures = 0;
     this.#hasConnected = true;
-    this.#shutdownNotice = undefined;
+    clearTimeout(this.#joinTimer);
+    this.#joinTimer = undefined;
     this.#setState({
       status: 'connected',
+      url: this.#connection.url,
       replica: session.replica,
       peerId: session.peerId,
       error: undefined,
@@ -322,66 +260,139 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
     this.#resolveReady(session);
     this.emit('session', session);
     if (session.recovery) this.emit('recovery', session.recovery);
+    // Gateways from before large rooms send every peer and no count.
+    this.#setPeerCount(typeof session.peerCount === 'number' ? session.peerCount : session.peers.length + 1);
+    for (const deliver of held) if (this.#socket === socket && !this.#closed) deliver();
+    if (this.#socket === socket && !this.#closed) this.#publishes.flush(socket);
+    this.#connection.attached(socket, this);
   }
 
-  /** Ends the current attempt or connection and plans the next one. Stale sockets are ignored. */
-  #fail(socket: ClientSocket, failure: ConnectionFailure & { message?: string }): void {
-    if (socket !== this.#socket || this.#closed) return;
-    this.#dropSocket();
-    const plan = planRetry(failure, this.#attempt, this.#backoff, this.#random);
-    const message = (code: ClientErrorCode) => failure.message ?? describeError(code);
-    if (plan.action === 'fail') {
-      const error = new SwitchboardError(plan.code, message(plan.code));
-      this.#closed = true;
-      this.#clearTimers();
-      this.#setState({
-        status: 'failed',
-        replica: undefined,
-        error: { code: plan.code, message: error.message },
-        retryAt: undefined,
-      });
-      this.#rejectReady(error);
-      this.#onLeave();
-      return;
+  detach(gone: ClientSocket | undefined, patch: Partial<ConnectionState>): void {
+    if (this.#closed) return;
+    if (gone && this.#joining === gone) {
+      this.#joining = undefined;
+      this.#early = [];
     }
-    if (plan.rotate) this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
-    this.#attempt += 1;
-    this.#setState({
-      status: this.#hasConnected ? 'reconnecting' : 'connecting',
-      url: this.#urls[this.#urlIndex],
-      replica: undefined,
-      peerId: undefined,
-      error: plan.code ? { code: plan.code, message: message(plan.code) } : this.#state.error,
-      attempt: this.#attempt,
-      retryAt: Date.now() + plan.delayMs,
-    });
-    this.#retryTimer = setTimeout(() => {
-      this.#open();
-    }, plan.delayMs);
+    if (gone && this.#socket === gone) this.#endSession();
+    // Still in session on a draining replica while its successor connects.
+    if (this.#socket?.connected) return;
+    this.#setState({ ...patch, status: this.#waitingStatus(), replica: undefined, peerId: undefined });
   }
 
-  #dropSocket(): void {
-    const socket = this.#socket;
+  /** This room's session is over on its socket; its position stays for the next join. */
+  #endSession(): void {
     this.#socket = undefined;
     this.#order.pause();
-    this.#shutdownNotice = undefined;
     clearTimeout(this.#refreshTimer);
-    clearTimeout(this.#shutdownTimer);
     this.#refreshTimer = undefined;
-    this.#shutdownTimer = undefined;
-    if (socket) {
-      socket.removeAllListeners();
-      socket.disconnect();
+  }
+
+  #waitingStatus(): 'connecting' | 'reconnecting' {
+    return this.#hasConnected ? 'reconnecting' : 'connecting';
+  }
+
+  shutdownNotice(notice: ServerShutdownPayload): void {
+    if (!this.#closed) this.emit('server:shutdown', notice);
+  }
+
+  frame(socket: ClientSocket, kind: RoomFrame, payload: unknown): void {
+    if (this.#closed) return;
+    if (kind === 'session:ended' && (payload as SessionEndedPayload).reason === 'kicked') {
+      // Final wherever it comes from: the app removed this user from the room.
+      this.emit('session:ended', payload as SessionEndedPayload);
+      this.fail(new SwitchboardError('kicked'));
+      return;
     }
+    const deliver = () => {
+      this.#onFrame(kind, payload);
+    };
+    if (socket === this.#socket) deliver();
+    // The gateway sends a room's session before its traffic, but the SDK does not depend on
+    // it: whatever overtakes the session is held and replayed after it, so apps always see
+    // the session (and their own peer id) first and no offer is lost.
+    else if (socket === this.#joining) this.#early.push(deliver);
+  }
+
+  #onFrame(kind: RoomFrame, payload: unknown): void {
+    switch (kind) {
+      case 'peer:joined':
+        this.emit('peer:joined', payload as PeerJoinedPayload);
+        this.#setPeerCount(this.#peerCount + 1);
+        return;
+      case 'peers:joined': {
+        const peers = payload as PeerJoinedPayload[];
+        for (const peer of peers) this.emit('peer:joined', peer);
+        this.#setPeerCount(this.#peerCount + peers.length);
+        return;
+      }
+      case 'peer:left':
+        this.emit('peer:left', payload as PeerLeftPayload);
+        this.#setPeerCount(Math.max(1, this.#peerCount - 1));
+        return;
+      case 'presence:count':
+        this.#setPeerCount((payload as PresenceCountPayload).count);
+        return;
+      case 'signal':
+        this.emit('signal', payload as SignalMessage);
+        return;
+      case 'room:event':
+      case 'room:events':
+        for (const event of unpackRoomEvents(payload)) this.#order.receive(event);
+        return;
+      case 'room:epoch':
+        this.#order.moved(payload as RoomEpochPayload);
+        return;
+      case 'session:ended':
+        this.#onSessionEnded(payload as SessionEndedPayload);
+        return;
+    }
+  }
+
+  #onSessionEnded(payload: SessionEndedPayload): void {
+    this.emit('session:ended', payload);
+    if (payload.reason !== 'session_expired') return;
+    // The gateway let this room go (the connection may stay in others): join it again.
+    // If the whole connection goes instead, its reconnect re-joins every room.
+    const socket = this.#socket;
+    this.#endSession();
+    this.#setState({ status: 'reconnecting', replica: undefined, peerId: undefined });
+    setTimeout(() => {
+      if (socket?.connected && !this.#closed && !this.#socket) this.join(socket);
+    }, 0);
+  }
+
+  #setPeerCount(count: number): void {
+    if (!Number.isFinite(count) || count === this.#peerCount) return;
+    this.#peerCount = count;
+    this.emit('peerCount', count);
+  }
+
+  /** Ends this room for good with `error`; the client's other rooms are not affected. */
+  fail(error: SwitchboardError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#clearTimers();
+    this.#socket = undefined;
+    this.#joining = undefined;
+    this.#early = [];
+    this.#order.pause();
+    this.#setState({
+      status: 'failed',
+      replica: undefined,
+      error: { code: error.code, message: error.message },
+      retryAt: undefined,
+    });
+    this.#rejectReady(error);
+    this.#publishes.failAll(error);
+    this.#connection.remove(this);
+    this.#onLeave();
   }
 
   #clearTimers(): void {
-    clearTimeout(this.#retryTimer);
     clearTimeout(this.#refreshTimer);
-    clearTimeout(this.#shutdownTimer);
-    this.#retryTimer = undefined;
+    clearTimeout(this.#joinTimer);
     this.#refreshTimer = undefined;
-    this.#shutdownTimer = undefined;
+    this.#joinTimer = undefined;
   }
 
   #setState(patch: Partial<ConnectionState>): void {
@@ -390,6 +401,10 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
   }
 
   // ---- tokens and session refresh -----------------------------------------
+
+  mint(url: string): Promise<MintTokenResponse> {
+    return this.#mint(url, false);
+  }
 
   async #mint(url: string, forceRefresh: boolean): Promise<MintTokenResponse> {
     const fromBackend = this.#options.getRtcToken;
@@ -456,9 +471,9 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
 
   async refresh(): Promise<{ expiresAt: number }> {
     const socket = this.#liveSocket('session:refresh');
-    const minted = await this.#mint(this.#state.url ?? this.#urls[0] ?? '', true);
+    const minted = await this.#mint(this.#connection.url, true);
     const ack = await this.#ack('session:refresh', (s) =>
-      s.timeout(this.#ackTimeoutMs).emitWithAck('session:refresh', { token: minted.token }),
+      s.timeout(this.#ackTimeoutMs).emitWithAck('session:refresh', { room: this.name, token: minted.token }),
     );
     const expiresAt = ack.expiresAt;
     if (typeof expiresAt !== 'number') throw new SwitchboardError('internal', 'session:refresh ack has no expiresAt');
@@ -473,10 +488,9 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
   // ---- requests ------------------------------------------------------------
 
   #liveSocket(operation: string): ClientSocket {
-    // During a handover the draining replica still serves requests until the successor is up.
-    const socket = this.#socket?.connected || !this.#outgoing?.connected ? this.#socket : this.#outgoing;
     if (this.#closed) throw new SwitchboardError('closed', `${operation}: ${describeError('closed')}`);
     // Socket.IO would buffer the emit until a reconnect, but by then the peer ids it names are stale.
+    const socket = this.#socket;
     if (!socket?.connected || this.#state.status !== 'connected') {
       throw new SwitchboardError('not_connected', `${operation}: ${describeError('not_connected')}`);
     }
@@ -506,19 +520,17 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
   }
 
   async signal(to: string, kind: SignalKind, data: JsonValue): Promise<void> {
-    const payload = { to, kind, data };
+    const payload = { room: this.name, to, kind, data };
     this.#checkSize('signal', payload);
     await this.#ack('signal', (s) => s.timeout(this.#ackTimeoutMs).emitWithAck('signal', payload));
   }
 
   async publish(type: string, data?: JsonValue): Promise<PublishEventResponse> {
+    if (this.#closed) throw new SwitchboardError('closed', `publish: ${describeError('closed')}`);
     const payload = data === undefined ? { type } : { type, data };
-    this.#checkSize('publish', payload);
-    const ack = await this.#ack('publish', (s) => s.timeout(this.#ackTimeoutMs).emitWithAck('publish', payload));
-    if (typeof ack.id !== 'string' || typeof ack.seq !== 'number') {
-      throw new SwitchboardError('internal', 'publish ack has no id or seq');
-    }
-    return ack.local === true ? { id: ack.id, seq: ack.seq, local: true } : { id: ack.id, seq: ack.seq };
+    // Counted with what the SDK adds (the room and a 36-character key), as the gateway sees it.
+    this.#checkSize('publish', { ...payload, room: this.name, idempotencyKey: '0'.repeat(36) });
+    return this.#publishes.add(payload);
   }
 
   /**
@@ -540,7 +552,9 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
   }
 
   async #historyPage(request: HistoryRequest): Promise<HistoryResponse> {
-    const ack = await this.#ack('history', (s) => s.timeout(this.#ackTimeoutMs).emitWithAck('history', request));
+    const ack = await this.#ack('history', (s) =>
+      s.timeout(this.#ackTimeoutMs).emitWithAck('history', { ...request, room: this.name }),
+    );
     if (typeof ack.epoch !== 'string' || typeof ack.top !== 'number' || !Array.isArray(ack.events)) {
       throw new SwitchboardError('internal', 'history ack has no epoch, top or events');
     }
@@ -550,38 +564,54 @@ export class RoomConnection extends Emitter<RoomEventMap> implements Room {
       : { epoch: ack.epoch, top: ack.top, events };
   }
 
-  async peers(): Promise<PeerInfo[]> {
-    const ack = await this.#ack('peers', (s) => s.timeout(this.#ackTimeoutMs).emitWithAck('peers', {}));
+  async peersPage(options: PeerPageOptions = {}): Promise<PeersPage> {
+    const request = {
+      room: this.name,
+      ...(options.cursor !== undefined ? { cursor: options.cursor } : {}),
+      ...(options.limit !== undefined ? { limit: options.limit } : {}),
+    };
+    const ack = await this.#ack('peers', (s) => s.timeout(this.#ackTimeoutMs).emitWithAck('peers', request));
     if (!Array.isArray(ack.peers)) throw new SwitchboardError('internal', 'peers ack has no peers');
-    return ack.peers as PeerInfo[];
+    const peers = ack.peers as PeerInfo[];
+    // Gateways from before large rooms answer every peer, without a count or a cursor.
+    const peerCount = typeof ack.peerCount === 'number' ? ack.peerCount : peers.length + 1;
+    this.#setPeerCount(peerCount);
+    return typeof ack.cursor === 'string' ? { peers, peerCount, cursor: ack.cursor } : { peers, peerCount };
+  }
+
+  async *peerPages(options: Omit<PeerPageOptions, 'cursor'> = {}): AsyncGenerator<PeersPage, void, undefined> {
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    do {
+      const page = await this.peersPage(cursor === undefined ? options : { ...options, cursor });
+      yield page;
+      cursor = page.cursor;
+      // A gateway answering the same cursor twice would page forever.
+      if (cursor !== undefined && seen.has(cursor)) return;
+      if (cursor !== undefined) seen.add(cursor);
+    } while (cursor !== undefined);
+  }
+
+  async peers(): Promise<PeerInfo[]> {
+    const peers: PeerInfo[] = [];
+    for await (const page of this.peerPages()) peers.push(...page.peers);
+    return peers;
   }
 
   leave(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#clearTimers();
-    this.#dropOutgoing();
-    const socket = this.#socket;
+    // While the room's socket is still known, the connection tells the gateway it left.
+    this.#connection.remove(this);
     this.#socket = undefined;
-    if (socket) {
-      socket.removeAllListeners();
-      socket.disconnect();
-    }
+    this.#joining = undefined;
+    this.#early = [];
+    this.#order.pause();
     this.#setState({ status: 'disconnected', replica: undefined, peerId: undefined, retryAt: undefined });
-    this.#rejectReady(new SwitchboardError('closed'));
+    const closed = new SwitchboardError('closed');
+    this.#rejectReady(closed);
+    this.#publishes.failAll(closed);
     this.#onLeave();
   }
-}
-
-/**
- * WebSocket first, then long-polling, for a gateway on the page's own origin. Cross-origin,
- * WebSocket only: each long-polling request may reach another replica unless the load
- * balancer pins the client, and the usual pin, an affinity cookie, is not sent on a
- * cross-origin request (socket.io-client's `withCredentials` is off, and the gateway's CORS
- * answers `*` or an exact origin without credentials). A WebSocket is one connection to one
- * replica. Outside a browser there is no page origin: both, as Socket.IO does.
- */
-export function defaultTransports(url: string): Array<'websocket' | 'polling'> {
-  const page = typeof location === 'undefined' ? undefined : location.origin;
-  return page !== undefined && new URL(url, page).origin !== page ? ['websocket'] : ['websocket', 'polling'];
 }
