@@ -9,6 +9,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { format, resolveConfig } from 'prettier';
 import { parse, stringify } from 'yaml';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -36,7 +37,8 @@ export function monitoringCopies(): Record<string, string> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   for (const [path, text] of Object.entries(monitoringCopies())) {
-    writeFileSync(path, text);
+    // Laid out as the formatter check in `npm test` expects.
+    writeFileSync(path, await format(text, { ...(await resolveConfig(path)), filepath: path }));
     console.log(`wrote ${path.slice(ROOT.length)}`);
   }
 }
