@@ -12,7 +12,7 @@ import {
   seqs,
   type ConnectedClient,
 } from '../../../support/client.js';
-import { startGatewayProcess, untilOnRedis, type GatewayProcess } from '../../../support/gateway-process.js';
+import { startReplicas, type GatewayProcess } from '../../../support/gateway-process.js';
 import { waitFor } from '../../../support/ports.js';
 import { startTopology, type TestTopology, type TopologyKind } from '../../../support/redis-topology.js';
 
@@ -66,13 +66,13 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
         RECOVERY_MAX_EVENTS: String(RECOVERY_MAX),
         LOG_LEVEL: 'info',
       };
-      replicas = await Promise.all(['r1', 'r2', 'r3'].map((replica) => startGatewayProcess({ env, replica })));
-      await untilOnRedis(...replicas);
+      replicas = await startReplicas(env, ['r1', 'r2', 'r3']);
     }, 60_000);
     afterAll(async () => {
       for (const client of clients) client.close();
-      await Promise.all(replicas.map((replica) => replica.stop('SIGKILL')));
-      await topology.stop();
+      // Also when a replica did not start: the topology must not outlive the suite.
+      await Promise.all((replicas ?? []).map((replica) => replica.stop('SIGKILL')));
+      await topology?.stop();
     });
 
     it('relays presence, signals and room events between replicas', async () => {
