@@ -78,6 +78,22 @@ export interface BenchConfig {
     /** Events published into each room: the history is full at ROOM_HISTORY_SIZE (100). */
     eventsPerRoom: number;
   };
+  /**
+   * Switchboard alone: server CPU per join in rooms of `smallRoom` against one room of
+   * `largeRoom` (one replica) and one of `hugeRoom` (two replicas).
+   */
+  joinCost: {
+    smallRoom: number;
+    /** Sockets that fill the rooms of `smallRoom`, on one replica and again on two. */
+    smallSockets: number;
+    largeRoom: number;
+    hugeRoom: number;
+    /** Handshakes in flight at once. */
+    concurrency: number;
+    warmupSockets: number;
+    /** A fill still going then starts no more handshakes; its figures cover the joins made. */
+    fillTimeoutMs: number;
+  };
   /** One replica whose Redis link goes silent (a freezable proxy): publishes with the circuit open. */
   circuit: {
     /** Sequential publishes measured before the link goes silent, and again while the circuit is open. */
@@ -121,6 +137,15 @@ export const FULL: BenchConfig = {
   rollingRestart: { members: 30, rate: 100, restarts: 3, warmupMs: 2_000, settleMs: 2_000, tailMs: 3_000 },
   historyMemory: { rooms: 200, eventsPerRoom: 100 },
   circuit: { publishes: 2_000, unresponsiveAfterMs: 500 },
+  joinCost: {
+    smallRoom: 10,
+    smallSockets: 2_000,
+    largeRoom: 1_000,
+    hugeRoom: 10_000,
+    concurrency: 32,
+    warmupSockets: 300,
+    fillTimeoutMs: 180_000,
+  },
 };
 
 export const QUICK: BenchConfig = {
@@ -158,4 +183,13 @@ export const QUICK: BenchConfig = {
   rollingRestart: { members: 6, rate: 100, restarts: 1, warmupMs: 500, settleMs: 0, tailMs: 500 },
   historyMemory: { rooms: 5, eventsPerRoom: 100 },
   circuit: { publishes: 200, unresponsiveAfterMs: 500 },
+  joinCost: {
+    smallRoom: 10,
+    smallSockets: 200,
+    largeRoom: 100,
+    hugeRoom: 300,
+    concurrency: 16,
+    warmupSockets: 20,
+    fillTimeoutMs: 30_000,
+  },
 };

@@ -2,6 +2,7 @@ import type { BenchConfig } from '../lib/config.js';
 import type { CircuitResult } from '../scenarios/circuit.js';
 import type { ConnectionsResult } from '../scenarios/connections.js';
 import type { HistoryMemoryResult } from '../scenarios/history-memory.js';
+import type { JoinCostFigures, JoinCostResult } from '../scenarios/join-cost.js';
 import type { MintResult } from '../scenarios/mint.js';
 import type { PublishLatencyFigures, PublishLatencyResult } from '../scenarios/publish-latency.js';
 import type { IdleReplicaResult, RollingRestartResult } from '../scenarios/replicas.js';
@@ -28,6 +29,7 @@ export interface Figures {
   idleReplica: IdleReplicaResult;
   rollingRestart: RollingRestartResult;
   historyMemory: HistoryMemoryResult;
+  joinCost: JoinCostResult;
 }
 
 /** The JSON file a run writes (`bench/results/latest.json`). */
@@ -56,6 +58,38 @@ export function headline(fanout: FanoutResult): Record<SystemKind, FanoutFigures
     fanout.points.find((candidate) => candidate.baseline.rate === fanout.headlineRate) ?? fanout.points.at(-1);
   if (!point) throw new Error('the fan-out scenario produced no points');
   return point;
+}
+
+/** Server CPU per handshake against the feature-equal baseline (the goal), and against the seed-faithful one. */
+export function handshakeCpuGoal(connections: ConnectionsResult): Goal {
+  const sb = connections.switchboard.cpuMicrosPerHandshake;
+  const featureEqual = connections.featureEqual.cpuMicrosPerHandshake;
+  const seed = connections.baseline.cpuMicrosPerHandshake;
+  return {
+    name: `server CPU per handshake @ ${connections.switchboard.sockets} sockets in rooms of ${connections.roomSize}`,
+    target: '≤ 0.5× the feature-equal baseline',
+    actual:
+      `${ratio(sb, featureEqual)} (${num(sb)} vs ${num(featureEqual)} µs); ` +
+      `${ratio(sb, seed)} the seed-faithful baseline (${num(seed)} µs)`,
+    met: sb <= 0.5 * featureEqual,
+  };
+}
+
+/** Join CPU in the large room (one replica) and the huge one (two) against rooms of 10 on as many replicas. */
+export function joinCostGoals(joinCost: JoinCostResult): Goal[] {
+  const goal = (room: JoinCostFigures, reference: JoinCostFigures): Goal => {
+    const share = room.cpuMicrosPerJoin / reference.cpuMicrosPerJoin;
+    const replicas = room.replicas === 1 ? 'one replica' : `${room.replicas} replicas`;
+    return {
+      name: `server CPU per join in a room of ${num(room.roomSize)} (${replicas})`,
+      target: `≤ 1.5× rooms of ${reference.roomSize}, every member in`,
+      actual:
+        `${ratio(room.cpuMicrosPerJoin, reference.cpuMicrosPerJoin)} (${num(room.cpuMicrosPerJoin)} vs ${num(reference.cpuMicrosPerJoin)} µs); ` +
+        `${num(room.joined)} of ${num(room.roomSize)} in, filled in ${num(room.fillMs / 1000, 1)} s`,
+      met: share <= 1.5 && room.complete && room.failures === 0,
+    };
+  };
+  return [goal(joinCost.large, joinCost.small), goal(joinCost.huge, joinCost.smallOnTwo)];
 }
 
 export function evaluateGoals(figures: Figures): Goal[] {
@@ -136,6 +170,8 @@ export function evaluateGoals(figures: Figures): Goal[] {
         `(baseline: ${num(rollingRestart.baseline.lost)} lost, ${num(rollingRestart.baseline.duplicated)} duplicated)`,
       met: restart.lost === 0 && restart.duplicated === 0 && restart.published > 0,
     },
+    handshakeCpuGoal(connections),
+    ...joinCostGoals(figures.joinCost),
   ];
 }
 
@@ -151,6 +187,7 @@ const refusals = ({ recoveryRefused }: RollingRestartFigures): string => {
 export function renderTables(figures: Figures, goals: Goal[]): string {
   const { mint, connections, fanout, latency, publishLatency: pub, idleReplica: idle, rollingRestart: rr } = figures;
   const memory = figures.historyMemory;
+  const fe = connections.featureEqual;
   const top = headline(fanout);
   const latencyRows = (label: string, sb: PublishLatencyFigures): string[] => [
     `| ${label} | ack p50 / p99 ms | ${pair(pub.baseline.ackP50Ms, pub.baseline.ackP99Ms, 2)} | ${pair(sb.ackP50Ms, sb.ackP99Ms, 2)} | ${ratio(sb.ackP50Ms, pub.baseline.ackP50Ms)} / ${ratio(sb.ackP99Ms, pub.baseline.ackP99Ms)} |`,
@@ -173,6 +210,8 @@ export function renderTables(figures: Figures, goals: Goal[]): string {
     `| connections (${num(connections.switchboard.sockets)} sockets, one replica) | handshakes/s with token redemption | ${num(connections.baseline.handshakesPerSecond)} | ${num(connections.switchboard.handshakesPerSecond)} | ${ratio(connections.switchboard.handshakesPerSecond, connections.baseline.handshakesPerSecond)} |`,
     `| | handshake p50 / p99 ms | ${num(connections.baseline.handshakeP50Ms, 1)} / ${num(connections.baseline.handshakeP99Ms, 1)} | ${num(connections.switchboard.handshakeP50Ms, 1)} / ${num(connections.switchboard.handshakeP99Ms, 1)} | |`,
     `| | heap bytes per socket | ${num(connections.baseline.heapBytesPerSocket)} | ${num(connections.switchboard.heapBytesPerSocket)} | ${ratio(connections.switchboard.heapBytesPerSocket, connections.baseline.heapBytesPerSocket)} |`,
+    `| | server CPU µs/handshake (its Redis's) | ${num(connections.baseline.cpuMicrosPerHandshake)} (${num(connections.baseline.redisMicrosPerHandshake)}) | ${num(connections.switchboard.cpuMicrosPerHandshake)} (${num(connections.switchboard.redisMicrosPerHandshake)}) | ${ratio(connections.switchboard.cpuMicrosPerHandshake, connections.baseline.cpuMicrosPerHandshake)} |`,
+    `| | feature-equal baseline: handshakes/s; server CPU µs/handshake (its Redis's); heap bytes/socket | ${num(fe.handshakesPerSecond)}; ${num(fe.cpuMicrosPerHandshake)} (${num(fe.redisMicrosPerHandshake)}); ${num(fe.heapBytesPerSocket)} | | CPU: ${ratio(connections.switchboard.cpuMicrosPerHandshake, fe.cpuMicrosPerHandshake)} of feature-equal |`,
     `| cross-replica latency (${latency.switchboard.rate} msg/s, ${latency.switchboard.members} members) | p50 / p99 ms | ${num(latency.baseline.crossP50Ms, 2)} / ${num(latency.baseline.crossP99Ms, 2)} | ${num(latency.switchboard.crossP50Ms, 2)} / ${num(latency.switchboard.crossP99Ms, 2)} | |`,
     `| | same-replica p50 / p99 ms | ${num(latency.baseline.sameP50Ms, 2)} / ${num(latency.baseline.sameP99Ms, 2)} | ${num(latency.switchboard.sameP50Ms, 2)} / ${num(latency.switchboard.sameP99Ms, 2)} | |`,
     ...latencyRows(
@@ -205,8 +244,33 @@ export function renderTables(figures: Figures, goals: Goal[]): string {
       );
     }
   }
-  lines.push('', '| goal | target | measured | |', '|---|---|---|---|');
-  for (const goal of goals)
-    lines.push(`| ${goal.name} | ${goal.target} | ${goal.actual} | ${goal.met ? 'met' : 'MISSED'} |`);
+  lines.push('', ...joinCostTable(figures.joinCost), '', ...goalTable(goals));
   return lines.join('\n');
+}
+
+export function goalTable(goals: Goal[]): string[] {
+  return [
+    '| goal | target | measured | |',
+    '|---|---|---|---|',
+    ...goals.map((goal) => `| ${goal.name} | ${goal.target} | ${goal.actual} | ${goal.met ? 'met' : 'MISSED'} |`),
+  ];
+}
+
+export function joinCostTable(joinCost: JoinCostResult): string[] {
+  const { small, large, smallOnTwo, huge } = joinCost;
+  const row = (figures: JoinCostFigures, reference: JoinCostFigures): string =>
+    `| ${num(figures.rooms)} × ${num(figures.roomSize)} | ${figures.replicas} | ${num(figures.joined)}${figures.complete ? '' : ' (incomplete)'} | ` +
+    `${num(figures.fillMs / 1000, 1)} | ${num(figures.handshakeP50Ms, 1)} / ${num(figures.handshakeP99Ms, 1)} | ` +
+    `${num(figures.cpuMicrosPerJoin)} | ${num(figures.redisMicrosPerJoin)} | ${figures === reference ? '' : ratio(figures.cpuMicrosPerJoin, reference.cpuMicrosPerJoin)} |`;
+  return [
+    `Join cost by room size (Switchboard; ${joinCost.concurrency} handshakes in flight):`,
+    '',
+    '| rooms × members | replicas | joined | fill s | handshake p50 / p99 ms | server CPU µs/join | Redis CPU µs/join | vs rooms of ' +
+      `${small.roomSize} |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    row(small, small),
+    row(large, small),
+    row(smallOnTwo, smallOnTwo),
+    row(huge, smallOnTwo),
+  ];
 }
