@@ -28,16 +28,26 @@ import {
   evaluateGoals,
   goalTable,
   handshakeCpuGoal,
+  headline,
+  idempotentPublishGoals,
+  idempotentPublishTable,
   joinCostGoals,
   joinCostTable,
   renderTables,
+  threeRoomsGoals,
+  threeRoomsTable,
+  webhooksGoals,
+  webhooksTable,
   type BenchResults,
   type Figures,
   type Goal,
 } from './report/table.js';
 import { runCircuit } from './scenarios/circuit.js';
 import { runConnections, type ConnectionsResult } from './scenarios/connections.js';
+import { runIdempotentPublish } from './scenarios/idempotent-publish.js';
 import { runJoinCost } from './scenarios/join-cost.js';
+import { runThreeRooms } from './scenarios/three-rooms.js';
+import { runWebhooks } from './scenarios/webhooks.js';
 import { runMint } from './scenarios/mint.js';
 import { runRooms } from './scenarios/rooms.js';
 
@@ -49,6 +59,9 @@ const { values: args } = parseArgs({
     circuit: { type: 'boolean', default: false },
     handshakes: { type: 'boolean', default: false },
     'join-cost': { type: 'boolean', default: false },
+    'three-rooms': { type: 'boolean', default: false },
+    idempotent: { type: 'boolean', default: false },
+    webhooks: { type: 'boolean', default: false },
   },
 });
 
@@ -93,6 +106,18 @@ function missingFigures(figures: Figures): string[] {
   if (!(figures.connections.featureEqual.sockets > 0)) problems.push('connections.featureEqual connected nothing');
   for (const fill of ['small', 'large', 'smallOnTwo', 'huge'] as const) {
     if (!(figures.joinCost[fill].joined > 0)) problems.push(`joinCost.${fill} joined nothing`);
+  }
+  for (const mode of ['oneSocket', 'threeSockets'] as const) {
+    if (!(figures.threeRooms[mode].sockets > 0)) problems.push(`threeRooms.${mode} connected nothing`);
+  }
+  for (const variant of ['withKeys', 'withoutKeys'] as const) {
+    if (!figures.idempotentPublish[variant].rounds.every((round) => round.ackSamples > 0))
+      problems.push(`idempotentPublish.${variant} has no samples`);
+  }
+  if (!(figures.idempotentPublish.fanout.withKeys.deliveriesPerSecond > 0))
+    problems.push('idempotentPublish.fanout delivered nothing');
+  for (const variant of ['on', 'off'] as const) {
+    if (!(figures.webhooks[variant].joins > 0)) problems.push(`webhooks.${variant} joined nothing`);
   }
   if (figures.fanout.points.length === 0) problems.push('fanout has no points');
   return problems;
@@ -153,6 +178,27 @@ const PIECES = {
     async run(redis, config) {
       const joinCost = await runJoinCost(redis.switchboard, config, log);
       return { lines: joinCostTable(joinCost), goals: joinCostGoals(joinCost) };
+    },
+  },
+  'three-rooms': {
+    kinds: ['switchboard'],
+    async run(redis, config) {
+      const threeRooms = await runThreeRooms(redis.switchboard, config, log);
+      return { lines: threeRoomsTable(threeRooms), goals: threeRoomsGoals(threeRooms) };
+    },
+  },
+  idempotent: {
+    kinds: ['baseline', 'switchboard'],
+    async run(redis, config) {
+      const result = await runIdempotentPublish(redis, config, log);
+      return { lines: idempotentPublishTable(result), goals: idempotentPublishGoals(result) };
+    },
+  },
+  webhooks: {
+    kinds: ['switchboard'],
+    async run(redis, config) {
+      const webhooks = await runWebhooks(redis.switchboard, config, log);
+      return { lines: webhooksTable(webhooks), goals: webhooksGoals(webhooks) };
     },
   },
 } satisfies Record<string, Piece>;
@@ -226,7 +272,14 @@ async function main(): Promise<number> {
     log('join cost by room size…');
     const joinCost = await runJoinCost(redisByKind.switchboard, config, log);
     log('rooms: fan-out, cross-replica latency, publish latency, history memory, idle replica, rolling restart…');
-    figures = { mint, circuit, connections, joinCost, ...(await runRooms(redisByKind, config, log)) };
+    const rooms = await runRooms(redisByKind, config, log);
+    log('three rooms per user…');
+    const threeRooms = await runThreeRooms(redisByKind.switchboard, config, log);
+    log('idempotent publish…');
+    const idempotentPublish = await runIdempotentPublish(redisByKind, config, log, headline(rooms.fanout).baseline);
+    log('webhooks…');
+    const webhooks = await runWebhooks(redisByKind.switchboard, config, log);
+    figures = { mint, circuit, connections, joinCost, ...rooms, threeRooms, idempotentPublish, webhooks };
   } finally {
     await Promise.all(Object.values(redis).map((server) => server.stop()));
   }

@@ -94,6 +94,32 @@ export interface BenchConfig {
     /** A fill still going then starts no more handshakes; its figures cover the joins made. */
     fillTimeoutMs: number;
   };
+  /** Switchboard alone, one replica: `users` users in three rooms of `roomSize` each, over three sockets or one. */
+  threeRooms: {
+    users: number;
+    roomSize: number;
+    concurrency: number;
+    warmupUsers: number;
+    /** Wait before the heap reading, as for `connections.settleMs`. */
+    settleMs: number;
+  };
+  /**
+   * Switchboard alone: publish latency (as `publishLatency`) with an idempotency key on every
+   * publish and without, `rounds` times each in the order without, with, with, without…, and
+   * fan-out (as `fanout`, at its headline rate) with keys against the baseline.
+   */
+  idempotentPublish: {
+    rounds: number;
+  };
+  /** Three Switchboard replicas, webhooks off then on, handshakes paced at `joinsPerSecond`. */
+  webhooks: {
+    joinsPerSecond: number;
+    durationMs: number;
+    roomSize: number;
+    /** The receiver answers each webhook after this long. */
+    receiverDelayMs: number;
+    warmupJoins: number;
+  };
   /** One replica whose Redis link goes silent (a freezable proxy): publishes with the circuit open. */
   circuit: {
     /** Sequential publishes measured before the link goes silent, and again while the circuit is open. */
@@ -146,6 +172,9 @@ export const FULL: BenchConfig = {
     warmupSockets: 300,
     fillTimeoutMs: 180_000,
   },
+  threeRooms: { users: 3_000, roomSize: 10, concurrency: 32, warmupUsers: 300, settleMs: 30_000 },
+  idempotentPublish: { rounds: 2 },
+  webhooks: { joinsPerSecond: 200, durationMs: 10_000, roomSize: 10, receiverDelayMs: 20, warmupJoins: 300 },
 };
 
 export const QUICK: BenchConfig = {
@@ -192,4 +221,7 @@ export const QUICK: BenchConfig = {
     warmupSockets: 20,
     fillTimeoutMs: 30_000,
   },
+  threeRooms: { users: 100, roomSize: 10, concurrency: 16, warmupUsers: 20, settleMs: 1_000 },
+  idempotentPublish: { rounds: 1 },
+  webhooks: { joinsPerSecond: 200, durationMs: 1_500, roomSize: 10, receiverDelayMs: 20, warmupJoins: 30 },
 };

@@ -2,7 +2,10 @@ import type { BenchConfig } from '../lib/config.js';
 import type { CircuitResult } from '../scenarios/circuit.js';
 import type { ConnectionsResult } from '../scenarios/connections.js';
 import type { HistoryMemoryResult } from '../scenarios/history-memory.js';
+import type { IdempotentPublishResult } from '../scenarios/idempotent-publish.js';
 import type { JoinCostFigures, JoinCostResult } from '../scenarios/join-cost.js';
+import type { ThreeRoomsResult } from '../scenarios/three-rooms.js';
+import type { WebhooksResult } from '../scenarios/webhooks.js';
 import type { MintResult } from '../scenarios/mint.js';
 import type { PublishLatencyFigures, PublishLatencyResult } from '../scenarios/publish-latency.js';
 import type { IdleReplicaResult, RollingRestartResult } from '../scenarios/replicas.js';
@@ -30,6 +33,9 @@ export interface Figures {
   rollingRestart: RollingRestartResult;
   historyMemory: HistoryMemoryResult;
   joinCost: JoinCostResult;
+  threeRooms: ThreeRoomsResult;
+  idempotentPublish: IdempotentPublishResult;
+  webhooks: WebhooksResult;
 }
 
 /** The JSON file a run writes (`bench/results/latest.json`). */
@@ -90,6 +96,74 @@ export function joinCostGoals(joinCost: JoinCostResult): Goal[] {
     };
   };
   return [goal(joinCost.large, joinCost.small), goal(joinCost.huge, joinCost.smallOnTwo)];
+}
+
+/** One socket per user in three rooms against three sockets per user (the old behaviour). */
+export function threeRoomsGoals({ users, oneSocket, threeSockets }: ThreeRoomsResult): Goal[] {
+  const cpu = oneSocket.cpuMicrosPerUser / threeSockets.cpuMicrosPerUser;
+  const heap = oneSocket.heapBytesPerUser / threeSockets.heapBytesPerUser;
+  const failures = oneSocket.failures + threeSockets.failures;
+  const failed =
+    failures === 0 ? '' : `; ${num(failures)} joins failed (${oneSocket.firstError ?? threeSockets.firstError ?? ''})`;
+  return [
+    {
+      name: `server CPU for ${num(users)} users in 3 rooms each, one socket per user`,
+      target: '≤ 0.6× three sockets per user',
+      actual: `${ratio(oneSocket.cpuMicrosPerUser, threeSockets.cpuMicrosPerUser)} (${num(oneSocket.cpuMicrosPerUser)} vs ${num(threeSockets.cpuMicrosPerUser)} µs per user)${failed}`,
+      met: cpu <= 0.6 && failures === 0,
+    },
+    {
+      name: `heap for ${num(users)} users in 3 rooms each, one socket per user`,
+      target: '≤ 0.5× three sockets per user',
+      actual: `${ratio(oneSocket.heapBytesPerUser, threeSockets.heapBytesPerUser)} (${num(oneSocket.heapBytesPerUser)} vs ${num(threeSockets.heapBytesPerUser)} bytes per user)${failed}`,
+      met: heap <= 0.5 && failures === 0,
+    },
+  ];
+}
+
+/** Publish ack latency with idempotency keys against without, and fan-out CPU with keys against the baseline. */
+export function idempotentPublishGoals({ withKeys, withoutKeys, fanout }: IdempotentPublishResult): Goal[] {
+  const p50 = withKeys.ackP50Ms / withoutKeys.ackP50Ms;
+  const p99 = withKeys.ackP99Ms / withoutKeys.ackP99Ms;
+  const cpu = fanout.withKeys.cpuMicrosPerDelivery / fanout.baseline.cpuMicrosPerDelivery;
+  const errors = withKeys.publishErrors + withKeys.lost;
+  return [
+    {
+      name: 'publish ack p50 / p99 with idempotency keys',
+      target: 'within 10 % of publishing without them, no error',
+      actual:
+        `${ratio(withKeys.ackP50Ms, withoutKeys.ackP50Ms)} / ${ratio(withKeys.ackP99Ms, withoutKeys.ackP99Ms)} ` +
+        `(${num(withKeys.ackP50Ms, 2)} / ${num(withKeys.ackP99Ms, 2)} vs ${num(withoutKeys.ackP50Ms, 2)} / ${num(withoutKeys.ackP99Ms, 2)} ms)` +
+        `, ${num(withKeys.publishErrors)} errors, ${num(withKeys.lost)} lost`,
+      met: p50 <= 1.1 && p99 <= 1.1 && errors === 0,
+    },
+    {
+      name: `fan-out CPU per delivery with idempotency keys @ ${fanout.rate} msg/s`,
+      target: '≤ 0.5× baseline',
+      actual: `${cpu.toFixed(2)}× (${fanout.withKeys.cpuMicrosPerDelivery} vs ${fanout.baseline.cpuMicrosPerDelivery} µs)`,
+      met: cpu <= 0.5,
+    },
+  ];
+}
+
+/** Handshake CPU with webhooks on against off, and how far the outbox lags behind. */
+export function webhooksGoals({ on, off, delivery, replicas }: WebhooksResult): Goal[] {
+  const rise = on.cpuMicrosPerHandshake / off.cpuMicrosPerHandshake - 1;
+  const missing = delivery.expected - delivery.received;
+  return [
+    {
+      name: `handshake CPU with webhooks on @ ${num(on.joinsPerSecond)} joins/s over ${replicas} replicas`,
+      target: '≤ 10 % above webhooks off',
+      actual: `${rise >= 0 ? '+' : ''}${(rise * 100).toFixed(1)} % (${num(on.cpuMicrosPerHandshake)} vs ${num(off.cpuMicrosPerHandshake)} µs)`,
+      met: rise <= 0.1 && on.failures === 0 && off.failures === 0,
+    },
+    {
+      name: 'webhook outbox lag, receiver answering in 20 ms',
+      target: 'p99 < 1 s, every event delivered',
+      actual: `p99 ${num(delivery.lagP99Ms)} ms (p50 ${num(delivery.lagP50Ms)}, max ${num(delivery.lagMaxMs)}); ${num(delivery.received)} of ${num(delivery.expected)} events`,
+      met: delivery.lagP99Ms < 1000 && missing <= 0,
+    },
+  ];
 }
 
 export function evaluateGoals(figures: Figures): Goal[] {
@@ -172,6 +246,9 @@ export function evaluateGoals(figures: Figures): Goal[] {
     },
     handshakeCpuGoal(connections),
     ...joinCostGoals(figures.joinCost),
+    ...threeRoomsGoals(figures.threeRooms),
+    ...idempotentPublishGoals(figures.idempotentPublish),
+    ...webhooksGoals(figures.webhooks),
   ];
 }
 
@@ -244,7 +321,18 @@ export function renderTables(figures: Figures, goals: Goal[]): string {
       );
     }
   }
-  lines.push('', ...joinCostTable(figures.joinCost), '', ...goalTable(goals));
+  lines.push(
+    '',
+    ...joinCostTable(figures.joinCost),
+    '',
+    ...threeRoomsTable(figures.threeRooms),
+    '',
+    ...idempotentPublishTable(figures.idempotentPublish),
+    '',
+    ...webhooksTable(figures.webhooks),
+    '',
+    ...goalTable(goals),
+  );
   return lines.join('\n');
 }
 
@@ -272,5 +360,54 @@ export function joinCostTable(joinCost: JoinCostResult): string[] {
     row(large, small),
     row(smallOnTwo, smallOnTwo),
     row(huge, smallOnTwo),
+  ];
+}
+
+export function threeRoomsTable({ users, roomSize, oneSocket, threeSockets }: ThreeRoomsResult): string[] {
+  const row = (label: string, f: ThreeRoomsResult['oneSocket']): string =>
+    `| ${label} | ${num(f.sockets)} | ${num(f.cpuMicrosPerUser)} | ${num(f.redisMicrosPerUser)} | ${num(f.heapBytesPerUser)} | ${num(f.failures)} |`;
+  return [
+    `Three rooms per user (Switchboard, one replica; ${num(users)} users, rooms of ${roomSize}):`,
+    '',
+    '| | sockets | server CPU µs/user | Redis CPU µs/user | heap bytes/user | failed joins |',
+    '|---|---:|---:|---:|---:|---:|',
+    row('three sockets per user (old behaviour)', threeSockets),
+    row('one socket per user, `room:join` for rooms 2 and 3', oneSocket),
+    `| one / three | | ${ratio(oneSocket.cpuMicrosPerUser, threeSockets.cpuMicrosPerUser)} | ${ratio(oneSocket.redisMicrosPerUser, threeSockets.redisMicrosPerUser)} | ${ratio(oneSocket.heapBytesPerUser, threeSockets.heapBytesPerUser)} | |`,
+  ];
+}
+
+export function idempotentPublishTable(result: IdempotentPublishResult): string[] {
+  const { withKeys, withoutKeys, fanout } = result;
+  const row = (label: string, f: IdempotentPublishResult['withKeys']): string =>
+    `| ${label} | ${pair(f.ackP50Ms, f.ackP99Ms, 2)} | ${pair(f.deliveryP50Ms, f.deliveryP99Ms, 2)} | ${num(f.rounds.reduce((sum, r) => sum + r.serverMicrosPerEvent, 0) / Math.max(1, f.rounds.length), 1)} | ${num(f.publishErrors)} / ${num(f.lost)} |`;
+  return [
+    `Idempotent publish (Switchboard, ${result.members} members on ${result.replicas} replicas, ${result.rate} msg/s, ${withKeys.rounds.length} round(s) each):`,
+    '',
+    '| | ack p50 / p99 ms | delivery p50 / p99 ms | server CPU µs/event | errors / lost |',
+    '|---|---:|---:|---:|---:|',
+    row('without keys', withoutKeys),
+    row('a key on every publish', withKeys),
+    `| with / without | ${ratio(withKeys.ackP50Ms, withoutKeys.ackP50Ms)} / ${ratio(withKeys.ackP99Ms, withoutKeys.ackP99Ms)} | | | |`,
+    '',
+    `Fan-out with keys, ${fanout.members} members on 2 replicas, ${fanout.rate} msg/s: ` +
+      `${num(fanout.withKeys.cpuMicrosPerDelivery, 2)} µs CPU/delivery (baseline ${num(fanout.baseline.cpuMicrosPerDelivery, 2)}), ` +
+      `p50 / p99 ${num(fanout.withKeys.p50Ms, 1)} / ${num(fanout.withKeys.p99Ms, 1)} ms, ${num(fanout.withKeys.lost)} lost.`,
+  ];
+}
+
+export function webhooksTable({ replicas, roomSize, receiverDelayMs, on, off, delivery }: WebhooksResult): string[] {
+  const row = (label: string, f: WebhooksResult['on']): string =>
+    `| ${label} | ${num(f.joins)} | ${num(f.joinsPerSecond)} | ${num(f.handshakeP50Ms, 1)} / ${num(f.handshakeP99Ms, 1)} | ${num(f.cpuMicrosPerHandshake)} | ${num(f.redisMicrosPerHandshake)} | ${num(f.failures)} |`;
+  return [
+    `Webhooks (Switchboard, ${replicas} replicas, rooms of ${roomSize}, receiver answering in ${receiverDelayMs} ms):`,
+    '',
+    '| webhooks | joins | joins/s | handshake p50 / p99 ms | server CPU µs/handshake | Redis CPU µs/handshake | failures |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    row('off', off),
+    row('on', on),
+    '',
+    `Delivered ${num(delivery.received)} of ${num(delivery.expected)} events (${num(delivery.repeats)} repeats); ` +
+      `lag from the event to the receiver p50 / p99 / max ${num(delivery.lagP50Ms)} / ${num(delivery.lagP99Ms)} / ${num(delivery.lagMaxMs)} ms.`,
   ];
 }
