@@ -8,12 +8,19 @@ import { createSampler } from './admin/sampler.js';
 import { createAccessTokenVerifier, createDevAccessTokenSigner } from './auth/access-token.js';
 import { createRoomAccess } from './auth/room-access.js';
 import type { Config } from './config/index.js';
-import { createHttpApp, type RoomsApi } from './http/app.js';
+import { createMemoryHistory } from './history/memory.js';
+import { createRedisHistory } from './history/redis.js';
+import { createHttpApp } from './http/app.js';
 import type { Logger } from './observability/logger.js';
-import { createMetrics } from './observability/metrics.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createMemoryPresence } from './presence/memory.js';
+import { createRedisPresence } from './presence/redis.js';
+import { createConnectionCap } from './realtime/connection-cap.js';
 import { nativeWsAddons } from './realtime/native-addons.js';
-import { createRealtime } from './realtime/server.js';
-import { createRedisConnection } from './redis/connection.js';
+import { createRoomBus } from './realtime/room-bus.js';
+import type { RoomsApi } from './realtime/rooms-api.js';
+import { createRealtime, type RealtimeDrivers } from './realtime/server.js';
+import { createRedisConnection, type RedisConnection } from './redis/connection.js';
 import { createRtcTokenCodec } from './tokens/rtc-token.js';
 import { createTokenService } from './tokens/service.js';
 import { createUpstreamSessions } from './upstream/service.js';
@@ -68,6 +75,7 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
     logger,
     metrics,
   });
+  const drivers = createRealtimeDrivers(config, { redis, keyPrefix, logger, metrics });
   const openai = config.upstream.openai;
   const upstream = openai
     ? createUpstreamSessions({
@@ -161,15 +169,16 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
   const realtime = createRealtime({
     httpServer: server,
     tokens,
+    ...drivers,
     redis,
     adapter: config.adapter,
     keyPrefix,
     replica: config.replicaId,
     corsOrigins: config.corsOrigins,
     limits: config.limits,
+    rooms: config.rooms,
     coalesceMs: config.coalesceMs,
-    presenceTtlSeconds: config.presenceTtlSeconds,
-    history: config.history,
+    historySettings: config.history,
     trackRoomActivity: config.adminEnabled,
     // What remains of the shutdown budget for closing servers and Redis.
     drainBudgetMs: Math.max(0, config.shutdownTimeoutMs - 2_000),
@@ -237,6 +246,9 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
           metricsServer.closeAllConnections();
           await new Promise((resolve) => metricsServer?.close(resolve));
         }
+        drivers.bus.close();
+        drivers.cap.close();
+        drivers.closeHistory();
         tokens.close();
         upstream?.close();
         await redis?.close();
@@ -244,5 +256,52 @@ export async function startGateway({ config, logger, staticDir }: GatewayOptions
       })();
       return closing;
     },
+  };
+}
+
+/**
+ * The realtime core's drivers, each picked once here from config: Redis-backed when Redis
+ * is configured (shared by every replica), in-process otherwise.
+ */
+function createRealtimeDrivers(
+  config: Config,
+  deps: { redis: RedisConnection | undefined; keyPrefix: string; logger: Logger; metrics: Metrics },
+): RealtimeDrivers & { closeHistory: () => void } {
+  const { redis, keyPrefix, logger, metrics } = deps;
+  const replica = config.replicaId;
+  const bus = createRoomBus({
+    redis,
+    keyPrefix,
+    sharded: config.adapter === 'redis-sharded',
+    replica,
+    logger,
+    metrics,
+  });
+  const cap = createConnectionCap({ limit: config.limits.connectionsPerUser, replica, redis, keyPrefix, logger });
+  if (!redis) {
+    const history = createMemoryHistory({ ...config.history, sink: bus.sink });
+    return {
+      bus,
+      cap,
+      history,
+      presence: createMemoryPresence(undefined, replica),
+      closeHistory: () => history.close(),
+    };
+  }
+  return {
+    bus,
+    cap,
+    history: createRedisHistory(redis, { ...config.history, keyPrefix, sharded: config.adapter === 'redis-sharded' }),
+    presence: createRedisPresence({
+      redis,
+      publish: (room, message) => bus.send(room, { kind: 'presence', message }),
+      replica,
+      keyPrefix,
+      ttlSeconds: config.presenceTtlSeconds,
+      onReplicaGone: (gone, userIds) => cap.forgetReplica(gone, userIds),
+      logger,
+      metrics,
+    }),
+    closeHistory: () => undefined,
   };
 }

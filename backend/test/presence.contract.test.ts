@@ -65,7 +65,7 @@ describe.each<[string, () => Factory]>([
     const presence = makeFactory()(heard);
     const join = async (p: PeerInfo) => {
       await presence.join('room', p);
-      const others = presence.others('room', p.peerId);
+      const others = presence.snapshot('room', p.peerId, Number.MAX_SAFE_INTEGER);
       presence.announce('room', p);
       return others;
     };
@@ -119,7 +119,7 @@ describe('redis presence across replicas', () => {
     await one.join('shared', p1);
     one.announce('shared', p1);
     await two.join('shared', p2);
-    const others = two.others('shared', 'p2');
+    const others = two.snapshot('shared', 'p2', Number.MAX_SAFE_INTEGER);
     two.announce('shared', p2);
     expect(others.map((p) => p.peerId)).toEqual(['p1']);
     expect(one.has('shared', 'p2')).toBe(true);

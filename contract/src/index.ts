@@ -78,6 +78,15 @@ export const LIMITS = {
   /** Most keys and items accepted across all of `data`. */
   dataNodes: 2_000,
   displayName: 64,
+  /** Most peers one `peers` page returns (and its default). */
+  peersPage: 100,
+  /**
+   * Largest frame the gateway sends about presence (`session`, `room:join`'s answer, a
+   * `peers` page, `peers:joined`): lists are cut or split to stay under it.
+   */
+  presenceFrameBytes: 64 * 1024,
+  /** A connection in no room (no handshake token, or after its last `room:leave`) is closed after this. */
+  roomlessConnectionMs: 60_000,
 } as const;
 
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -324,6 +333,7 @@ export interface HistoryResponse {
  * in between could not be delivered: show what the room holds again (e.g. from history).
  */
 export interface RoomEpochPayload extends RoomPosition {
+  room: string;
   reason?: RecoveryFailureReason;
 }
 
@@ -361,9 +371,33 @@ export interface PeersResponse {
 // ---------------------------------------------------------------------------
 
 export interface HandshakeAuth {
-  token: string;
-  /** The last event seen in this room before a reconnect: its missed events are replayed. */
+  /**
+   * An RTC token: the connection joins its room, and `session` follows. Without one the
+   * connection starts in no room, and joins rooms with `room:join`.
+   */
+  token?: string;
+  /** The last event seen in the token's room before a reconnect: its missed events are replayed. */
   recover?: RoomPosition;
+}
+
+/**
+ * Names the room an event is about. Required on a connection that is in more than one
+ * room; on a connection in exactly one room it may be left out.
+ */
+export interface RoomScoped {
+  room?: string;
+}
+
+/** `room:join`: one more room on this connection, with a fresh RTC token for it. */
+export interface RoomJoinRequest {
+  token: string;
+  /** The last event seen in that room (after a reconnect): its missed events are replayed. */
+  recover?: RoomPosition;
+}
+
+/** `room:leave`: leaves one room; the connection stays in the others. */
+export interface RoomLeaveRequest {
+  room: string;
 }
 
 /** A refused handshake, as Socket.IO's `connect_error` carries it: `message` is the code. */
@@ -372,14 +406,24 @@ export interface HandshakeRefusal {
   data: { code: HandshakeErrorCode; message: string };
 }
 
+/**
+ * What a connection learns on entering a room: sent as `session` for the handshake's
+ * token, and as `room:join`'s answer for every other room.
+ */
 export interface SessionPayload {
+  /** This connection's peer id: the same in every room it is in. */
   peerId: string;
   userId: string;
   name: string;
   room: string;
   replica: string;
-  /** Other peers in the room, across replicas, at the time of joining. */
+  /**
+   * Other peers in the room, across replicas, at the time of joining: at most
+   * `PRESENCE_SNAPSHOT_MAX` of them (page through the rest with `peers`).
+   */
   peers: PeerInfo[];
+  /** How many peers the room has, this one included. */
+  peerCount: number;
   /** Epoch milliseconds; the server disconnects the socket then unless it is refreshed. */
   expiresAt: number;
   caps: Capability[];
@@ -391,12 +435,30 @@ export interface SessionPayload {
 
 export type PeerLeftReason = 'disconnect' | 'session_expired' | 'replica_lost' | 'server_shutdown' | 'kicked';
 
+/** `peer:joined` (and each entry of `peers:joined`): a peer that entered `room`. */
+export interface PeerJoinedPayload extends PeerInfo {
+  room: string;
+}
+
 export interface PeerLeftPayload {
+  room: string;
   peerId: string;
   reason: PeerLeftReason;
 }
 
+/**
+ * Sent instead of `peer:joined`/`peer:left` in a room with more than `ROOM_ANNOUNCE_MAX`
+ * members: its member count, at most once per `PRESENCE_COUNT_INTERVAL_MS` and only when
+ * it changed.
+ */
+export interface PresenceCountPayload {
+  room: string;
+  count: number;
+}
+
 export interface SignalMessage {
+  /** The room both peers share, that the signal was sent in. */
+  room: string;
   /** Server-stamped peer id of the sender. */
   from: string;
   kind: SignalKind;
@@ -415,28 +477,55 @@ export interface RoomEvent {
   seq: number;
 }
 
+/** A room event as a socket receives it (`room:event`, and each entry of `room:events`). */
+export interface RoomEventFrame extends RoomEvent {
+  room: string;
+}
+
 export interface ServerShutdownPayload {
   reconnectAfterMs: number;
 }
 
 /** Why the server ended a session; sent as `session:ended` just before it disconnects. */
 export interface SessionEndedPayload {
+  /** The room whose session ended; the connection stays in its other rooms, if any. */
+  room: string;
   /**
    * `kicked`: removed by the app (`DELETE /api/rooms/:room/members/:userId`); do not reconnect.
    */
   reason: 'session_expired' | 'server_shutdown' | 'kicked';
 }
 
-export interface SignalRequest {
+export interface SignalRequest extends RoomScoped {
   to: string;
   kind: SignalKind;
   data: JsonValue;
 }
 
-export type PublishRequest = PublishEventRequest;
+export interface PublishRequest extends PublishEventRequest, RoomScoped {}
 
-export interface SessionRefreshRequest {
+/** A fresh RTC token for a room this connection is in; `room`, when given, must be the token's. */
+export interface SessionRefreshRequest extends RoomScoped {
   token: string;
+}
+
+/** The socket's `history`: `HistoryRequest` in one of the connection's rooms. */
+export interface SocketHistoryRequest extends HistoryRequest, RoomScoped {}
+
+/** `peers`: one page of a room's peers, in a stable order. */
+export interface PeersRequest extends RoomScoped {
+  /** Where the previous page stopped (its `cursor`); without it, the first page. */
+  cursor?: string;
+  /** At most this many (default and maximum `LIMITS.peersPage`). */
+  limit?: number;
+}
+
+export interface PeersPage {
+  peers: PeerInfo[];
+  /** How many peers the room has. */
+  peerCount: number;
+  /** Present when there are more: ask again with it. Every peer is listed once across pages. */
+  cursor?: string;
 }
 
 export type AckOk<T extends object = object> = { ok: true } & T;
@@ -448,24 +537,31 @@ export type Ack<T extends object = object> = AckOk<T> | AckError;
 
 export interface ServerToClientEvents {
   session: (payload: SessionPayload) => void;
-  'peer:joined': (payload: PeerInfo) => void;
-  /** Several `peer:joined` in one frame, in the order they joined (a burst within `EVENT_COALESCE_MS`). */
-  'peers:joined': (payload: PeerInfo[]) => void;
+  'peer:joined': (payload: PeerJoinedPayload) => void;
+  /**
+   * Several `peer:joined` of one room in one frame, in the order they joined (a burst within
+   * `EVENT_COALESCE_MS`); every entry names the same room.
+   */
+  'peers:joined': (payload: PeerJoinedPayload[]) => void;
   'peer:left': (payload: PeerLeftPayload) => void;
+  'presence:count': (payload: PresenceCountPayload) => void;
   signal: (payload: SignalMessage) => void;
-  'room:event': (payload: RoomEvent) => void;
-  'room:events': (payload: RoomEvent[]) => void;
+  'room:event': (payload: RoomEventFrame) => void;
+  /** Several events of one room, oldest first; every entry names the same room. */
+  'room:events': (payload: RoomEventFrame[]) => void;
   'room:epoch': (payload: RoomEpochPayload) => void;
   'server:shutdown': (payload: ServerShutdownPayload) => void;
   'session:ended': (payload: SessionEndedPayload) => void;
 }
 
 export interface ClientToServerEvents {
+  'room:join': (payload: RoomJoinRequest, ack: (result: Ack<SessionPayload>) => void) => void;
+  'room:leave': (payload: RoomLeaveRequest, ack: (result: Ack) => void) => void;
   signal: (payload: SignalRequest, ack: (result: Ack) => void) => void;
   publish: (payload: PublishRequest, ack: (result: Ack<PublishEventResponse>) => void) => void;
   'session:refresh': (payload: SessionRefreshRequest, ack: (result: Ack<{ expiresAt: number }>) => void) => void;
-  peers: (payload: Record<string, never>, ack: (result: Ack<{ peers: PeerInfo[] }>) => void) => void;
-  history: (payload: HistoryRequest, ack: (result: Ack<HistoryResponse>) => void) => void;
+  peers: (payload: PeersRequest, ack: (result: Ack<PeersPage>) => void) => void;
+  history: (payload: SocketHistoryRequest, ack: (result: Ack<HistoryResponse>) => void) => void;
 }
 
 /** Human text for each code, for clients that show errors to people. */

@@ -33,10 +33,15 @@ import {
   type MintTokenResponse,
   type PeerInfo,
   type PeerLeftPayload,
+  type PeerJoinedPayload,
   type PeerLeftReason,
+  type PeersPage,
+  type PeersRequest,
   type PeersResponse,
+  type PresenceCountPayload,
   type PublishEventRequest,
   type PublishEventResponse,
+  type PublishRequest,
   type ReadyResponse,
   type RoomAuthorizerResponse,
   type ReadyStatus,
@@ -45,6 +50,9 @@ import {
   type RedisStatus,
   type RoomEpochPayload,
   type RoomEvent,
+  type RoomEventFrame,
+  type RoomJoinRequest,
+  type RoomLeaveRequest,
   type RoomPosition,
   type ServerShutdownPayload,
   type SessionEndedPayload,
@@ -52,12 +60,24 @@ import {
   type SessionRefreshRequest,
   type SignalMessage,
   type SignalRequest,
+  type SocketHistoryRequest,
   type UpstreamCapabilityResponse,
   type UpstreamProvider,
   type UpstreamSessionRequest,
   type UpstreamSessionResponse,
 } from './index.js';
 
+/**
+ * Names and descriptions for the API documents: a schema with an `id` here becomes
+ * `#/components/schemas/<id>`, referenced wherever it is used. The contract's own
+ * registry rather than zod's global one, so nothing else in a process adds to it.
+ */
+export const contractRegistry = z.registry<{ id?: string; description?: string }>();
+
+function described<S extends z.ZodType>(description: string, schema: S): S {
+  contractRegistry.add(schema, { description });
+  return schema;
+}
 const jsonData = z.custom<JsonValue>((value) => isBoundedJson(value), {
   message: `must be JSON, at most ${LIMITS.dataDepth} levels deep and ${LIMITS.dataNodes} values`,
 });
@@ -125,22 +145,39 @@ export const publishEventRequestSchema = z.strictObject({
   data: jsonData.optional(),
 }) satisfies z.ZodType<PublishEventRequest>;
 
+/** `room` on a client event: which of the connection's rooms it is about. */
+const roomField = described(
+  "Which of the connection's rooms this is about: required on a connection in more than one room.",
+  roomNameSchema.optional(),
+);
+
 export const signalRequestSchema = z.strictObject({
+  room: roomField,
   to: z.string().min(1).max(64),
   kind: z.enum(SIGNAL_KINDS),
   data: jsonData,
 }) satisfies z.ZodType<SignalRequest>;
 
-export const publishRequestSchema = publishEventRequestSchema;
+export const publishRequestSchema = publishEventRequestSchema.extend({
+  room: roomField,
+}) satisfies z.ZodType<PublishRequest>;
+
+const rtcTokenSchema = z.string().min(1).max(4096);
 
 export const sessionRefreshRequestSchema = z.strictObject({
-  token: z.string().min(1).max(4096),
+  room: roomField,
+  token: rtcTokenSchema,
 }) satisfies z.ZodType<SessionRefreshRequest>;
 
 export const historyRequestSchema = z.strictObject({
   after: z.number().int().min(0).optional(),
   limit: z.number().int().min(1).max(LIMITS.historyLimit).optional(),
 }) satisfies z.ZodType<HistoryRequest>;
+
+/** The socket's `history`: the same request, in one of the connection's rooms. */
+export const socketHistoryRequestSchema = historyRequestSchema.extend({
+  room: roomField,
+}) satisfies z.ZodType<SocketHistoryRequest>;
 
 /** The query of `GET /api/rooms/:room/events`: the same request, as strings. */
 export const historyQuerySchema = z.strictObject({
@@ -154,23 +191,32 @@ export const roomPositionSchema = z.strictObject({
   seq: z.number().int().min(0),
 }) satisfies z.ZodType<RoomPosition>;
 
-export const peersRequestSchema = z.union([z.strictObject({}), z.undefined(), z.null()]);
+export const peersRequestSchema = z.union([
+  z.strictObject({
+    room: roomField,
+    cursor: described('The `cursor` of the previous page.', z.string().min(1).max(64).optional()),
+    limit: z.number().int().min(1).max(LIMITS.peersPage).optional(),
+  }),
+  z.undefined(),
+  z.null(),
+]) satisfies z.ZodType<PeersRequest | undefined | null>;
+
+export const roomJoinRequestSchema = z.strictObject({
+  token: rtcTokenSchema,
+  recover: described(
+    'The last event this client saw in the room, on a reconnect: the events it missed are replayed.',
+    roomPositionSchema.optional(),
+  ),
+}) satisfies z.ZodType<RoomJoinRequest>;
+
+export const roomLeaveRequestSchema = z.strictObject({
+  room: roomNameSchema,
+}) satisfies z.ZodType<RoomLeaveRequest>;
 
 // ---------------------------------------------------------------------------
 // What the gateway answers and sends
 // ---------------------------------------------------------------------------
 
-/**
- * Names and descriptions for the API documents: a schema with an `id` here becomes
- * `#/components/schemas/<id>`, referenced wherever it is used. The contract's own
- * registry rather than zod's global one, so nothing else in a process adds to it.
- */
-export const contractRegistry = z.registry<{ id?: string; description?: string }>();
-
-function described<S extends z.ZodType>(description: string, schema: S): S {
-  contractRegistry.add(schema, { description });
-  return schema;
-}
 const epochMs = (description: string) => described(description, z.number().int().nonnegative());
 
 /** A zod enum of every member of the string union `T`: a member missing here, or extra, fails to compile. */
@@ -282,7 +328,10 @@ export const upstreamSessionResponseSchema = z.object({
 }) satisfies z.ZodType<UpstreamSessionResponse>;
 
 export const handshakeAuthSchema = z.object({
-  token: z.string().min(1).max(4096),
+  token: described(
+    'An RTC token: the connection joins its room and gets `session`. Without one it starts in no room (`room:join`).',
+    rtcTokenSchema.optional(),
+  ),
   recover: described(
     'The last event this client saw in the room, on a reconnect: the events it missed are replayed.',
     roomPositionSchema.optional(),
@@ -304,7 +353,14 @@ export const publishAckSchema = ackOf(publishedFields) satisfies z.ZodType<Ack<P
 export const sessionRefreshAckSchema = ackOf({
   expiresAt: epochMs('The new session expiry, epoch milliseconds.'),
 }) satisfies z.ZodType<Ack<{ expiresAt: number }>>;
-export const peersAckSchema = ackOf({ peers: z.array(peerInfoSchema) }) satisfies z.ZodType<Ack<{ peers: PeerInfo[] }>>;
+const peersPageFields = {
+  peers: described('At most `limit` peers, in a stable order.', z.array(peerInfoSchema)),
+  peerCount: described('How many peers the room has.', z.number().int().nonnegative()),
+  cursor: described('Present when there are more peers: send it back to get the next page.', z.string().optional()),
+};
+export const peersPageSchema = z.object(peersPageFields) satisfies z.ZodType<PeersPage>;
+export const peersAckSchema = ackOf(peersPageFields) satisfies z.ZodType<Ack<PeersPage>>;
+export const roomLeaveAckSchema = ackOf({}) satisfies z.ZodType<Ack>;
 
 const recoveryFailureReasonSchema = enumOf<RecoveryFailureReason>({
   epoch_changed: 'epoch_changed',
@@ -324,7 +380,11 @@ export const sessionPayloadSchema = z.object({
   name: z.string(),
   room: roomNameSchema,
   replica: z.string(),
-  peers: described('The other members at the time of joining, across replicas.', z.array(peerInfoSchema)),
+  peers: described(
+    'Other members at the time of joining, across replicas: at most `PRESENCE_SNAPSHOT_MAX` of them; page through the rest with `peers`.',
+    z.array(peerInfoSchema),
+  ),
+  peerCount: described('How many members the room has, this connection included.', z.number().int().positive()),
   expiresAt: epochMs('The server disconnects the socket then unless it is refreshed; epoch milliseconds.'),
   caps: z.array(capabilitySchema),
   position: described(
@@ -334,7 +394,24 @@ export const sessionPayloadSchema = z.object({
   recovery: described('The answer to `auth.recover`; absent when none was sent.', recoveryOutcomeSchema.optional()),
 }) satisfies z.ZodType<SessionPayload>;
 
+export const roomJoinAckSchema = z.discriminatedUnion('ok', [
+  sessionPayloadSchema.extend({ ok: z.literal(true) }),
+  ackErrorSchema,
+]) satisfies z.ZodType<Ack<SessionPayload>>;
+
+export const peerJoinedPayloadSchema = peerInfoSchema.extend({
+  room: roomNameSchema,
+}) satisfies z.ZodType<PeerJoinedPayload>;
+
+export const peerJoinedBatchSchema = z.array(peerJoinedPayloadSchema).min(1) satisfies z.ZodType<PeerJoinedPayload[]>;
+
+export const presenceCountPayloadSchema = z.object({
+  room: roomNameSchema,
+  count: described('How many members the room has now.', z.number().int().nonnegative()),
+}) satisfies z.ZodType<PresenceCountPayload>;
+
 export const peerLeftPayloadSchema = z.object({
+  room: roomNameSchema,
   peerId: z.string(),
   reason: enumOf<PeerLeftReason>({
     disconnect: 'disconnect',
@@ -346,6 +423,7 @@ export const peerLeftPayloadSchema = z.object({
 }) satisfies z.ZodType<PeerLeftPayload>;
 
 export const signalMessageSchema = z.object({
+  room: described('The room both peers share, that the signal was sent in.', roomNameSchema),
   from: described('The peer id of the sender, stamped by the server.', z.string()),
   kind: z.enum(SIGNAL_KINDS),
   data: jsonData,
@@ -360,7 +438,11 @@ export const roomEventSchema = z.object({
   seq: seqSchema,
 }) satisfies z.ZodType<RoomEvent>;
 
-export const roomEventBatchSchema = z.array(roomEventSchema).min(1) satisfies z.ZodType<RoomEvent[]>;
+export const roomEventFrameSchema = roomEventSchema.extend({
+  room: roomNameSchema,
+}) satisfies z.ZodType<RoomEventFrame>;
+
+export const roomEventBatchSchema = z.array(roomEventFrameSchema).min(1) satisfies z.ZodType<RoomEventFrame[]>;
 
 export const peerInfoBatchSchema = z.array(peerInfoSchema).min(1) satisfies z.ZodType<PeerInfo[]>;
 
@@ -377,6 +459,7 @@ export const historyResponseSchema = z.object({
 export const historyAckSchema = ackOf(historyResponseSchema.shape) satisfies z.ZodType<Ack<HistoryResponse>>;
 
 export const roomEpochPayloadSchema = z.object({
+  room: roomNameSchema,
   epoch: z.string(),
   seq: z.number().int().nonnegative(),
   reason: described(
@@ -390,6 +473,7 @@ export const serverShutdownPayloadSchema = z.object({
 }) satisfies z.ZodType<ServerShutdownPayload>;
 
 export const sessionEndedPayloadSchema = z.object({
+  room: described('The room whose session ended; the connection stays in its other rooms.', roomNameSchema),
   reason: enumOf<SessionEndedPayload['reason']>({
     session_expired: 'session_expired',
     server_shutdown: 'server_shutdown',
@@ -478,7 +562,29 @@ const NAMES: Array<[schema: z.ZodType, id: string, description: string]> = [
     'SessionRefreshRequest',
     'A fresh RTC token for the same room and user, to move the session expiry.',
   ],
-  [peersRequestSchema, 'PeersRequest', '`{}`; `null` or no payload at all are accepted too.'],
+  [
+    peersRequestSchema,
+    'PeersRequest',
+    'A page of peers: `{}` (or `null`, or no payload) for the first, `{cursor}` for the next.',
+  ],
+  [peersPageSchema, 'PeersPage', "A page of the room's peers, and how many there are."],
+  [
+    roomJoinRequestSchema,
+    'RoomJoinRequest',
+    'One more room on this connection: a fresh RTC token for it, for the same user.',
+  ],
+  [roomJoinAckSchema, 'RoomJoinAck', 'The room was joined: what `session` carries for it.'],
+  [roomLeaveRequestSchema, 'RoomLeaveRequest', 'A room to leave; the connection stays in its other rooms.'],
+  [roomLeaveAckSchema, 'RoomLeaveAck', 'The room was left.'],
+  [
+    presenceCountPayloadSchema,
+    'PresenceCountPayload',
+    "A large room's member count: sent instead of per-peer announcements above `ROOM_ANNOUNCE_MAX` members.",
+  ],
+  [peerJoinedPayloadSchema, 'PeerJoinedPayload', 'A member that entered a room.'],
+  [peerJoinedBatchSchema, 'PeerJoinedBatch', 'Several members that entered one room, in the order they joined.'],
+  [roomEventFrameSchema, 'RoomEventFrame', 'A room event, naming its room.'],
+  [socketHistoryRequestSchema, 'SocketHistoryRequest', "A history page of one of the connection's rooms."],
   [roomPositionSchema, 'RoomPosition', "A point in a room's event stream: `{epoch, seq}` of the last event seen."],
   [
     recoveryOutcomeSchema,
@@ -501,7 +607,7 @@ const NAMES: Array<[schema: z.ZodType, id: string, description: string]> = [
     'The event was accepted: `id` and `seq` are what every member receives; `local` when only the members on this replica could be reached.',
   ],
   [sessionRefreshAckSchema, 'SessionRefreshAck', 'The session now ends at `expiresAt`.'],
-  [peersAckSchema, 'PeersAck', "The room's members across replicas."],
+  [peersAckSchema, 'PeersAck', "A page of the room's members across replicas."],
   [sessionPayloadSchema, 'SessionPayload', 'Sent right after a handshake is admitted, before any room traffic.'],
   [peerLeftPayloadSchema, 'PeerLeftPayload', 'A member left the room.'],
   [signalMessageSchema, 'SignalMessage', 'A signaling message from another peer of the room.'],

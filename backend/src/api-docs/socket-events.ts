@@ -9,18 +9,23 @@ import {
   ackErrorSchema,
   handshakeAuthSchema,
   historyAckSchema,
-  historyRequestSchema,
+  socketHistoryRequestSchema,
   roomEpochPayloadSchema,
   handshakeRefusalSchema,
-  peerInfoBatchSchema,
-  peerInfoSchema,
+  peerJoinedBatchSchema,
+  peerJoinedPayloadSchema,
   peerLeftPayloadSchema,
+  presenceCountPayloadSchema,
+  roomJoinAckSchema,
+  roomJoinRequestSchema,
+  roomLeaveAckSchema,
+  roomLeaveRequestSchema,
   peersAckSchema,
   peersRequestSchema,
   publishAckSchema,
   publishRequestSchema,
   roomEventBatchSchema,
-  roomEventSchema,
+  roomEventFrameSchema,
   serverShutdownPayloadSchema,
   sessionEndedPayloadSchema,
   sessionPayloadSchema,
@@ -56,8 +61,21 @@ export interface ServerEvent<Listener> {
 const TOO_LARGE = `The payload is over ${LIMITS.eventBytes / 1024} KiB of JSON.`;
 
 const OFFENCES: Partial<Record<ErrorCode, string>> = {
-  invalid_payload: 'The payload does not match the schema.',
+  invalid_payload:
+    'The payload does not match the schema, or it leaves out `room` on a connection in more than one room.',
   rate_limited: 'More events than `SOCKET_EVENTS_PER_SECOND` allows (with a burst of twice that).',
+};
+
+/** What a room-scoped event can be refused with besides its own errors. */
+const NOT_A_MEMBER = { not_in_room: 'The connection is not in `room` (or in no room at all).' };
+
+/** Why a room's RTC token is refused, at `room:join` and `session:refresh`. */
+const TOKEN_REFUSALS: Partial<Record<ErrorCode, string>> = {
+  token_invalid: 'The token is not valid.',
+  token_expired: 'The token has expired.',
+  token_used: 'The token was already redeemed.',
+  token_revoked: 'The token was revoked, or its user was removed from the room after it was minted.',
+  unavailable: 'Redis did not confirm the single use of the token in time: try again with a new token.',
 };
 
 /**
@@ -67,6 +85,30 @@ const OFFENCES: Partial<Record<ErrorCode, string>> = {
  * to compile.
  */
 export const CLIENT_EVENTS = {
+  'room:join': {
+    summary: 'Join one more room on this connection',
+    description:
+      "Redeems a fresh RTC token for the room (same single use, revocation and room access as the handshake) and answers with what `session` carries for it; with `recover`, the missed events follow as `room:events` before any live one. The token must be for the connection's user (the first token's).",
+    payload: roomJoinRequestSchema,
+    ack: roomJoinAckSchema,
+    errors: {
+      ...OFFENCES,
+      ...TOKEN_REFUSALS,
+      rate_limited:
+        'More events than `SOCKET_EVENTS_PER_SECOND` allows, or the connection is already in `MAX_ROOMS_PER_CONNECTION` rooms.',
+      forbidden: "The token is for another user than the connection's.",
+      invalid_request: 'The connection is already in that room.',
+      internal: 'The gateway failed.',
+    },
+  },
+  'room:leave': {
+    summary: 'Leave one room',
+    description:
+      'The room sees `peer:left` (reason `disconnect`); the connection stays open and in its other rooms. A connection left in no room is closed after a minute unless it joins one.',
+    payload: roomLeaveRequestSchema,
+    ack: roomLeaveAckSchema,
+    errors: { ...OFFENCES, ...NOT_A_MEMBER },
+  },
   signal: {
     summary: 'Send a signaling message to one peer of the room',
     description:
@@ -75,7 +117,7 @@ export const CLIENT_EVENTS = {
     ack: signalAckSchema,
     errors: {
       ...OFFENCES,
-      not_in_room: '`to` is not a peer of this room (or is the sender).',
+      not_in_room: '`to` is not a peer of `room` (or is the sender), or the connection is not in `room`.',
       payload_too_large: TOO_LARGE,
     },
   },
@@ -86,6 +128,7 @@ export const CLIENT_EVENTS = {
     ack: publishAckSchema,
     errors: {
       ...OFFENCES,
+      ...NOT_A_MEMBER,
       forbidden: 'The RTC token of this session has no `publish` capability.',
       payload_too_large: TOO_LARGE,
       internal: 'The gateway failed.',
@@ -94,34 +137,39 @@ export const CLIENT_EVENTS = {
   'session:refresh': {
     summary: 'Extend the session',
     description:
-      "Redeems a fresh RTC token (minted with a fresh access JWT) for the same room and user, and moves the session's expiry to that token's.",
+      "Redeems a fresh RTC token (minted with a fresh access JWT) for one of the connection's rooms and the same user, and moves that room's session expiry to that token's.",
     payload: sessionRefreshRequestSchema,
     ack: sessionRefreshAckSchema,
     errors: {
       ...OFFENCES,
-      token_invalid: 'The token is not valid.',
-      token_expired: 'The token has expired.',
-      token_used: 'The token was already redeemed.',
-      token_revoked: 'The token was revoked.',
+      ...TOKEN_REFUSALS,
+      ...NOT_A_MEMBER,
       forbidden: 'The token is for another room or user (it stays usable there).',
       internal: 'The gateway failed.',
     },
   },
   peers: {
-    summary: "List the room's peers",
-    description: 'The members of the room across replicas, this socket included.',
+    summary: "Page through the room's peers",
+    description:
+      'The members of the room across replicas, this connection included, at most `limit` (default and most 100) per page in a stable order, with `peerCount`. While `cursor` comes back, ask again with it: every peer that stays in the room is listed exactly once across the pages.',
     payload: peersRequestSchema,
     ack: peersAckSchema,
-    errors: { ...OFFENCES, internal: 'The gateway failed.' },
+    errors: {
+      ...OFFENCES,
+      ...NOT_A_MEMBER,
+      invalid_request: 'The `cursor` is not one this connection was given.',
+      internal: 'The gateway failed.',
+    },
   },
   history: {
     summary: "Read the room's recent events",
     description:
       'Events with `seq` after `after`, oldest first, at most `limit` (default and most 100); without `after`, the latest `limit`. Served by this replica when it holds them, else from the history in Redis.',
-    payload: historyRequestSchema,
+    payload: socketHistoryRequestSchema,
     ack: historyAckSchema,
     errors: {
       ...OFFENCES,
+      ...NOT_A_MEMBER,
       unavailable: 'Redis is unreachable and this replica does not hold the events asked for.',
       internal: 'The gateway failed.',
     },
@@ -131,24 +179,32 @@ export const CLIENT_EVENTS = {
 export const SERVER_EVENTS = {
   session: {
     summary: 'The session started',
-    description: 'Right after the handshake, before any room traffic; again, with a new `peerId`, after every rejoin.',
+    description:
+      "Right after a handshake with a token, before any room traffic; again, with a new `peerId`, after every rejoin. Lists at most `PRESENCE_SNAPSHOT_MAX` peers (`peerCount` says how many there are). A handshake without a token gets no `session`: the connection's rooms are joined with `room:join`, whose answer carries the same.",
     payload: sessionPayloadSchema,
   },
   'peer:joined': {
-    summary: 'A peer joined the room',
-    description: 'Sent to every other member.',
-    payload: peerInfoSchema,
+    summary: 'A peer joined a room',
+    description: 'Sent to every other member, while the room has at most `ROOM_ANNOUNCE_MAX` members.',
+    payload: peerJoinedPayloadSchema,
   },
   'peers:joined': {
     summary: 'Several peers joined the room',
     description:
       'Peers that joined within `EVENT_COALESCE_MS` of each other travel as one frame, in the order they joined; each is sent to every member that had not learnt it from its `session`. Listen to both `peer:joined` and `peers:joined`.',
-    payload: peerInfoBatchSchema,
+    payload: peerJoinedBatchSchema,
   },
   'peer:left': {
-    summary: 'A peer left the room',
-    description: '`replica_lost`: its replica stopped answering and another replica announced it.',
+    summary: 'A peer left a room',
+    description:
+      '`replica_lost`: its replica stopped answering and another replica announced it. Sent while the room has at most `ROOM_ANNOUNCE_MAX` members.',
     payload: peerLeftPayloadSchema,
+  },
+  'presence:count': {
+    summary: "A large room's member count",
+    description:
+      'In a room with more than `ROOM_ANNOUNCE_MAX` members, joins and leaves are not announced one by one: members get the count instead, at most once per `PRESENCE_COUNT_INTERVAL_MS` and only when it changed. Page `peers` to see who is there.',
+    payload: presenceCountPayloadSchema,
   },
   signal: {
     summary: 'A signaling message from a peer',
@@ -159,7 +215,7 @@ export const SERVER_EVENTS = {
     summary: 'One room event',
     description:
       'From `publish` or `POST /api/rooms/{room}/events`. Every event with `seq` after `session.position.seq` arrives once, in `seq` order.',
-    payload: roomEventSchema,
+    payload: roomEventFrameSchema,
   },
   'room:epoch': {
     summary: "The room's numbering moved",
@@ -181,7 +237,7 @@ export const SERVER_EVENTS = {
   'session:ended': {
     summary: 'The server ends the session',
     description:
-      'Sent just before the server disconnects a session whose access JWT expired without a `session:refresh`.',
+      "Sent when the server ends the connection's session in `room`: its access JWT expired without a `session:refresh`, or the app removed the user from the room (`kicked`: do not rejoin). The connection leaves that room; one left in no room is disconnected.",
     payload: sessionEndedPayloadSchema,
   },
 } satisfies { [E in keyof ServerToClientEvents]: ServerEvent<ServerToClientEvents[E]> };
@@ -191,7 +247,7 @@ export const HANDSHAKE = {
   auth: handshakeAuthSchema,
   refusal: handshakeRefusalSchema,
   errors: {
-    token_missing: 'No `auth.token`.',
+    token_missing: '`auth.token` is an empty string (leave it out to connect without a room).',
     token_invalid: 'The token is malformed, or not one this deployment minted.',
     token_expired: 'The token was not used within its `ttlSeconds`.',
     token_used: 'The token was already redeemed, by a connection or a `session:refresh`.',

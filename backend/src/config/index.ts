@@ -173,6 +173,14 @@ const envSchema = z.object({
   MEMORY_TOKEN_CAP: integer(100, 10_000_000).default(100_000),
   /** Seconds before a silent replica's peers are announced as left. */
   PRESENCE_TTL_SECONDS: integer(3, 300).default(10),
+  /** Rooms one connection may be in at once (`room:join` beyond it: `rate_limited`). */
+  MAX_ROOMS_PER_CONNECTION: integer(1, 1_000).default(16),
+  /** Most peers a `session` (or `room:join` answer) lists; the rest are paged with `peers`. At most 150, so the frame stays under 64 KiB. */
+  PRESENCE_SNAPSHOT_MAX: integer(0, 150).default(100),
+  /** Above this many members a room sends `presence:count` instead of announcing each join and leave. */
+  ROOM_ANNOUNCE_MAX: integer(1, 1_000_000).default(500),
+  /** Least time between two `presence:count` frames of one room. */
+  PRESENCE_COUNT_INTERVAL_MS: integer(50, 60_000).default(1000),
   /** Room events kept per room for recovery and history reads (0 = history and recovery off). */
   ROOM_HISTORY_SIZE: integer(0, 10_000).default(100),
   /** A room's history is dropped this long after its last event. */
@@ -316,6 +324,12 @@ export interface Config {
   };
   coalesceMs: number;
   presenceTtlSeconds: number;
+  rooms: {
+    maxPerConnection: number;
+    presenceSnapshotMax: number;
+    announceMax: number;
+    presenceCountIntervalMs: number;
+  };
   history: { size: number; ttlSeconds: number; maxBytes: number; replyMaxBytes: number; recoveryMaxEvents: number };
   upstream: {
     /** Undefined when OPENAI_API_KEY is unset: the feature is off. */
@@ -536,6 +550,12 @@ export function loadConfig(env: Record<string, string | undefined>, hostname: st
     },
     coalesceMs: e.EVENT_COALESCE_MS,
     presenceTtlSeconds: e.PRESENCE_TTL_SECONDS,
+    rooms: {
+      maxPerConnection: e.MAX_ROOMS_PER_CONNECTION,
+      presenceSnapshotMax: e.PRESENCE_SNAPSHOT_MAX,
+      announceMax: e.ROOM_ANNOUNCE_MAX,
+      presenceCountIntervalMs: e.PRESENCE_COUNT_INTERVAL_MS,
+    },
     history: {
       size: e.ROOM_HISTORY_SIZE,
       ttlSeconds: e.ROOM_HISTORY_TTL_SECONDS,

@@ -1,4 +1,16 @@
-import type { HistoryResponse, JsonValue, RoomEvent, RoomPosition } from '@switchboard/contract';
+import type { ErrorCode, HistoryResponse, JsonValue, RoomEvent, RoomPosition } from '@switchboard/contract';
+
+/**
+ * A history read that cannot be answered: Redis is unreachable and this replica does not
+ * hold the events asked for. Its `code` is what the socket ack and the HTTP answer carry.
+ */
+export class HistoryUnavailableError extends Error {
+  readonly code = 'unavailable' satisfies ErrorCode;
+  constructor() {
+    super('room history is unreachable right now');
+    this.name = 'HistoryUnavailableError';
+  }
+}
 
 /** An event before the history numbers it. */
 export type UnsequencedEvent = Omit<RoomEvent, 'seq'> & { data: JsonValue };

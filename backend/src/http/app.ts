@@ -37,25 +37,18 @@ import {
 import { AuthorizerUnavailableError, RoomForbiddenError, type RoomAccess } from '../auth/room-access.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { HistoryQuery } from '../history/types.js';
-import { HistoryUnavailableError } from '../realtime/rooms.js';
+import { HistoryUnavailableError, type HistoryQuery } from '../history/types.js';
 import { iceServersFor, type IceServerOptions } from '../rtc/ice-servers.js';
 import { MintRateLimitedError, TokenStoreUnavailableError, type TokenService } from '../tokens/service.js';
 import type { UpstreamSessions } from '../upstream/service.js';
 import { ApiError } from './errors.js';
+import type { RoomsApi } from '../realtime/rooms-api.js';
 import { rawJsonRoute } from './raw-json-route.js';
 import { createUpstreamRoutes } from './upstream-routes.js';
 import { parse } from './validation.js';
 
 /** What the HTTP API needs from the realtime side. */
-export interface RoomsApi {
-  publish(room: string, event: { type: string; data: JsonValue }, from: string): Promise<PublishEventResponse>;
-  peers(room: string): Promise<PeerInfo[]>;
-  /** Rejects with HistoryUnavailableError while Redis is unreachable and this replica does not follow the room. */
-  history(room: string, query: HistoryQuery): Promise<HistoryResponse>;
-  /** Ends `userId`'s sessions in `room` on every replica and refuses the tokens minted for them so far. */
-  kick(room: string, userId: string): Promise<void>;
-}
+export type { RoomsApi } from '../realtime/rooms-api.js';
 
 export interface HttpAppOptions {
   logger: Logger;
@@ -346,7 +339,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
       res.json(response);
     } catch (error) {
       if (error instanceof HistoryUnavailableError) {
-        throw new ApiError('unavailable', error.message, { 'Retry-After': '1' });
+        throw new ApiError(error.code, error.message, { 'Retry-After': '1' });
       }
       throw error;
     }

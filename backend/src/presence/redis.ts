@@ -11,7 +11,8 @@ export interface RedisPresenceOptions {
   redis: RedisConnection;
   /** Publishes on the room's channel, which only replicas with members there receive. */
   publish: (room: string, message: PresenceMessage) => void;
-  listener: PresenceListener;
+  /** Where changes go; also settable later with `listen`. */
+  listener?: PresenceListener;
   replica: string;
   keyPrefix: string;
   /** A replica silent for this long is presumed dead and its peers announced as left. */
@@ -61,13 +62,14 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
   const log = options.logger.child({ component: 'presence' });
   const view = new RoomView(options.listener, replica);
 
-  /** Peers joined but not yet written to Redis: `announce` writes them. */
+  /** Memberships (`room\npeerId`: a connection has one peer id in all its rooms) joined but not yet written to Redis: `announce` writes them. */
   const unwritten = new Set<string>();
+  const member = (room: string, peerId: string): string => `${room}\n${peerId}`;
   /** Rooms whose peers are being read from Redis (their first join here); later joins wait for it. */
   const loading = new Map<string, Promise<void>>();
   // Writes that failed while Redis was away; replayed by the next heartbeat.
   let dirty = false;
-  const pendingLeaves = new Map<string, string>();
+  const pendingLeaves = new Map<string, { room: string; peerId: string }>();
   let closed: Promise<void> | undefined;
   let lastWarning = 0;
   const warn = (what: string, error: unknown): void => {
@@ -112,12 +114,12 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
     const leaves = [...pendingLeaves];
     await redis.run('presence-resync', (c) =>
       Promise.all([
-        ...leaves.map(([peerId, room]) => c.hDel(keys.presence(room), peerId)),
+        ...leaves.map(([, { room, peerId }]) => c.hDel(keys.presence(room), peerId)),
         ...locals.map(({ room, peer }) => c.hSet(keys.presence(room), peer.peerId, JSON.stringify(peer))),
         ...(locals.length > 0 ? [c.sAdd(keys.replica(replica), [...new Set(locals.map(({ room }) => room))])] : []),
       ]),
     );
-    for (const [peerId] of leaves) pendingLeaves.delete(peerId);
+    for (const [key] of leaves) pendingLeaves.delete(key);
     dirty = false;
     const byRoom = new Map<string, PeerInfo[]>();
     for (const { room, peer } of locals) byRoom.set(room, [...(byRoom.get(room) ?? []), peer]);
@@ -171,11 +173,11 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
     async join(room, peer) {
       const firstHere = !view.tracks(room);
       view.addLocal(room, peer, false);
-      pendingLeaves.delete(peer.peerId);
+      pendingLeaves.delete(member(room, peer.peerId));
       if (!firstHere) {
         // The view holds the room's peers (once the first join here has read them); the
         // peer is written when it is announced, with the announcement (one write to Redis).
-        unwritten.add(peer.peerId);
+        unwritten.add(member(room, peer.peerId));
         await loading.get(room);
         return;
       }
@@ -200,13 +202,15 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       await read;
       if (loading.get(room) === read) loading.delete(room);
     },
-    others: (room, peerId) => view.others(room, peerId),
+    snapshot: (room, peerId, max) => view.snapshot(room, peerId, max),
+    count: (room) => view.count(room),
+    page: (room, cursor, limit) => view.page(room, cursor, limit),
     announce(room, peer) {
       // Announced only when the caller has sent `session` in the same tick: no peer can
       // signal this one before it knows who it is. Skipped if it already left.
       if (!view.has(room, peer.peerId)) return;
       view.announce(room, peer);
-      if (unwritten.delete(peer.peerId)) {
+      if (unwritten.delete(member(room, peer.peerId))) {
         redis
           .run('presence-join', (c) => c.hSet(keys.presence(room), peer.peerId, JSON.stringify(peer)))
           .catch((error: unknown) => {
@@ -216,7 +220,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       publish(room, { t: 'join', room, peer });
     },
     leave(room, peerId, reason) {
-      unwritten.delete(peerId);
+      unwritten.delete(member(room, peerId));
       if (!view.has(room, peerId)) return;
       view.removeLocal(room, peerId, reason);
       publish(room, { t: 'leave', room, peerId, reason });
@@ -229,7 +233,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
           ]),
         )
         .catch((error: unknown) => {
-          pendingLeaves.set(peerId, room);
+          pendingLeaves.set(member(room, peerId), { room, peerId });
           warn('leave', error);
         });
     },
@@ -242,6 +246,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
         return [];
       }
     },
+    listen: (next) => view.listen(next),
     receive(message) {
       if (message.t === 'join') view.add(message.room, message.peer);
       else if (message.t === 'leave') view.remove(message.room, message.peerId, message.reason);

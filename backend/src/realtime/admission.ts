@@ -1,20 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import {
-  ERROR_MESSAGES,
-  socketIoRoom,
-  type Capability,
-  type HandshakeErrorCode,
-  type PeerInfo,
-  type RoomPosition,
-} from '@switchboard/contract';
-import { roomPositionSchema } from '@switchboard/contract/schemas';
+import { ERROR_MESSAGES, type HandshakeErrorCode, type RoomPosition } from '@switchboard/contract';
+import { handshakeAuthSchema, roomPositionSchema } from '@switchboard/contract/schemas';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Presence } from '../presence/types.js';
 import { RedeemError, type TokenService } from '../tokens/service.js';
+import type { RtcClaims } from '../tokens/rtc-token.js';
 import type { ConnectionCap } from './connection-cap.js';
-import type { Rooms } from './rooms.js';
-import type { ExpiryWheel } from './session-expiry.js';
+import type { Memberships } from './memberships.js';
 import type { GatewaySocket } from './types.js';
 
 class HandshakeError extends Error {
@@ -28,10 +20,7 @@ class HandshakeError extends Error {
 export interface AdmissionOptions {
   tokens: TokenService;
   cap: ConnectionCap;
-  presence: Presence;
-  rooms: Rooms;
-  expiry: ExpiryWheel<GatewaySocket>;
-  replica: string;
+  memberships: Memberships;
   corsOrigins: '*' | string[];
   socketEventsPerSecond: number;
   isDraining: () => boolean;
@@ -42,23 +31,33 @@ export interface AdmissionOptions {
 export interface Admission {
   /** The `io.use` middleware: checks origin and token, and the user's connection cap. */
   handshake(socket: GatewaySocket, next: (error?: Error) => void): void;
-  /** Joins an authenticated socket to its room: presence, position, recovery, `session`. */
+  /** Joins an authenticated connection to its token's room (`session`); one without a token waits for `room:join`. */
   admit(socket: GatewaySocket): Promise<void>;
-  /** Undoes what `handshake` and `admit` did. */
-  release(socket: GatewaySocket): void;
+  /**
+   * Redeems an RTC token for a connection (its handshake's, or a `room:join`'s): the
+   * token's single use, and, for the connection's first token, the user's connection cap.
+   */
+  redeem(socket: GatewaySocket, claims: RtcClaims): Promise<void>;
 }
 
-/** How many replayed events go out in one `room:events` frame. */
-const REPLAY_FRAME = 100;
+/** Stands for an `auth.recover` that was sent but is not a position: it can match no epoch. */
+const INVALID_POSITION: RoomPosition = { epoch: '', seq: 0 };
+
+/** Thrown by `redeem` when the user is at MAX_CONNECTIONS_PER_USER. */
+export class CapReachedError extends Error {
+  constructor(message = 'too many connections for this user') {
+    super(message);
+    this.name = 'CapReachedError';
+  }
+}
 
 /**
- * Who gets in, and what joining means. A handshake costs one round trip to Redis (the
- * token's redemption and the cap's count, sent together to the user's slot); admission
- * writes presence without waiting, except the first time this replica serves the room:
- * then it subscribes to the room's channel, reads the room's position and its peers.
+ * Who gets in. A handshake with a token costs one round trip to Redis (the token's
+ * redemption and the cap's count, sent together to the user's slot); one without a token
+ * costs nothing until the connection joins a room.
  */
 export function createAdmission(options: AdmissionOptions): Admission {
-  const { tokens, cap, presence, rooms, expiry, replica, metrics } = options;
+  const { tokens, cap, memberships, metrics } = options;
   const log = options.logger.child({ component: 'admission' });
   const allowedOrigins = options.corsOrigins === '*' ? undefined : new Set(options.corsOrigins);
 
@@ -68,22 +67,44 @@ export function createAdmission(options: AdmissionOptions): Admission {
     return new HandshakeError(code, message);
   };
 
-  async function redeem(token: string, started: bigint) {
-    const claims = tokens.verify(token);
+  async function redeem(socket: GatewaySocket, claims: RtcClaims): Promise<void> {
+    const data = socket.data;
+    if (data.counted === true) {
+      await tokens.consume(claims);
+      return;
+    }
+    // Two first tokens at once would both count against the cap: the second waits its turn.
+    if (data.counted === 'pending') throw new CapReachedError('this connection is still joining its first room');
+    data.counted = 'pending';
+    try {
+      await acquire(socket, claims);
+    } finally {
+      if (data.counted === 'pending') data.counted = false;
+    }
+  }
+
+  async function acquire(socket: GatewaySocket, claims: RtcClaims): Promise<void> {
+    const data = socket.data;
     // Both go to the user's slot, so they travel together; the count is undone if the token fails.
     const [consumed, admitted] = await Promise.allSettled([tokens.consume(claims), cap.acquire(claims.sub)]);
     if (consumed.status === 'rejected') {
       if (admitted.status === 'fulfilled' && admitted.value) cap.release(claims.sub);
       throw consumed.reason;
     }
-    if (admitted.status === 'rejected' || !admitted.value) {
-      // The token is spent; the client's next attempt mints a fresh one anyway.
-      throw refuse('rate_limited', started, 'too many connections for this user');
+    // The token is spent; the client's next attempt mints a fresh one anyway.
+    if (admitted.status === 'rejected' || !admitted.value) throw new CapReachedError();
+    if (data.counted === 'closed') {
+      // Closed while redeeming (a `room:join`): `release` already ran, so nothing else gives the place back.
+      cap.release(claims.sub);
+      return;
     }
-    return claims;
+    data.counted = true;
+    data.userId = claims.sub;
   }
 
   return {
+    redeem,
+
     handshake(socket, next) {
       const started = process.hrtime.bigint();
       if (options.isDraining()) {
@@ -95,48 +116,55 @@ export function createAdmission(options: AdmissionOptions): Admission {
         next(refuse('origin_forbidden', started));
         return;
       }
-      const auth: unknown = socket.handshake.auth;
-      const { token, recover } = (typeof auth === 'object' && auth !== null ? auth : {}) as {
-        token?: unknown;
-        recover?: unknown;
+      const now = Date.now();
+      socket.data = {
+        userId: undefined,
+        rooms: new Map(),
+        admitting: undefined,
+        counted: false,
+        leaving: undefined,
+        allowance: options.socketEventsPerSecond * 2,
+        refilledAt: now,
+        strikes: 0,
       };
-      if (typeof token !== 'string' || token.length === 0 || token.length > 4096) {
-        next(refuse(typeof token === 'string' && token.length > 0 ? 'token_invalid' : 'token_missing', started));
+      const auth = handshakeAuthSchema.safeParse(socket.handshake.auth ?? {});
+      const raw: unknown = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+      if (raw === undefined || raw === null) {
+        // No token: a connection in no room yet; it joins rooms with `room:join`.
+        metrics.handshakes.inc({ outcome: 'ok' });
+        next();
+        return;
+      }
+      const token = auth.success ? auth.data.token : handshakeAuthSchema.shape.token.safeParse(raw).data;
+      if (token === undefined) {
+        next(refuse(raw === '' ? 'token_missing' : 'token_invalid', started));
         return;
       }
       // A malformed position is no reason to refuse a valid token: it just recovers nothing.
-      const position = recover === undefined ? undefined : roomPositionSchema.safeParse(recover);
+      const recover = auth.success
+        ? auth.data.recover
+        : (roomPositionSchema.safeParse((socket.handshake.auth as { recover?: unknown }).recover).data ??
+          INVALID_POSITION);
       // verify() throws synchronously for a bad token; the promise chain catches that too.
       Promise.resolve()
-        .then(() => redeem(token, started))
+        .then(async () => {
+          const claims = tokens.verify(token);
+          await redeem(socket, claims);
+          return claims;
+        })
         .then(
           (claims) => {
             if (options.isDraining()) {
               cap.release(claims.sub);
               return next(refuse('server_draining', started));
             }
-            const now = Date.now();
-            socket.data = {
-              userId: claims.sub,
-              // Usually the same text: keep one string per socket, not two.
-              name: claims.name === claims.sub ? claims.sub : claims.name,
-              room: claims.room,
-              caps: sharedCaps(claims.caps),
-              expiresAt: claims.sexp * 1000,
-              joinedAt: now,
-              recover: position?.success ? position.data : position ? INVALID_POSITION : undefined,
-              inRoom: false,
-              leaving: undefined,
-              allowance: options.socketEventsPerSecond * 2,
-              refilledAt: now,
-              strikes: 0,
-            };
+            socket.data.admitting = { claims, recover };
             metrics.handshakes.inc({ outcome: 'ok' });
             metrics.handshakeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
             next();
           },
           (error: unknown) => {
-            if (error instanceof HandshakeError) return next(error);
+            if (error instanceof CapReachedError) return next(refuse('rate_limited', started, error.message));
             if (error instanceof RedeemError) return next(refuse(error.code, started));
             log.error({ err: error }, 'handshake failed');
             next(refuse('token_invalid', started));
@@ -146,95 +174,20 @@ export function createAdmission(options: AdmissionOptions): Admission {
 
     async admit(socket) {
       forgetHandshake(socket);
-      const data = socket.data;
       metrics.connectedSockets.inc();
-      if (data.expiresAt <= Date.now()) {
-        data.leaving = 'session_expired';
-        socket.emit('session:ended', { reason: 'session_expired' });
-        socket.disconnect(true);
+      const admitting = socket.data.admitting;
+      socket.data.admitting = undefined;
+      // Without a token, rooms come with `room:join`; a connection that joins none is closed.
+      if (!admitting) {
+        memberships.standby(socket);
         return;
       }
-      expiry.schedule(socket, data.expiresAt);
-      const peer: PeerInfo = {
-        peerId: socket.id,
-        userId: data.userId,
-        name: data.name,
-        replica,
-        joinedAt: data.joinedAt,
-      };
-      // Entered first: the room's channel is then subscribed, so a peer that joins on another
-      // replica after presence has read the room is announced on it rather than missed.
-      const stream = await rooms.enter(data.room);
-      await presence.join(data.room, peer);
-      data.inRoom = true;
-      const recover = data.recover;
-      data.recover = undefined;
-      const finish = recover ? await rooms.prepareRecovery(stream, recover) : undefined;
-      if (!socket.connected) {
-        // Left while joining; `release` ran before the room was entered.
-        rooms.leave(data.room);
-        data.inRoom = false;
-        return;
-      }
-      // From here to the join, one tick: nothing can slip between `session`, the
-      // replay and the first live event, nor between `session.peers` and the peers
-      // announced to this socket afterwards.
-      rooms.flush(data.room);
-      const recovery = finish?.(Date.now());
-      socket.emit('session', {
-        peerId: socket.id,
-        userId: data.userId,
-        name: data.name,
-        room: data.room,
-        replica,
-        peers: presence.others(data.room, socket.id),
-        expiresAt: data.expiresAt,
-        caps: data.caps,
-        position: stream.position,
-        ...(recovery ? { recovery: recovery.outcome } : {}),
-      });
-      if (recovery) {
-        for (let i = 0; i < recovery.events.length; i += REPLAY_FRAME) {
-          socket.emit('room:events', recovery.events.slice(i, i + REPLAY_FRAME));
-        }
-        const outcome = recovery.outcome;
-        metrics.recoveries.inc({ outcome: outcome.recovered ? 'recovered' : outcome.reason });
-        metrics.recoveryReplayed.inc(outcome.replayed);
-      }
-      void socket.join(socketIoRoom(data.room));
-      presence.announce(data.room, peer);
-      metrics.rooms.set(rooms.count());
-    },
-
-    release(socket) {
-      const data = socket.data;
-      // A socket refused in the handshake has no session data.
-      if (!data.userId) return;
-      expiry.cancel(socket);
-      metrics.connectedSockets.dec();
-      cap.release(data.userId);
-      presence.leave(data.room, socket.id, data.leaving ?? 'disconnect');
-      if (data.inRoom) {
-        data.inRoom = false;
-        rooms.leave(data.room);
-      }
-      metrics.rooms.set(rooms.count());
+      await memberships.join(socket, admitting.claims, admitting.recover, (session) => socket.emit('session', session));
     },
   };
 }
 
-/** Stands for an `auth.recover` that was sent but is not a position: it can match no epoch. */
-const INVALID_POSITION: RoomPosition = { epoch: '', seq: 0 };
-
 const NOTHING = Object.freeze({});
-const CAPS_PUBLISH: Capability[] = ['publish'];
-const CAPS_NONE: Capability[] = [];
-
-/** One shared array per capability set (there are two) rather than one per socket. */
-export function sharedCaps(caps: Capability[]): Capability[] {
-  if (caps.length === 0) return CAPS_NONE;
-  return caps.length === 1 && caps[0] === 'publish' ? CAPS_PUBLISH : caps;
-}
 
 /**
  * Drops what only the handshake needed, once a socket is admitted: its headers, its

@@ -1,35 +1,49 @@
-import { ERROR_MESSAGES, LIMITS, type AckError, type ErrorCode, type SignalMessage } from '@switchboard/contract';
 import {
-  historyRequestSchema,
+  ERROR_MESSAGES,
+  LIMITS,
+  type AckError,
+  type ErrorCode,
+  type PeersPage,
+  type SessionPayload,
+} from '@switchboard/contract';
+import {
   peersRequestSchema,
   publishRequestSchema,
+  roomJoinRequestSchema,
+  roomLeaveRequestSchema,
   sessionRefreshRequestSchema,
   signalRequestSchema,
+  socketHistoryRequestSchema,
 } from '@switchboard/contract/schemas';
 import type { z } from 'zod';
+import { HistoryUnavailableError } from '../history/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Presence } from '../presence/types.js';
 import { RedeemError, type TokenService } from '../tokens/service.js';
-import { sharedCaps } from './admission.js';
-import { HistoryUnavailableError, type Rooms } from './rooms.js';
+import { CapReachedError, type Admission } from './admission.js';
+import { sharedCaps, type Memberships } from './memberships.js';
+import type { Rooms } from './rooms.js';
 import type { ExpiryWheel } from './session-expiry.js';
+import type { Signals } from './signals.js';
 import type { SlowConsumers } from './slow-consumers.js';
-import type { GatewaySocket } from './types.js';
+import type { GatewaySocket, Membership } from './types.js';
 
 type Reply = (result: { ok: true; [key: string]: unknown } | AckError) => void;
 
 export interface ClientEventsOptions {
   tokens: TokenService;
+  admission: Admission;
+  memberships: Memberships;
   presence: Presence;
   rooms: Rooms;
-  expiry: ExpiryWheel<GatewaySocket>;
+  signals: Signals;
+  expiry: ExpiryWheel<Membership>;
   slowConsumers: SlowConsumers;
   socketEventsPerSecond: number;
-  /** Finds a socket of this replica by peer id. */
-  localSocket: (peerId: string) => GatewaySocket | undefined;
-  /** Sends a signal to a peer of another replica, through the room's channel. */
-  relaySignal: (room: string, to: string, signal: SignalMessage) => void;
+  /** `MAX_ROOMS_PER_CONNECTION`. */
+  maxRoomsPerConnection: number;
+  isDraining: () => boolean;
   logger: Logger;
   metrics: Metrics;
 }
@@ -58,7 +72,7 @@ const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(v
  * listener grows the socket's dictionary-mode `_events` (~150 bytes per socket).
  */
 export function createClientEvents(options: ClientEventsOptions): (socket: GatewaySocket) => void {
-  const { tokens, presence, rooms, expiry, slowConsumers, metrics } = options;
+  const { tokens, admission, memberships, presence, rooms, signals, expiry, slowConsumers, metrics } = options;
   const log = options.logger.child({ component: 'client-events' });
   const rate = options.socketEventsPerSecond;
 
@@ -111,36 +125,106 @@ export function createClientEvents(options: ClientEventsOptions): (socket: Gatew
     return { payload: parsed.data, reply };
   }
 
+  /**
+   * The membership a room-scoped event is about: the one it names, or the connection's
+   * only one. Acks the refusal (and returns undefined) otherwise.
+   */
+  function membershipOf(socket: GatewaySocket, room: string | undefined, reply: Reply): Membership | undefined {
+    const rooms = socket.data.rooms;
+    if (room !== undefined) {
+      const named = rooms.get(room);
+      if (!named) reply(fail('not_in_room', 'this connection is not in that room'));
+      return named;
+    }
+    if (rooms.size === 1) return rooms.values().next().value;
+    reply(
+      rooms.size === 0
+        ? fail('not_in_room', 'this connection is in no room')
+        : fail('invalid_payload', 'room: required on a connection in more than one room'),
+    );
+    return undefined;
+  }
+
+  const tokenFailure = (error: unknown): AckError => {
+    if (error instanceof RedeemError) return fail(error.code);
+    if (error instanceof CapReachedError) return fail('rate_limited', error.message);
+    log.error({ err: error }, 'room join failed');
+    return fail('internal');
+  };
+
+  function onJoin(socket: GatewaySocket, payload: unknown, ack: unknown): void {
+    const accepted = accept(socket, 'room:join', roomJoinRequestSchema, payload, ack);
+    if (!accepted) return;
+    const { token, recover } = accepted.payload;
+    const data = socket.data;
+    let room: string | undefined;
+    const join = async (): Promise<Parameters<Reply>[0] | undefined> => {
+      if (options.isDraining()) return fail('server_draining');
+      const claims = tokens.verify(token);
+      room = claims.room;
+      // Checked before the token is spent, so a refused token stays usable where it belongs.
+      if (data.userId !== undefined && claims.sub !== data.userId) {
+        return fail('forbidden', "the token is for another user than this connection's");
+      }
+      if (data.rooms.has(claims.room)) return fail('invalid_request', 'this connection is already in that room');
+      if (data.rooms.size >= options.maxRoomsPerConnection) {
+        return fail('rate_limited', `a connection may be in at most ${options.maxRoomsPerConnection} rooms`);
+      }
+      await admission.redeem(socket, claims);
+      if (!socket.connected) return undefined;
+      if (data.rooms.has(claims.room)) return fail('invalid_request', 'this connection is already in that room');
+      let answered = false;
+      const session = await memberships.join(socket, claims, recover, (joined: SessionPayload) => {
+        answered = true;
+        accepted.reply({ ok: true, ...joined });
+      });
+      if (session || answered) return undefined;
+      return fail('token_revoked', 'the session in that room ended while joining');
+    };
+    join().then(
+      (result) => {
+        if (result) accepted.reply(result);
+      },
+      (error: unknown) => {
+        // A join that failed half way (the room's history unreadable, say) leaves nothing behind.
+        const membership = room === undefined ? undefined : data.rooms.get(room);
+        if (membership) memberships.leave(membership, 'disconnect');
+        accepted.reply(tokenFailure(error));
+      },
+    );
+  }
+
+  function onLeave(socket: GatewaySocket, payload: unknown, ack: unknown): void {
+    const accepted = accept(socket, 'room:leave', roomLeaveRequestSchema, payload, ack);
+    if (!accepted) return;
+    const membership = membershipOf(socket, accepted.payload.room, accepted.reply);
+    if (!membership) return;
+    memberships.leave(membership, 'disconnect');
+    accepted.reply({ ok: true });
+  }
+
   function onSignal(socket: GatewaySocket, payload: unknown, ack: unknown): void {
     const accepted = accept(socket, 'signal', signalRequestSchema, payload, ack, LIMITS.eventBytes);
     if (!accepted) return;
-    const { to, kind, data } = accepted.payload;
-    const room = socket.data.room;
-    if (to === socket.id || !presence.has(room, to)) {
-      accepted.reply(fail('not_in_room'));
-      return;
-    }
-    const signal: SignalMessage = { from: socket.id, kind, data };
-    const local = options.localSocket(to);
-    // A local target costs nothing; a remote one one publish on the room's channel.
-    if (local) {
-      if (local.data.room === room) local.emit('signal', signal);
-    } else options.relaySignal(room, to, signal);
-    metrics.eventsOut.inc({ event: 'signal' });
-    accepted.reply({ ok: true });
+    const { room, to, kind, data } = accepted.payload;
+    const membership = membershipOf(socket, room, accepted.reply);
+    if (!membership) return;
+    accepted.reply(signals.send(membership, to, kind, data) ? { ok: true } : fail('not_in_room'));
   }
 
   function onPublish(socket: GatewaySocket, payload: unknown, ack: unknown): void {
     // Rate-limited first: a refused publish costs the sender its allowance like any other.
     const accepted = accept(socket, 'publish', publishRequestSchema, payload, ack, LIMITS.eventBytes);
     if (!accepted) return;
-    if (!socket.data.caps.includes('publish')) {
+    const { room, type, data } = accepted.payload;
+    const membership = membershipOf(socket, room, accepted.reply);
+    if (!membership) return;
+    if (!membership.caps.includes('publish')) {
       accepted.reply(fail('forbidden', 'this token does not carry the publish capability'));
       strike(socket, 'publish');
       return;
     }
-    const { type, data } = accepted.payload;
-    rooms.publish(socket.data.room, { type, data: data ?? null }, socket.id).then(
+    rooms.publish(membership.room, { type, data: data ?? null }, socket.id).then(
       (published) => accepted.reply({ ok: true, ...published }),
       (error: unknown) => {
         log.error({ err: error }, 'publish failed');
@@ -154,15 +238,17 @@ export function createClientEvents(options: ClientEventsOptions): (socket: Gatew
     if (!accepted) return;
     const refresh = async (): Promise<Parameters<Reply>[0]> => {
       const claims = tokens.verify(accepted.payload.token);
+      const named = accepted.payload.room;
+      const membership = socket.data.rooms.get(claims.room);
       // Checked before the token is spent, so a token for another room stays usable there.
-      if (claims.room !== socket.data.room || claims.sub !== socket.data.userId) {
+      if (!membership || (named !== undefined && named !== claims.room) || claims.sub !== socket.data.userId) {
         return fail('forbidden', 'the token is for another room or user');
       }
       await tokens.consume(claims);
-      socket.data.expiresAt = claims.sexp * 1000;
-      socket.data.caps = sharedCaps(claims.caps);
-      expiry.schedule(socket, socket.data.expiresAt);
-      return { ok: true, expiresAt: socket.data.expiresAt };
+      membership.expiresAt = claims.sexp * 1000;
+      membership.caps = sharedCaps(claims.caps);
+      if (socket.data.rooms.get(claims.room) === membership) expiry.schedule(membership, membership.expiresAt);
+      return { ok: true, expiresAt: membership.expiresAt };
     };
     refresh().then(accepted.reply, (error: unknown) => {
       accepted.reply(error instanceof RedeemError ? fail(error.code) : fail('internal'));
@@ -172,27 +258,40 @@ export function createClientEvents(options: ClientEventsOptions): (socket: Gatew
   function onPeers(socket: GatewaySocket, payload: unknown, ack: unknown): void {
     const accepted = accept(socket, 'peers', peersRequestSchema, payload, ack);
     if (!accepted) return;
-    presence.list(socket.data.room).then(
-      (peers) => accepted.reply({ ok: true, peers }),
-      () => accepted.reply(fail('internal')),
-    );
+    const { room, cursor, limit = LIMITS.peersPage } = accepted.payload ?? {};
+    const membership = membershipOf(socket, room, accepted.reply);
+    if (!membership) return;
+    const after = cursor === undefined ? 0 : Number.parseInt(cursor, 36);
+    if (!Number.isSafeInteger(after) || after < 0) {
+      accepted.reply(fail('invalid_request', 'cursor: not one this connection was given'));
+      return;
+    }
+    const page = presence.page(membership.room, after, limit);
+    const answer: PeersPage = {
+      peers: page.peers,
+      peerCount: page.peerCount,
+      ...(page.cursor !== undefined ? { cursor: page.cursor.toString(36) } : {}),
+    };
+    accepted.reply({ ok: true, ...answer });
   }
 
   function onHistory(socket: GatewaySocket, payload: unknown, ack: unknown): void {
-    const accepted = accept(socket, 'history', historyRequestSchema, payload ?? {}, ack);
+    const accepted = accept(socket, 'history', socketHistoryRequestSchema, payload ?? {}, ack);
     if (!accepted) return;
-    const { after, limit = LIMITS.historyLimit } = accepted.payload;
-    rooms.read(socket.data.room, { after, limit }).then(
+    const { room, after, limit = LIMITS.historyLimit } = accepted.payload;
+    const membership = membershipOf(socket, room, accepted.reply);
+    if (!membership) return;
+    rooms.read(membership.room, { after, limit }).then(
       (page) => accepted.reply({ ok: true, ...page }),
       (error: unknown) => {
-        accepted.reply(
-          error instanceof HistoryUnavailableError ? fail('unavailable', error.message) : fail('internal'),
-        );
+        accepted.reply(error instanceof HistoryUnavailableError ? fail(error.code, error.message) : fail('internal'));
       },
     );
   }
 
   const handlers: Record<string, (socket: GatewaySocket, payload: unknown, ack: unknown) => void> = {
+    'room:join': onJoin,
+    'room:leave': onLeave,
     signal: onSignal,
     publish: onPublish,
     'session:refresh': onRefresh,

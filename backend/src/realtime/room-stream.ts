@@ -7,7 +7,7 @@ export interface StreamOutput {
   /** Events in seq order, each once. */
   deliver(room: string, events: RoomEvent[]): void;
   /** The numbering moved to another epoch (or skipped, with a reason); sent in order with events. */
-  moved(room: string, payload: RoomEpochPayload): void;
+  moved(room: string, payload: Omit<RoomEpochPayload, 'room'>): void;
 }
 
 /** What every room's stream on a replica shares (one object, not one per room). */

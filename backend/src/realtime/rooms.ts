@@ -1,27 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import type {
-  JsonValue,
-  PublishEventResponse,
-  RecoveryFailureReason,
-  RecoveryOutcome,
-  RoomEpochPayload,
-  RoomEvent,
-  RoomPosition,
-} from '@switchboard/contract';
-import { capPage, type HistoryPage, type HistoryQuery, type RoomHistory } from '../history/types.js';
+import type { JsonValue, PublishEventResponse, RoomEpochPayload, RoomEvent, RoomPosition } from '@switchboard/contract';
+import {
+  HistoryUnavailableError,
+  capPage,
+  type HistoryPage,
+  type HistoryQuery,
+  type RoomHistory,
+} from '../history/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { RedisUnavailableError, type RedisConnection } from '../redis/connection.js';
 import { LateWriteError } from '../redis/late.js';
 import { createCoalescer } from './coalescer.js';
-import type { ChannelMessage, RoomChannels } from './room-channels.js';
+import { needsHistoryRead, planRecovery, refused, type Recovery } from './recovery.js';
+import type { RoomBus } from './room-bus.js';
 import { RoomStream, type RoomStreamOptions } from './room-stream.js';
-
-/** What a recovery will replay, decided before the socket's `session` goes out. */
-export interface Recovery {
-  outcome: RecoveryOutcome;
-  events: RoomEvent[];
-}
 
 export interface Rooms {
   /** Follows `room` for one more local member; resolves with its stream, positioned. */
@@ -36,10 +29,6 @@ export interface Rooms {
   prepareRecovery(stream: RoomStream, recover: RoomPosition): Promise<(now: number) => Recovery>;
   /** Sends what is queued for the room's local members (before a socket joins it). */
   flush(room: string): void;
-  /** A message from the room's channel (or, for events, memory mode's log). */
-  receive(room: string, message: ChannelMessage): void;
-  /** Messages on the channels may have been lost: read every followed room again. */
-  catchUpAll(): void;
   /** Rooms with members on this replica. */
   count(): number;
   close(): void;
@@ -47,8 +36,8 @@ export interface Rooms {
 
 export interface RoomsOptions {
   history: RoomHistory;
-  /** Undefined in memory mode, where the history hands events to `receive` itself. */
-  channels: RoomChannels | undefined;
+  /** The rooms' channels: events arrive on it, and a room is followed there while it has members here. */
+  bus: RoomBus;
   redis: RedisConnection | undefined;
   historySize: number;
   historyMaxBytes: number;
@@ -59,8 +48,6 @@ export interface RoomsOptions {
   /** Writes to the room's local members. */
   emitEvents: (room: string, events: RoomEvent[]) => void;
   emitMoved: (room: string, payload: RoomEpochPayload) => void;
-  /** Non-event channel traffic (signals, presence), handed on as it arrives. */
-  onChannelMessage: (room: string, message: Exclude<ChannelMessage, { kind: 'event' }>) => void;
   logger: Logger;
   metrics: Metrics;
 }
@@ -80,19 +67,12 @@ const LINGER_MS = 5_000;
 /** An event ahead of its predecessor waits this long for it before the hole is filled. */
 const HOLD_MS = 25;
 
-export class HistoryUnavailableError extends Error {
-  constructor() {
-    super('room history is unreachable right now');
-    this.name = 'HistoryUnavailableError';
-  }
-}
-
 /**
  * The rooms this replica follows: for each, a RoomStream that turns the room's channel
  * into ordered, gap-free delivery, and a coalescer in front of the members' sockets.
  */
 export function createRooms(options: RoomsOptions): Rooms {
-  const { history, channels, redis, metrics } = options;
+  const { history, bus, redis, metrics } = options;
   const log = options.logger.child({ component: 'rooms' });
   const entries = new Map<string, Entry>();
   const idPrefix = randomBytes(6).toString('base64url');
@@ -120,7 +100,7 @@ export function createRooms(options: RoomsOptions): Rooms {
         // Whatever is queued was numbered in the old epoch: it goes first.
         coalescer.flush(room);
         metrics.roomEpochMoves.inc({ reason: payload.reason ?? 'none' });
-        options.emitMoved(room, payload);
+        options.emitMoved(room, { room, ...payload });
       },
     },
     onFilled: (events) => metrics.historyFilled.inc(events),
@@ -136,8 +116,8 @@ export function createRooms(options: RoomsOptions): Rooms {
   async function open(room: string, pending: Entry['pending']): Promise<RoomStream> {
     // Subscribed before the read: whatever is published after the read arrives on the channel.
     // While Redis is down the subscription waits for it, and the room starts locally meanwhile.
-    if (channels && redis?.isReady()) await channels.follow(room);
-    else void channels?.follow(room);
+    if (redis?.isReady()) await bus.follow(room);
+    else void bus.follow(room);
     let stream: RoomStream;
     try {
       if (redis && !redis.isReady()) throw new HistoryUnavailableError();
@@ -185,7 +165,7 @@ export function createRooms(options: RoomsOptions): Rooms {
       entries.delete(room);
       coalescer.flush(room);
       entry.stream?.close();
-      channels?.unfollow(room);
+      bus.unfollow(room);
     }, LINGER_MS);
     entry.linger.unref();
   };
@@ -236,9 +216,17 @@ export function createRooms(options: RoomsOptions): Rooms {
     return history.read(room, query);
   }
 
-  const fail = (reason: RecoveryFailureReason): Recovery => ({
-    outcome: { recovered: false, replayed: 0, reason },
-    events: [],
+  // Events of the rooms this replica follows, from their channels (or memory mode's log).
+  const offEvents = bus.onEvent((room, epoch, event) => {
+    const entry = entries.get(room);
+    if (!entry) return;
+    entry.lastActivity = Date.now();
+    if (entry.stream) entry.stream.receive(epoch, event);
+    else entry.pending.push({ epoch, event });
+  });
+  // The channels may have dropped messages (the subscriber reconnected): read every room again.
+  const offResubscribed = bus.onResubscribed(() => {
+    for (const entry of entries.values()) void entry.stream?.catchUp();
   });
 
   return {
@@ -290,62 +278,39 @@ export function createRooms(options: RoomsOptions): Rooms {
       return capPage(await readPage(room, query), options.historyReplyMaxBytes);
     },
     async prepareRecovery(stream, recover) {
-      const max = options.recoveryMaxEvents;
-      if (options.historySize === 0) return () => fail('history_disabled');
-      if (recover.epoch !== stream.position.epoch) return () => fail('epoch_changed');
-      if (recover.seq > stream.position.seq) {
+      const maxEvents = options.recoveryMaxEvents;
+      const historyDisabled = options.historySize === 0;
+      if (!historyDisabled && recover.epoch === stream.position.epoch && recover.seq > stream.position.seq) {
         // Seen through another replica, not yet here: catch up before judging.
         await Promise.race([stream.catchUp(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
       }
       let fetched: RoomEvent[] = [];
-      const { epoch, seq } = stream.position;
-      if (epoch === recover.epoch && seq - recover.seq <= max && !stream.recentAfter(recover.seq)) {
-        if (stream.isLocal) return () => fail('history_expired');
+      const recentAfter = (seq: number) => stream.recentAfter(seq);
+      if (needsHistoryRead({ recover, position: stream.position, recentAfter, maxEvents, historyDisabled })) {
+        // A local epoch exists only here: what this replica no longer holds is gone.
+        if (stream.isLocal) return () => refused('history_expired');
         try {
-          const page = await history.read(stream.room, { after: recover.seq, limit: max });
-          if (page.epoch !== recover.epoch) return () => fail('epoch_changed');
+          const page = await history.read(stream.room, { after: recover.seq, limit: maxEvents });
+          if (page.epoch !== recover.epoch) return () => refused('epoch_changed');
           fetched = page.events;
         } catch {
-          return () => fail('history_expired');
+          return () => refused('history_expired');
         }
       }
-      return (now) => {
-        const position = stream.position;
-        if (position.epoch !== recover.epoch || recover.seq > position.seq) return fail('epoch_changed');
-        if (position.seq - recover.seq > max) return fail('too_many');
-        let events = stream.recentAfter(recover.seq);
-        if (!events) {
-          // What was read, up to where this replica's stream has delivered, then the rest from it.
-          const head = fetched.filter((event) => event.seq <= position.seq);
-          const last = head[head.length - 1]?.seq ?? recover.seq;
-          const tail = stream.recentAfter(last);
-          if (!tail) return fail('history_expired');
-          events = [...head, ...tail];
-        }
-        if (events.length !== position.seq - recover.seq || (events[0] && events[0].seq !== recover.seq + 1)) {
-          return fail('history_expired');
-        }
-        const oldest = events[0];
-        if (oldest && oldest.ts < now - options.historyTtlSeconds * 1000) return fail('history_expired');
-        return { outcome: { recovered: true, replayed: events.length }, events };
-      };
+      return (now) =>
+        planRecovery({
+          recover,
+          position: stream.position,
+          recentAfter,
+          fetched,
+          maxEvents,
+          ttlMs: options.historyTtlSeconds * 1000,
+          now,
+          historyDisabled,
+        });
     },
     flush(room) {
       coalescer.flush(room);
-    },
-    receive(room, message) {
-      if (message.kind !== 'event') {
-        options.onChannelMessage(room, message);
-        return;
-      }
-      const entry = entries.get(room);
-      if (!entry) return;
-      entry.lastActivity = Date.now();
-      if (entry.stream) entry.stream.receive(message.epoch, message.event);
-      else entry.pending.push({ epoch: message.epoch, event: message.event });
-    },
-    catchUpAll() {
-      for (const entry of entries.values()) void entry.stream?.catchUp();
     },
     count() {
       let rooms = 0;
@@ -355,10 +320,12 @@ export function createRooms(options: RoomsOptions): Rooms {
     close() {
       clearInterval(checker);
       offReady?.();
+      offEvents();
+      offResubscribed();
       for (const [room, entry] of entries) {
         clearTimeout(entry.linger);
         entry.stream?.close();
-        channels?.unfollow(room);
+        bus.unfollow(room);
       }
       entries.clear();
       coalescer.close();

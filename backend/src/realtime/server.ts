@@ -1,33 +1,41 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
-import { LIMITS, socketIoRoom, type PeerInfo, type PeerLeftReason, type RoomEvent } from '@switchboard/contract';
-import { createMemoryHistory, type MemoryHistory } from '../history/memory.js';
-import { createRedisHistory } from '../history/redis.js';
-import type { HistorySettings, RoomHistory } from '../history/types.js';
+import { LIMITS, socketIoRoom, type RoomEvent, type RoomEventFrame } from '@switchboard/contract';
 import type { LocalRoom } from '../admin/sampler.js';
-import type { RoomsApi } from '../http/app.js';
+import type { HistorySettings, RoomHistory } from '../history/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { createMemoryPresence } from '../presence/memory.js';
-import { createRedisPresence } from '../presence/redis.js';
-import type { Presence, PresenceListener } from '../presence/types.js';
+import type { Presence } from '../presence/types.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { TokenService } from '../tokens/service.js';
 import { createRedisAdapter } from './adapter.js';
 import { createAdmission } from './admission.js';
 import { createClientEvents } from './client-events.js';
-import { createCoalescer } from './coalescer.js';
-import { createConnectionCap } from './connection-cap.js';
-import { createRoomChannels, type RoomChannels } from './room-channels.js';
+import type { ConnectionCap } from './connection-cap.js';
+import { createMemberships } from './memberships.js';
+import { createPresenceFrames } from './presence-frames.js';
+import type { RoomBus } from './room-bus.js';
+import type { RoomsApi } from './rooms-api.js';
 import { createRooms } from './rooms.js';
 import { createExpiryWheel } from './session-expiry.js';
+import { createSignals } from './signals.js';
 import { createSlowConsumers } from './slow-consumers.js';
-import type { GatewayServer, GatewaySocket } from './types.js';
+import type { GatewayServer, GatewaySocket, Membership } from './types.js';
 
 /** How long a moving client may take, after its delay, to start its next session elsewhere. */
 const HANDOVER_MS = 1_500;
+/** A connection in no room (a handshake without a token, or after its last `room:leave`) is closed after this. */
+const ROOMLESS_MS = LIMITS.roomlessConnectionMs;
 
-export interface RealtimeOptions {
+/** The drivers, built once by the composition root (gateway.ts) and handed in. */
+export interface RealtimeDrivers {
+  history: RoomHistory;
+  presence: Presence;
+  bus: RoomBus;
+  cap: ConnectionCap;
+}
+
+export interface RealtimeOptions extends RealtimeDrivers {
   httpServer: HttpServer;
   tokens: TokenService;
   redis: RedisConnection | undefined;
@@ -35,10 +43,15 @@ export interface RealtimeOptions {
   keyPrefix: string;
   replica: string;
   corsOrigins: '*' | string[];
-  limits: { connectionsPerUser: number; socketEventsPerSecond: number; socketMaxBufferedBytes: number };
+  limits: { socketEventsPerSecond: number; socketMaxBufferedBytes: number };
+  rooms: {
+    maxPerConnection: number;
+    presenceSnapshotMax: number;
+    announceMax: number;
+    presenceCountIntervalMs: number;
+  };
   coalesceMs: number;
-  presenceTtlSeconds: number;
-  history: HistorySettings & { replyMaxBytes: number; recoveryMaxEvents: number };
+  historySettings: HistorySettings & { replyMaxBytes: number; recoveryMaxEvents: number };
   /** Keep what `localRooms()` reports on (the dashboard's sampler reads it). */
   trackRoomActivity?: boolean;
   /** Most time the drain may spend handing sockets over before it disconnects them. */
@@ -60,13 +73,16 @@ export interface Realtime {
 }
 
 /**
- * The Socket.IO side of the gateway, wired from its parts: admission (handshake and
- * joining), client events, and rooms (ordered delivery with history) over the rooms'
- * channels in Redis, or in-process in memory mode.
+ * The Socket.IO side of the gateway, assembled from its parts around one idea: a
+ * connection holds a membership per room it is in. The room bus brings each room's
+ * traffic from the other replicas and dispatches it (events to the rooms registry,
+ * signals to the relay, presence to the presence driver, kicks to the memberships);
+ * what reaches this replica's sockets leaves through the registry's streams and the
+ * presence frames.
  */
 export function createRealtime(options: RealtimeOptions): Realtime {
-  const { tokens, redis, replica, metrics, limits, logger } = options;
-  const sharded = options.adapter === 'redis-sharded';
+  const { tokens, redis, replica, metrics, limits, logger, presence, bus, cap, history } = options;
+  const settings = options.historySettings;
 
   const io: GatewayServer = new Server(options.httpServer, {
     serveClient: false,
@@ -83,36 +99,11 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     io.adapter(createRedisAdapter({ redis, kind: options.adapter, keyPrefix: options.keyPrefix, logger, metrics }));
   }
   const sockets = io.of('/').sockets;
-  const members = (room: string) => io.local.to(socketIoRoom(room));
+  const members = (room: string, except?: string[]) => {
+    const target = io.local.to(socketIoRoom(room));
+    return except ? target.except(except) : target;
+  };
   let draining = false;
-
-  const announce = (target: { emit: GatewaySocket['emit'] }, peers: PeerInfo[]): void => {
-    if (peers.length === 1 && peers[0]) target.emit('peer:joined', peers[0]);
-    else if (peers.length > 1) target.emit('peers:joined', peers);
-  };
-  // A burst of joins (a meeting starting, a drained replica's clients arriving) reaches each
-  // member as one frame per window instead of one per join. A peer in the batch already
-  // learnt those before it from its `session`, so it gets only those after it.
-  const joins = createCoalescer<PeerInfo>({
-    coalesceMs: options.coalesceMs,
-    deliver: (room, peers) => {
-      announce(members(room).except(peers.map((peer) => peer.peerId)), peers);
-      peers.forEach((peer, i) => {
-        const socket = sockets.get(peer.peerId);
-        if (socket) announce(socket, peers.slice(i + 1));
-      });
-    },
-  });
-  const listener: PresenceListener = {
-    joined(room: string, peer: PeerInfo) {
-      joins.push(room, [peer]);
-    },
-    left(room: string, peerId: string, reason: PeerLeftReason) {
-      // Never a leave before the join it ends.
-      joins.flush(room);
-      members(room).emit('peer:left', { peerId, reason });
-    },
-  };
 
   /**
    * The `seq` last delivered in each room with local members: the dashboard's event rates.
@@ -125,105 +116,71 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     const count = io.of('/').adapter.rooms.get(name)?.size ?? 0;
     if (count === 0) return;
     if (trackSeqs) lastSeq.set(room, events[events.length - 1]?.seq ?? 0);
-    if (events.length === 1 && events[0]) io.local.to(name).emit('room:event', events[0]);
-    else io.local.to(name).emit('room:events', events);
+    // Tagged once per replica and frame: Socket.IO encodes a broadcast once for all its members.
+    if (events.length === 1 && events[0]) io.local.to(name).emit('room:event', { ...events[0], room });
+    else
+      io.local.to(name).emit(
+        'room:events',
+        events.map((event): RoomEventFrame => ({ ...event, room })),
+      );
     metrics.frames.inc(count);
     metrics.deliveries.inc(count * events.length);
   };
 
-  let channels: RoomChannels | undefined;
-  let memoryHistory: MemoryHistory | undefined;
-  const history: RoomHistory = redis
-    ? createRedisHistory(redis, { ...options.history, keyPrefix: options.keyPrefix, sharded })
-    : (memoryHistory = createMemoryHistory({
-        ...options.history,
-        sink: (room, epoch, event) => rooms.receive(room, { kind: 'event', epoch, event }),
-      }));
-  if (redis) {
-    channels = createRoomChannels({
-      redis,
-      keyPrefix: options.keyPrefix,
-      sharded,
-      onMessage: (room, message) => rooms.receive(room, message),
-      replica,
-      holds: (peerId) => sockets.has(peerId),
-      onResubscribed: () => {
-        rooms.catchUpAll();
-        const prefix = socketIoRoom('');
-        for (const name of io.of('/').adapter.rooms.keys()) {
-          if (name.startsWith(prefix)) presence.refresh(name.slice(prefix.length)).catch(() => undefined);
-        }
-      },
-      logger,
-      metrics,
-    });
-  }
-
   const rooms = createRooms({
     history,
-    channels,
+    bus,
     redis,
-    historySize: options.history.size,
-    historyMaxBytes: options.history.maxBytes,
-    historyReplyMaxBytes: options.history.replyMaxBytes,
-    historyTtlSeconds: options.history.ttlSeconds,
-    recoveryMaxEvents: options.history.recoveryMaxEvents,
+    historySize: settings.size,
+    historyMaxBytes: settings.maxBytes,
+    historyReplyMaxBytes: settings.replyMaxBytes,
+    historyTtlSeconds: settings.ttlSeconds,
+    recoveryMaxEvents: settings.recoveryMaxEvents,
     coalesceMs: options.coalesceMs,
     emitEvents,
     emitMoved: (room, payload) => members(room).emit('room:epoch', payload),
-    onChannelMessage: (room, message) => {
-      if (message.kind === 'presence') {
-        presence.receive(message.message);
-        return;
-      }
-      if (message.kind === 'kick') {
-        kickLocal(room, message.userId);
-        return;
-      }
-      const target = sockets.get(message.to);
-      if (target?.data.room === room) {
-        target.emit('signal', message.signal);
-        metrics.eventsOut.inc({ event: 'signal' });
-      }
-    },
     logger,
     metrics,
   });
 
-  const cap = createConnectionCap({
-    limit: limits.connectionsPerUser,
+  const frames = createPresenceFrames({
+    members,
+    socket: (peerId) => sockets.get(peerId),
+    coalesceMs: options.coalesceMs,
+    announceMax: options.rooms.announceMax,
+    countIntervalMs: options.rooms.presenceCountIntervalMs,
+  });
+  presence.listen(frames);
+  const signals = createSignals({ presence, bus, socket: (peerId) => sockets.get(peerId), metrics });
+
+  const expiry = createExpiryWheel<Membership>((membership) => memberships.end(membership, 'session_expired'));
+  const idle = createExpiryWheel<GatewaySocket>((socket) => {
+    if (socket.data.rooms.size === 0) socket.disconnect(true);
+  });
+  const memberships = createMemberships({
+    presence,
+    rooms,
+    cap,
+    expiry,
+    idle,
+    flushAnnouncements: (room) => frames.flush(room),
     replica,
-    redis,
-    keyPrefix: options.keyPrefix,
-    logger,
+    snapshotMax: options.rooms.presenceSnapshotMax,
+    roomlessMs: ROOMLESS_MS,
+    metrics,
   });
 
-  const presence: Presence =
-    redis && channels
-      ? createRedisPresence({
-          redis,
-          publish: (room, message) => channels?.send(room, { kind: 'presence', message }),
-          listener,
-          replica,
-          keyPrefix: options.keyPrefix,
-          ttlSeconds: options.presenceTtlSeconds,
-          onReplicaGone: (gone, userIds) => cap.forgetReplica(gone, userIds),
-          logger,
-          metrics,
-        })
-      : createMemoryPresence(listener, replica);
-
-  /** Ends this replica's sockets of `userId` in `room`, joined or still being admitted. */
-  const kickLocal = (room: string, userId: string): void => {
-    for (const socket of sockets.values()) {
-      const data = socket.data;
-      if (data.room !== room || data.userId !== userId || data.leaving === 'kicked') continue;
-      data.leaving = 'kicked';
-      socket.emit('session:ended', { reason: 'kicked' });
-      socket.disconnect(true);
-      metrics.kicks.inc();
-    }
-  };
+  bus.handle({
+    presence: (message) => presence.receive(message),
+    kick: (room, userId) => memberships.kickLocal(room, userId, sockets.values()),
+    resubscribed: () => {
+      // Presence messages may have been lost with the link: read the rooms with local members again.
+      const prefix = socketIoRoom('');
+      for (const name of io.of('/').adapter.rooms.keys()) {
+        if (name.startsWith(prefix)) presence.refresh(name.slice(prefix.length)).catch(() => undefined);
+      }
+    },
+  });
 
   const slowConsumers = createSlowConsumers({
     maxBytes: limits.socketMaxBufferedBytes,
@@ -236,19 +193,10 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     },
   });
 
-  const expiry = createExpiryWheel<GatewaySocket>((socket) => {
-    socket.data.leaving = 'session_expired';
-    socket.emit('session:ended', { reason: 'session_expired' });
-    socket.disconnect(true);
-  });
-
   const admission = createAdmission({
     tokens,
     cap,
-    presence,
-    rooms,
-    expiry,
-    replica,
+    memberships,
     corsOrigins: options.corsOrigins,
     socketEventsPerSecond: limits.socketEventsPerSecond,
     isDraining: () => draining,
@@ -257,20 +205,23 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   });
   const attachClientEvents = createClientEvents({
     tokens,
+    admission,
+    memberships,
     presence,
     rooms,
+    signals,
     expiry,
     slowConsumers,
     socketEventsPerSecond: limits.socketEventsPerSecond,
-    localSocket: (peerId) => sockets.get(peerId),
-    relaySignal: (room, to, signal) => channels?.send(room, { kind: 'signal', to, signal }),
+    maxRoomsPerConnection: options.rooms.maxPerConnection,
+    isDraining: () => draining,
     logger,
     metrics,
   });
 
   // Shared, not per-socket closures: a listener per socket is memory per socket.
   function onDisconnect(this: GatewaySocket): void {
-    admission.release(this);
+    memberships.release(this);
   }
   io.use((socket, next) => admission.handshake(socket, next));
   io.on('connection', (socket) => {
@@ -312,8 +263,8 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       async kick(room, userId) {
         // Tokens first: a kicked client that reconnects at once must already be refused.
         await tokens.kick(userId, room);
-        kickLocal(room, userId);
-        channels?.send(room, { kind: 'kick', userId });
+        memberships.kickLocal(room, userId, sockets.values());
+        bus.send(room, { kind: 'kick', userId });
       },
     },
     connections: () => sockets.size,
@@ -321,10 +272,10 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       const local: LocalRoom[] = [];
       const all = io.of('/').adapter.rooms;
       const prefix = socketIoRoom('');
-      for (const [name, members] of all) {
+      for (const [name, roomMembers] of all) {
         if (!name.startsWith(prefix)) continue;
         const room = name.slice(prefix.length);
-        local.push({ room, members: members.size, seq: lastSeq.get(room) ?? 0 });
+        local.push({ room, members: roomMembers.size, seq: lastSeq.get(room) ?? 0 });
       }
       for (const room of lastSeq.keys()) if (!all.has(socketIoRoom(room))) lastSeq.delete(room);
       return local;
@@ -333,12 +284,10 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       closing ??= (async () => {
         await drain();
         expiry.close();
+        idle.close();
         rooms.close();
         await presence.close('server_shutdown');
-        joins.close();
-        channels?.close();
-        memoryHistory?.close();
-        cap.close();
+        frames.close();
         await io.close();
       })();
       return closing;

@@ -106,7 +106,7 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
           data: { n: kind },
         })) as Ack;
         expect(ack).toEqual({ ok: true });
-        expect(await received).toEqual({ from: from.session.peerId, kind, data: { n: kind } });
+        expect(await received).toEqual({ room: 'call-1', from: from.session.peerId, kind, data: { n: kind } });
       }
 
       // Room events from either member and from a backend over HTTP on the third replica.
@@ -292,7 +292,8 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
       const page = (await http.json()) as HistoryResponse;
       expect(page.top).toBe(8);
       expect(page.events.map((e) => e.seq)).toEqual([3, 4, 5]);
-      expect(page.events[0]).toEqual(reader.events[2]);
+      // The socket's frames name their room; the history's events are those of the room asked for.
+      expect({ ...page.events[0], room: 'read-1' }).toEqual(reader.events[2]);
       const asMember = await fetch(`${url(1)}/api/rooms/read-1/events`, {
         headers: { authorization: `Bearer ${await devLogin(url(1), 'reader')}` },
       });
@@ -378,7 +379,7 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
       expect(seqs(all)).toMatchObject({ consecutive: true });
       expect(all.length).toBe(n);
 
-      expect(await left).toEqual({ peerId: member.session.peerId, reason: 'replica_lost' });
+      expect(await left).toEqual({ room: 'crash-1', peerId: member.session.peerId, reason: 'replica_lost' });
       expect(Date.now() - killedAt).toBeLessThan(15_000);
       const peers = (await witness.socket.emitWithAck('peers', {})) as Ack<{ peers: PeerInfo[] }>;
       expect(peers.ok && peers.peers.map((p) => p.userId).sort()).toEqual(['survivor-to-be', 'witness']);

@@ -86,7 +86,7 @@ export class EventOrder {
    * was lost: once per new epoch, however many ways the client learns of it (the
    * gateway's notice, a fill of its own, a refused recovery).
    */
-  moved(payload: RoomEpochPayload): void {
+  moved(payload: Omit<RoomEpochPayload, 'room'>): void {
     this.#reset();
     this.#position = { epoch: payload.epoch, seq: payload.seq };
     if (!payload.reason) return;

@@ -1,0 +1,3 @@
+import { multiRoomSuite } from './suites/multi-room.js';
+
+multiRoomSuite('cluster');
