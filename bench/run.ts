@@ -195,9 +195,9 @@ const PIECES = {
     },
   },
   webhooks: {
-    kinds: ['switchboard'],
-    async run(redis, config) {
-      const webhooks = await runWebhooks(redis.switchboard, config, log);
+    kinds: [],
+    async run(_redis, config) {
+      const webhooks = await runWebhooks(config, log);
       return { lines: webhooksTable(webhooks), goals: webhooksGoals(webhooks) };
     },
   },
@@ -278,7 +278,7 @@ async function main(): Promise<number> {
     log('idempotent publish…');
     const idempotentPublish = await runIdempotentPublish(redisByKind, config, log, headline(rooms.fanout).baseline);
     log('webhooks…');
-    const webhooks = await runWebhooks(redisByKind.switchboard, config, log);
+    const webhooks = await runWebhooks(config, log);
     figures = { mint, circuit, connections, joinCost, ...rooms, threeRooms, idempotentPublish, webhooks };
   } finally {
     await Promise.all(Object.values(redis).map((server) => server.stop()));

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BenchConfig } from '../lib/config.js';
 import { CpuMeter, type ServerProcess } from '../lib/processes.js';
-import { connectMany, mintMany, startSystem, type System, type SystemRedis } from '../lib/systems.js';
+import { connectMany, mintMany, startSystem, startSystemRedis, type System } from '../lib/systems.js';
 import { atRate } from '../loadgen/room-load.js';
 import { SocketClient } from '../loadgen/socket-client.js';
 import { round, Samples } from '../loadgen/stats.js';
@@ -24,23 +24,28 @@ export interface WebhookRunFigures {
   firstError?: string;
 }
 
+export interface WebhookDelivery {
+  /** Distinct events of the joins the receiver got (`member.joined` per join, `room.occupied` per room). */
+  received: number;
+  expected: number;
+  /** Deliveries of an event the receiver already had. */
+  repeats: number;
+  /** Distinct events received, by type (`member.left` by reason). */
+  byType: Record<string, number>;
+  /** From the event's `ts` to its arrival at the receiver. */
+  lagP50Ms: number;
+  lagP99Ms: number;
+  lagMaxMs: number;
+}
+
 export interface WebhooksResult {
   replicas: number;
   roomSize: number;
   receiverDelayMs: number;
   off: WebhookRunFigures;
   on: WebhookRunFigures;
-  delivery: {
-    /** Distinct events of the joins the receiver got (`member.joined` per join, `room.occupied` per room). */
-    received: number;
-    expected: number;
-    /** Deliveries of an event the receiver already had. */
-    repeats: number;
-    /** From the event's `ts` to its arrival at the receiver. */
-    lagP50Ms: number;
-    lagP99Ms: number;
-    lagMaxMs: number;
-  };
+  /** What the receiver had once the joins' events were in (before the replicas stopped). */
+  delivery: WebhookDelivery;
 }
 
 const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789abcdef0123456789';
@@ -52,29 +57,17 @@ const REPLICAS = 3;
  * replicas. With webhooks on every join makes `member.joined` (and each room's first,
  * `room.occupied`), POSTed to a receiver in the bench that answers after `receiverDelayMs`.
  */
-export async function runWebhooks(
-  redis: SystemRedis,
-  config: BenchConfig,
-  progress: (line: string) => void,
-): Promise<WebhooksResult> {
+export async function runWebhooks(config: BenchConfig, progress: (line: string) => void): Promise<WebhooksResult> {
   const { roomSize, receiverDelayMs } = config.webhooks;
   const receiver = await WebhookReceiver.start(receiverDelayMs);
   try {
-    const off = await measure(redis, config, undefined);
+    const { figures: off } = await measure(config, undefined);
     progress(`  webhooks off: ${off.cpuMicrosPerHandshake} µs CPU/handshake at ${off.joinsPerSecond} joins/s`);
-    const on = await measure(redis, config, receiver);
-    const lag = receiver.lags.summary();
-    const delivery = {
-      received: receiver.received,
-      expected: on.joins + Math.ceil(on.joins / roomSize),
-      repeats: receiver.repeats,
-      lagP50Ms: round(lag.p50, 1),
-      lagP99Ms: round(lag.p99, 1),
-      lagMaxMs: round(lag.max, 1),
-    };
+    const { figures: on, delivery } = await measure(config, receiver);
+    if (!delivery) throw new Error('webhooks on: no delivery figures');
     progress(
       `  webhooks on: ${on.cpuMicrosPerHandshake} µs CPU/handshake at ${on.joinsPerSecond} joins/s; ` +
-        `${delivery.received} of ${delivery.expected} events, lag p50 ${delivery.lagP50Ms} / p99 ${delivery.lagP99Ms} ms`,
+        `${delivery.received} of ${delivery.expected} events (${JSON.stringify(delivery.byType)}), lag p50 ${delivery.lagP50Ms} / p99 ${delivery.lagP99Ms} ms`,
     );
     return { replicas: REPLICAS, roomSize, receiverDelayMs, off, on, delivery };
   } finally {
@@ -82,18 +75,25 @@ export async function runWebhooks(
   }
 }
 
-/** One run; with a receiver, webhooks are on and the receiver holds what arrived. */
+/**
+ * One run, on a Redis of its own (presence left by earlier scenarios would be swept into
+ * `member.left` webhooks); with a receiver, webhooks are on and the receiver holds what arrived.
+ */
 async function measure(
-  redis: SystemRedis,
   config: BenchConfig,
   receiver: WebhookReceiver | undefined,
-): Promise<WebhookRunFigures> {
+): Promise<{ figures: WebhookRunFigures; delivery?: WebhookDelivery }> {
   const { joinsPerSecond, durationMs, roomSize, warmupJoins } = config.webhooks;
   const env: Record<string, string> = receiver ? { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET } : {};
-  const system = await startSystem('switchboard', redis, REPLICAS, { env });
+  const redis = await startSystemRedis('switchboard');
   const clients: SocketClient[] = [];
-  const tag = `hooks-${receiver ? 'on' : 'off'}-${Date.now().toString(36)}`;
+  const tag = `hooks-${receiver ? 'on' : 'off'}`;
+  let system: System | undefined;
   try {
+    // One replica at a time: three booting at once on a loaded machine can miss their readiness deadline.
+    system = await startSystem('switchboard', redis, 1, { env });
+    while (system.replicas.length < REPLICAS) await system.addReplica();
+    const { replicas } = system;
     // Warm every replica's handshake (and webhook) path; these members stay, so no leave lands in the window.
     const warmTokens = await mintMany(
       system,
@@ -102,7 +102,7 @@ async function measure(
     );
     const warm = await connectMany(
       system,
-      warmTokens.map((_, i) => system.replicas[i % REPLICAS] as ServerProcess),
+      warmTokens.map((_, i) => replicas[i % REPLICAS] as ServerProcess),
       warmTokens,
       16,
     );
@@ -126,7 +126,7 @@ async function measure(
     const serverMicros = cpu.reduce((sum, value) => sum + value, 0);
     const joined = joins - paced.failures;
     const handshakes = paced.latencies.summary();
-    return {
+    const figures: WebhookRunFigures = {
       joins: joined,
       joinsPerSecond: round((joined * 1000) / paced.elapsedMs, 0),
       cpuMicrosPerHandshake: round(serverMicros / Math.max(1, joined), 1),
@@ -136,9 +136,22 @@ async function measure(
       failures: paced.failures,
       ...(paced.firstError ? { firstError: paced.firstError } : {}),
     };
+    if (!receiver) return { figures };
+    const lag = receiver.lags.summary();
+    const delivery: WebhookDelivery = {
+      received: receiver.received,
+      expected: joins - paced.failures + rooms,
+      repeats: receiver.repeats,
+      byType: Object.fromEntries(receiver.byType),
+      lagP50Ms: round(lag.p50, 1),
+      lagP99Ms: round(lag.p99, 1),
+      lagMaxMs: round(lag.max, 1),
+    };
+    return { figures, delivery };
   } finally {
     for (const client of clients) client.close();
-    await system.stop();
+    await system?.stop();
+    await redis.stop();
   }
 }
 
