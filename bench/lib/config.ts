@@ -93,6 +93,8 @@ export interface BenchConfig {
     warmupSockets: number;
     /** A fill still going then starts no more handshakes; its figures cover the joins made. */
     fillTimeoutMs: number;
+    /** A fill is over once no member received anything for this long. */
+    quietMs: number;
   };
   /** Switchboard alone, one replica: `users` users in three rooms of `roomSize` each, over three sockets or one. */
   threeRooms: {
@@ -111,8 +113,9 @@ export interface BenchConfig {
   idempotentPublish: {
     rounds: number;
   };
-  /** Three Switchboard replicas, webhooks off then on, handshakes paced at `joinsPerSecond`. */
+  /** Switchboard replicas, webhooks off then on, handshakes paced at `joinsPerSecond`. */
   webhooks: {
+    replicas: number;
     joinsPerSecond: number;
     durationMs: number;
     roomSize: number;
@@ -171,10 +174,18 @@ export const FULL: BenchConfig = {
     concurrency: 32,
     warmupSockets: 300,
     fillTimeoutMs: 180_000,
+    quietMs: 1_200,
   },
   threeRooms: { users: 3_000, roomSize: 10, concurrency: 32, warmupUsers: 300, settleMs: 30_000 },
   idempotentPublish: { rounds: 2 },
-  webhooks: { joinsPerSecond: 200, durationMs: 10_000, roomSize: 10, receiverDelayMs: 20, warmupJoins: 300 },
+  webhooks: {
+    replicas: 3,
+    joinsPerSecond: 200,
+    durationMs: 10_000,
+    roomSize: 10,
+    receiverDelayMs: 20,
+    warmupJoins: 300,
+  },
 };
 
 export const QUICK: BenchConfig = {
@@ -214,14 +225,15 @@ export const QUICK: BenchConfig = {
   circuit: { publishes: 200, unresponsiveAfterMs: 500 },
   joinCost: {
     smallRoom: 10,
-    smallSockets: 200,
-    largeRoom: 100,
-    hugeRoom: 300,
+    smallSockets: 100,
+    largeRoom: 60,
+    hugeRoom: 120,
     concurrency: 16,
     warmupSockets: 20,
     fillTimeoutMs: 30_000,
+    quietMs: 300,
   },
-  threeRooms: { users: 100, roomSize: 10, concurrency: 16, warmupUsers: 20, settleMs: 1_000 },
+  threeRooms: { users: 60, roomSize: 10, concurrency: 16, warmupUsers: 10, settleMs: 500 },
   idempotentPublish: { rounds: 1 },
-  webhooks: { joinsPerSecond: 200, durationMs: 1_500, roomSize: 10, receiverDelayMs: 20, warmupJoins: 30 },
+  webhooks: { replicas: 2, joinsPerSecond: 200, durationMs: 1_000, roomSize: 10, receiverDelayMs: 20, warmupJoins: 20 },
 };

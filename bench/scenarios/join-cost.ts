@@ -39,9 +39,6 @@ export interface JoinCostResult {
   huge: JoinCostFigures;
 }
 
-/** Nothing received by any member for this long: the joins' announcements are over. */
-const QUIET_MS = 1_200;
-
 interface Fill {
   label: string;
   roomSize: number;
@@ -100,7 +97,7 @@ async function warmUp(system: System, config: BenchConfig): Promise<void> {
 let fillCount = 0;
 
 async function measureFill(system: System, fill: Fill, config: BenchConfig): Promise<JoinCostFigures> {
-  const { concurrency, fillTimeoutMs } = config.joinCost;
+  const { concurrency, fillTimeoutMs, quietMs } = config.joinCost;
   const on = system.replicas.slice(0, fill.replicas);
   const tag = `join-${++fillCount}-${fill.label}`;
   const requests = Array.from({ length: fill.members }, (_, i) => ({
@@ -122,7 +119,7 @@ async function measureFill(system: System, fill: Fill, config: BenchConfig): Pro
     // Readings every 100 ms; the one just after the last packet ends the window, not the quiet wait.
     const readings: Array<{ at: number; cpu: number[] }> = [];
     const quietBy = performance.now() + 60_000;
-    while (performance.now() - lastPacketAt < QUIET_MS && performance.now() < quietBy) {
+    while (performance.now() - lastPacketAt < quietMs && performance.now() < quietBy) {
       await sleep(100);
       readings.push({ at: performance.now(), cpu: meter.read() });
     }

@@ -13,7 +13,7 @@ export interface WebhookRunFigures {
   /** Handshakes per second actually reached. */
   joinsPerSecond: number;
   /**
-   * CPU time of the three replicas per handshake: from the first handshake until the last
+   * CPU time of the replicas per handshake: from the first handshake until the last
    * `session` (webhooks off) or until the receiver had every event of the joins (on).
    */
   cpuMicrosPerHandshake: number;
@@ -49,13 +49,13 @@ export interface WebhooksResult {
 }
 
 const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789abcdef0123456789';
-const REPLICAS = 3;
 
 /**
- * Three Switchboard replicas, first with webhooks off, then on (fresh replicas each time),
- * handshakes paced at `joinsPerSecond` into rooms of `roomSize` round-robin over the
- * replicas. With webhooks on every join makes `member.joined` (and each room's first,
- * `room.occupied`), POSTed to a receiver in the bench that answers after `receiverDelayMs`.
+ * `replicas` Switchboard replicas (three in the full run, two in --quick), first with
+ * webhooks off, then on (fresh replicas each time), handshakes paced at `joinsPerSecond`
+ * into rooms of `roomSize` round-robin over the replicas. With webhooks on every join makes
+ * `member.joined` (and each room's first, `room.occupied`), POSTed to a receiver in the
+ * bench that answers after `receiverDelayMs`.
  */
 export async function runWebhooks(config: BenchConfig, progress: (line: string) => void): Promise<WebhooksResult> {
   const { roomSize, receiverDelayMs } = config.webhooks;
@@ -69,7 +69,7 @@ export async function runWebhooks(config: BenchConfig, progress: (line: string) 
       `  webhooks on: ${on.cpuMicrosPerHandshake} µs CPU/handshake at ${on.joinsPerSecond} joins/s; ` +
         `${delivery.received} of ${delivery.expected} events (${JSON.stringify(delivery.byType)}), lag p50 ${delivery.lagP50Ms} / p99 ${delivery.lagP99Ms} ms`,
     );
-    return { replicas: REPLICAS, roomSize, receiverDelayMs, off, on, delivery };
+    return { replicas: config.webhooks.replicas, roomSize, receiverDelayMs, off, on, delivery };
   } finally {
     await receiver.close();
   }
@@ -83,7 +83,7 @@ async function measure(
   config: BenchConfig,
   receiver: WebhookReceiver | undefined,
 ): Promise<{ figures: WebhookRunFigures; delivery?: WebhookDelivery }> {
-  const { joinsPerSecond, durationMs, roomSize, warmupJoins } = config.webhooks;
+  const { joinsPerSecond, durationMs, roomSize, warmupJoins, replicas: replicaCount } = config.webhooks;
   const env: Record<string, string> = receiver ? { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET } : {};
   const redis = await startSystemRedis('switchboard');
   const clients: SocketClient[] = [];
@@ -92,7 +92,7 @@ async function measure(
   try {
     // One replica at a time: three booting at once on a loaded machine can miss their readiness deadline.
     system = await startSystem('switchboard', redis, 1, { env });
-    while (system.replicas.length < REPLICAS) await system.addReplica();
+    while (system.replicas.length < replicaCount) await system.addReplica();
     const { replicas } = system;
     // Warm every replica's handshake (and webhook) path; these members stay, so no leave lands in the window.
     const warmTokens = await mintMany(
@@ -102,7 +102,7 @@ async function measure(
     );
     const warm = await connectMany(
       system,
-      warmTokens.map((_, i) => replicas[i % REPLICAS] as ServerProcess),
+      warmTokens.map((_, i) => replicas[i % replicaCount] as ServerProcess),
       warmTokens,
       16,
     );
