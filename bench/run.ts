@@ -1,14 +1,22 @@
 /**
  * `npm run bench [-- --quick] [-- --out <dir>] [-- --chart <file>]`
  * `npm run bench -- --circuit`: only the silent-Redis scenario (publishes with the circuit open).
+ * One scenario alone, printing its table and goals (build first; add --quick for small sizes):
+ * `--handshakes` connections with the feature-equal baseline, `--join-cost` join cost by room
+ * size, `--three-rooms` three rooms per user, `--idempotent` publishes with idempotency keys,
+ * `--webhooks` lifecycle webhooks on against off.
  *
  * Measures Switchboard against a hand-written Socket.IO + @socket.io/redis-adapter
  * baseline, side by side in one run on one machine: token mint, room fan-out,
- * connections (handshake rate, heap per socket), cross-replica latency, publish
- * latency with and without room history, a replica with no member in a busy room,
- * a rolling restart, and (Switchboard only) Redis memory of a full room history. Each
- * system gets its own redis-server on a free port; every process and socket the
- * bench opens is closed before it exits.
+ * connections (handshake rate, server CPU per handshake, heap per socket; also against a
+ * feature-equal baseline with signed single-use tokens, Redis presence, `session` with the
+ * peers and `peer:joined`), cross-replica latency, publish latency with and without room
+ * history, a replica with no member in a busy room, a rolling restart, and (Switchboard
+ * only) Redis memory of a full room history, join cost by room size (10, 1,000, 10,000),
+ * three rooms per user on one socket against three, publish latency and fan-out with
+ * idempotency keys, and handshake cost and outbox lag with webhooks on. Each system gets
+ * its own redis-server on a free port; every process and socket the bench opens is closed
+ * before it exits.
  *
  * Writes `<out>/latest.json` (out: bench/results, or a temp dir with --quick) and
  * the fan-out latency chart (docs/bench-fanout-latency.svg, or <out>/ with --quick).

@@ -98,12 +98,13 @@ export async function startSystem<Kind extends ServerKind>(
     ...(options.env ? { env: options.env } : {}),
     ...(port === undefined ? {} : { port }),
   });
-  const settled = await Promise.allSettled(Array.from({ length: replicas }, (_, i) => start(startOptions(i))));
-  const started = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
-  const failure = settled.find((result) => result.status === 'rejected');
-  if (failure) {
+  // One replica after the other: several booting at once on a loaded machine miss their readiness deadline.
+  const started: ServerProcess[] = [];
+  try {
+    for (let i = 0; i < replicas; i++) started.push(await start(startOptions(i)));
+  } catch (error) {
     await Promise.all(started.map((process) => process.stop()));
-    throw failure.reason;
+    throw error;
   }
   return {
     kind,
@@ -134,9 +135,9 @@ export interface SystemSpec {
 }
 
 /**
- * Starts systems one after another, so that a loaded machine boots a few processes at
- * a time rather than all of them against their readiness timeouts; if one fails, the
- * ones already started are stopped.
+ * Starts systems one after another (and each one's replicas one after the other), so that a
+ * loaded machine boots one process at a time rather than all of them against their
+ * readiness timeouts; if one fails, the ones already started are stopped.
  */
 export async function startSystems(specs: SystemSpec[]): Promise<System[]> {
   const systems: System[] = [];

@@ -90,9 +90,7 @@ async function measure(
   const tag = `hooks-${receiver ? 'on' : 'off'}`;
   let system: System | undefined;
   try {
-    // One replica at a time: three booting at once on a loaded machine can miss their readiness deadline.
-    system = await startSystem('switchboard', redis, 1, { env });
-    while (system.replicas.length < replicaCount) await system.addReplica();
+    system = await startSystem('switchboard', redis, replicaCount, { env });
     const { replicas } = system;
     // Warm every replica's handshake (and webhook) path; these members stay, so no leave lands in the window.
     const warmTokens = await mintMany(
