@@ -126,22 +126,24 @@ export function idempotentPublishGoals({ withKeys, withoutKeys, fanout }: Idempo
   const p50 = withKeys.ackP50Ms / withoutKeys.ackP50Ms;
   const p99 = withKeys.ackP99Ms / withoutKeys.ackP99Ms;
   const cpu = fanout.withKeys.cpuMicrosPerDelivery / fanout.baseline.cpuMicrosPerDelivery;
-  const errors = withKeys.publishErrors + withKeys.lost;
+  // A variant that lost deliveries or publishes ran saturated: its latency says nothing about keys.
+  const errors = withKeys.publishErrors + withKeys.lost + withoutKeys.publishErrors + withoutKeys.lost;
   return [
     {
       name: 'publish ack p50 / p99 with idempotency keys',
-      target: 'within 10 % of publishing without them, no error',
+      target: 'at most 10 % above publishing without them, nothing refused or lost in either',
       actual:
         `${ratio(withKeys.ackP50Ms, withoutKeys.ackP50Ms)} / ${ratio(withKeys.ackP99Ms, withoutKeys.ackP99Ms)} ` +
         `(${num(withKeys.ackP50Ms, 2)} / ${num(withKeys.ackP99Ms, 2)} vs ${num(withoutKeys.ackP50Ms, 2)} / ${num(withoutKeys.ackP99Ms, 2)} ms)` +
-        `, ${num(withKeys.publishErrors)} errors, ${num(withKeys.lost)} lost`,
+        `; errors / lost with keys ${num(withKeys.publishErrors)} / ${num(withKeys.lost)}, ` +
+        `without ${num(withoutKeys.publishErrors)} / ${num(withoutKeys.lost)}`,
       met: p50 <= 1.1 && p99 <= 1.1 && errors === 0,
     },
     {
       name: `fan-out CPU per delivery with idempotency keys @ ${fanout.rate} msg/s`,
-      target: '≤ 0.5× baseline',
-      actual: `${cpu.toFixed(2)}× (${fanout.withKeys.cpuMicrosPerDelivery} vs ${fanout.baseline.cpuMicrosPerDelivery} µs)`,
-      met: cpu <= 0.5,
+      target: '≤ 0.5× baseline, nothing lost',
+      actual: `${cpu.toFixed(2)}× (${fanout.withKeys.cpuMicrosPerDelivery} vs ${fanout.baseline.cpuMicrosPerDelivery} µs), ${num(fanout.withKeys.lost)} lost`,
+      met: cpu <= 0.5 && fanout.withKeys.lost === 0,
     },
   ];
 }
