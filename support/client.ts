@@ -4,6 +4,7 @@ import type {
   ClientToServerEvents,
   DevLoginResponse,
   MintTokenResponse,
+  PublishEventResponse,
   RoomEpochPayload,
   RoomEvent,
   RoomPosition,
@@ -177,4 +178,20 @@ export async function scrapeMetric(
     if (wanted.every((pair) => series.includes(pair))) return Number(value);
   }
   return 0;
+}
+
+/** Publishes the event `n` (`{type: 'n', data: {n}}`) to `room` over HTTP as a service; throws unless 202. */
+export async function publishNumbered(
+  baseUrl: string,
+  room: string,
+  n: number,
+  serviceToken: string,
+): Promise<PublishEventResponse> {
+  const response = await postJson(
+    `${baseUrl}/api/rooms/${room}/events`,
+    { type: 'n', data: { n } },
+    { authorization: `Bearer ${serviceToken}` },
+  );
+  if (response.status !== 202) throw new Error(`publish failed: ${response.status} ${JSON.stringify(response.body)}`);
+  return response.body as PublishEventResponse;
 }

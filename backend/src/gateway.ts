@@ -15,7 +15,8 @@ import type { Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createMemoryPresence } from './presence/memory.js';
 import { createRedisPresence } from './presence/redis.js';
-import { createConnectionCap } from './realtime/connection-cap.js';
+import { createMemoryConnectionCap } from './realtime/connection-cap.js';
+import { createRedisConnectionCap } from './realtime/connection-cap-redis.js';
 import { nativeWsAddons } from './realtime/native-addons.js';
 import { createRoomBus } from './realtime/room-bus.js';
 import type { RoomsApi } from './realtime/rooms-api.js';
@@ -277,8 +278,9 @@ function createRealtimeDrivers(
     logger,
     metrics,
   });
-  const cap = createConnectionCap({ limit: config.limits.connectionsPerUser, replica, redis, keyPrefix, logger });
+  const limit = config.limits.connectionsPerUser;
   if (!redis) {
+    const cap = createMemoryConnectionCap({ limit });
     const history = createMemoryHistory({ ...config.history, sink: bus.sink });
     return {
       bus,
@@ -288,6 +290,7 @@ function createRealtimeDrivers(
       closeHistory: () => history.close(),
     };
   }
+  const cap = createRedisConnectionCap({ limit, replica, redis, keyPrefix, logger });
   return {
     bus,
     cap,

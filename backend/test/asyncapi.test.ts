@@ -5,7 +5,7 @@
  * payloads the gateway refuses do not fit it either.
  */
 import { DiagnosticSeverity, Parser } from '@asyncapi/parser';
-import type { Socket } from 'socket.io-client';
+import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LIMITS, type HistoryResponse, type MintTokenResponse, type ReadyResponse } from '@switchboard/contract';
 import { documentValidator, isObject, type JsonObject } from '../../support/api-documents.js';
@@ -228,7 +228,7 @@ describe('the AsyncAPI document', () => {
     const shortLived = accessToken({ sub: 'dave' }, { expiresInSeconds: 2 });
     const dave = record(await connectWithToken(gw.url, (await mintToken(gw.url, shortLived, 'lobby')).token));
     const left = nextEvent(alice.socket, 'peer:left', (payload) => payload.peerId === dave.session.peerId);
-    expect(await nextEvent(dave.socket, 'session:ended')).toEqual({ reason: 'session_expired' });
+    expect(await nextEvent(dave.socket, 'session:ended')).toEqual({ room: 'lobby', reason: 'session_expired' });
     expect((await left).reason).toBe('session_expired');
     dave.close();
     expectReceivedFit();
@@ -274,6 +274,53 @@ describe('the AsyncAPI document', () => {
     await gw.close();
     expect((await notice).reconnectAfterMs).toBeGreaterThan(0);
     expectReceivedFit();
+  });
+
+  it('describes room:join, room:leave, paged peers and presence:count on a connection without a token', async () => {
+    // A gateway of its own, where a room of two is already "large".
+    const small = await startTestGateway({ ROOM_ANNOUNCE_MAX: '1', PRESENCE_COUNT_INTERVAL_MS: '50' });
+    const open = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = io(small.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+        socket.once('connect', () => resolve(socket));
+        socket.once('connect_error', reject);
+      });
+    const sockets = [await open(), await open()];
+    try {
+      const [one, two] = sockets as [Socket, Socket];
+      one.onAny((event: string, payload: unknown) => received.push({ event, payload }));
+      expectFits('client.handshake', {});
+      const ask = async (socket: Socket, event: string, payload: unknown): Promise<unknown> => {
+        const key = `client.${event.replaceAll(':', '.')}`;
+        expectFits(key, payload);
+        const ack: unknown = await socket.timeout(5_000).emitWithAck(event, payload);
+        expectFits(`${key}.ack`, ack);
+        return ack;
+      };
+      const tokenFor = async (user: string, room: string) =>
+        (await mintToken(small.url, await devLogin(small.url, user), room)).token;
+      expect(await ask(one, 'room:join', { token: await tokenFor('gil', 'hall') })).toMatchObject({
+        ok: true,
+        room: 'hall',
+        peerCount: 1,
+      });
+      expect(await ask(one, 'room:join', { token: await tokenFor('gil', 'side') })).toMatchObject({ ok: true });
+      expect(codeOf(await ask(one, 'room:join', { token: await tokenFor('hal', 'hall') }))).toBe('forbidden');
+      const counted = new Promise<unknown>((resolve) => one.once('presence:count', resolve));
+      await ask(two, 'room:join', { token: await tokenFor('hal', 'hall') });
+      expect(await counted).toEqual({ room: 'hall', count: 2 });
+      const first = await ask(one, 'peers', { room: 'hall', limit: 1 });
+      expect(first).toMatchObject({ ok: true, peerCount: 2, peers: [{ userId: 'gil' }] });
+      const cursor = (first as { cursor?: string }).cursor;
+      expect(await ask(one, 'peers', { room: 'hall', cursor })).toMatchObject({ ok: true, peers: [{ userId: 'hal' }] });
+      expect(codeOf(await ask(one, 'publish', { type: 'note' }))).toBe('invalid_payload');
+      expect(await ask(one, 'room:leave', { room: 'side' })).toEqual({ ok: true });
+      expect(codeOf(await ask(one, 'room:leave', { room: 'side' }))).toBe('not_in_room');
+      expectReceivedFit();
+    } finally {
+      for (const socket of sockets) socket.close();
+      await small.close();
+    }
   });
 
   // Last among the tests that talk to the gateway: validation holds the event loop, which the

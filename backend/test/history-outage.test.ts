@@ -53,7 +53,7 @@ describe('degraded mode: Redis unreachable while a room is busy, then back', () 
     expect(a.moves).toHaveLength(1);
     const local = a.moves[0];
     expect(local?.epoch).not.toBe(shared);
-    expect(local).toEqual({ epoch: local?.epoch, seq: 3 });
+    expect(local).toEqual({ room: local?.room, epoch: local?.epoch, seq: 3 });
     expect(seqs(a.events)).toEqual({ seqs: [1, 2, 3, 4, 5], consecutive: true });
     expect(b.events).toHaveLength(3);
 

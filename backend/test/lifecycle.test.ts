@@ -19,7 +19,7 @@ describe('session lifetime', () => {
     expect(client.session.expiresAt).toBeLessThanOrEqual(Date.now() + 2_000);
     const ended = nextEvent(client.socket, 'session:ended', undefined, 6_000);
     const disconnected = new Promise<string>((resolve) => client.socket.once('disconnect', resolve));
-    expect(await ended).toEqual({ reason: 'session_expired' });
+    expect(await ended).toEqual({ room: 'expiring', reason: 'session_expired' });
     expect(await disconnected).toBe('io server disconnect');
   });
 

@@ -266,9 +266,9 @@ describe('kicks and withdrawn grants across replicas', () => {
         headers: bearer(moderator),
       });
       expect(kicked.status).toBe(204);
-      expect(await endedA).toEqual({ reason: 'kicked' });
-      expect(await endedB).toEqual({ reason: 'kicked' });
-      expect(await left).toEqual({ peerId: onB.session.peerId, reason: 'kicked' });
+      expect(await endedA).toEqual({ room: 'town-hall', reason: 'kicked' });
+      expect(await endedB).toEqual({ room: 'town-hall', reason: 'kicked' });
+      expect(await left).toEqual({ room: 'town-hall', peerId: onB.session.peerId, reason: 'kicked' });
       await waitFor('both kicked sockets closed', () => (!onA.socket.connected && !onB.socket.connected) || undefined);
       expect(elsewhere.socket.connected).toBe(true);
       expect(bystander.socket.connected).toBe(true);
@@ -295,7 +295,7 @@ describe('kicks and withdrawn grants across replicas', () => {
       const other = await mintToken(a.url, withdrawn, 'team-2');
       const ack: unknown = await member.socket.emitWithAck('session:refresh', { token: other.token });
       expect(ack).toMatchObject({ ok: false, error: { code: 'forbidden' } });
-      expect(await nextEvent(member.socket, 'session:ended')).toEqual({ reason: 'session_expired' });
+      expect(await nextEvent(member.socket, 'session:ended')).toEqual({ room: 'team-1', reason: 'session_expired' });
     } finally {
       member.close();
     }

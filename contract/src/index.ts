@@ -50,6 +50,22 @@ export interface HttpErrorResponse {
   error: ErrorBody;
 }
 
+/** The HTTP status of each code the HTTP API answers with (400 for any other). */
+export const HTTP_ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  payload_too_large: 413,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+  upstream_unavailable: 502,
+  server_draining: 503,
+  identity_unavailable: 503,
+  authorizer_unavailable: 503,
+};
+
 export function isHandshakeErrorCode(value: unknown): value is HandshakeErrorCode {
   return (HANDSHAKE_ERROR_CODES as readonly unknown[]).includes(value);
 }

@@ -519,6 +519,7 @@ const NAMES: Array<[schema: z.ZodType, id: string, description: string]> = [
     'A single-use RTC token for one room, and the ICE servers for its peer connections.',
   ],
   [publishEventRequestSchema, 'PublishEventRequest', 'A room event to deliver to every member of the room.'],
+  [publishRequestSchema, 'PublishRequest', "A room event to deliver to every member of one of the connection's rooms."],
   [
     publishEventResponseSchema,
     'PublishEventResponse',

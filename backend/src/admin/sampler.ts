@@ -1,13 +1,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ADMIN_LIMITS, type AdminReplica, type AdminReplicaStatus } from '@switchboard/contract';
 import type { Metrics } from '../observability/metrics.js';
+import type { LocalRoom } from '../realtime/rooms-api.js';
 
-/** A room with members on this replica, and the `seq` of the last event delivered in it. */
-export interface LocalRoom {
-  room: string;
-  members: number;
-  seq: number;
-}
+export type { LocalRoom } from '../realtime/rooms-api.js';
 
 /** What one replica tells the others about itself: its row of the dashboard, and the raw material of the rest. */
 export interface ReplicaReport extends AdminReplica {

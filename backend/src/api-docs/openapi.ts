@@ -1,7 +1,6 @@
-import { ERROR_MESSAGES, LIMITS, type ErrorCode } from '@switchboard/contract';
+import { ERROR_MESSAGES, HTTP_ERROR_STATUS, LIMITS, type ErrorCode } from '@switchboard/contract';
 import { httpErrorResponseSchema } from '@switchboard/contract/schemas';
 import type { z } from 'zod';
-import { ERROR_STATUS } from '../http/errors.js';
 import type { HttpAnswer, HttpRoute } from './http-routes.js';
 import { referencedSchemas, schemaComponents, type JsonSchema, type SchemaComponents } from './json-schema.js';
 
@@ -60,7 +59,7 @@ function errorAnswers(route: HttpRoute, components: SchemaComponents): Record<st
   };
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of Object.keys(errors) as ErrorCode[]) {
-    const status = ERROR_STATUS[code] ?? 400;
+    const status = HTTP_ERROR_STATUS[code] ?? 400;
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
   return Object.fromEntries(

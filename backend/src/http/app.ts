@@ -9,7 +9,6 @@ import {
   LIMITS,
   type DevLoginResponse,
   type HistoryResponse,
-  type JsonValue,
   type MintTokenResponse,
   type PeerInfo,
   type PeersResponse,
@@ -37,11 +36,11 @@ import {
 import { AuthorizerUnavailableError, RoomForbiddenError, type RoomAccess } from '../auth/room-access.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { HistoryUnavailableError, type HistoryQuery } from '../history/types.js';
+import { HistoryUnavailableError } from '../history/types.js';
 import { iceServersFor, type IceServerOptions } from '../rtc/ice-servers.js';
 import { MintRateLimitedError, TokenStoreUnavailableError, type TokenService } from '../tokens/service.js';
 import type { UpstreamSessions } from '../upstream/service.js';
-import { ApiError } from './errors.js';
+import { ApiError, notJsonError } from './errors.js';
 import type { RoomsApi } from '../realtime/rooms-api.js';
 import { rawJsonRoute } from './raw-json-route.js';
 import { createUpstreamRoutes } from './upstream-routes.js';
@@ -114,18 +113,17 @@ function cors(headersFor: (origin: string | undefined) => string[]): RequestHand
   };
 }
 
-/** The headers a middleware sets on every response, recorded once on a stand-in response. */
+/** The headers a middleware sets on every response, read once from a stand-in response. */
 function headersSetBy(middleware: (req: IncomingMessage, res: ServerResponse, next: () => void) => void): string[] {
   const req = new IncomingMessage(new Socket());
   const res = new ServerResponse(req);
-  const headers: string[] = [];
-  const setHeader = res.setHeader.bind(res);
-  res.setHeader = (name, value) => {
-    headers.push(name, Array.isArray(value) ? value.join(', ') : String(value));
-    return setHeader(name, value);
-  };
   middleware(req, res, () => undefined);
-  return headers;
+  // Raw names keep the middleware's spelling (Node >= 15.13; missing from this @types/node).
+  const raw = res as ServerResponse & { getRawHeaderNames(): string[] };
+  return raw.getRawHeaderNames().flatMap((name) => {
+    const value = res.getHeader(name);
+    return value === undefined ? [] : [name, Array.isArray(value) ? value.join(', ') : String(value)];
+  });
 }
 
 /**
@@ -408,7 +406,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     if (error instanceof ApiError) return error;
     if (isBodyParserError(error) && error.type === 'entity.too.large')
       return new ApiError('payload_too_large', `request bodies are limited to ${BODY_LIMIT}`);
-    if (isBodyParserError(error)) return new ApiError('invalid_request', 'the body is not valid JSON');
+    if (isBodyParserError(error)) return notJsonError();
     log.error({ err: error, method, path }, 'unhandled http error');
     return new ApiError('internal');
   };

@@ -1,20 +1,7 @@
-import { ERROR_MESSAGES, type ErrorCode, type HttpErrorResponse } from '@switchboard/contract';
+import { ERROR_MESSAGES, HTTP_ERROR_STATUS, type ErrorCode, type HttpErrorResponse } from '@switchboard/contract';
 
-/** The HTTP status of each code the HTTP API answers with (400 for any other). */
-export const ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
-  invalid_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  payload_too_large: 413,
-  rate_limited: 429,
-  internal: 500,
-  unavailable: 503,
-  upstream_unavailable: 502,
-  server_draining: 503,
-  identity_unavailable: 503,
-  authorizer_unavailable: 503,
-};
+/** The HTTP status of each code the HTTP API answers with (400 for any other); part of the contract. */
+export const ERROR_STATUS = HTTP_ERROR_STATUS;
 
 /** An error with a contract code; the HTTP error handler turns it into the JSON body. */
 export class ApiError extends Error {
@@ -33,3 +20,6 @@ export class ApiError extends Error {
     return { error: { code: this.code, message: this.message } };
   }
 }
+
+/** A JSON body that does not parse: the same answer from Express's parser and from the raw route. */
+export const notJsonError = (): ApiError => new ApiError('invalid_request', 'the body is not valid JSON');

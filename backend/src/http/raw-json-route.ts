@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ApiError } from './errors.js';
+import { notJsonError, type ApiError } from './errors.js';
 
 export interface RawJsonRouteOptions<Context> {
   method: string;
@@ -97,7 +97,7 @@ export function rawJsonRoute<Context>(
         .then(async (who) => {
           const body = strictJson(chunks);
           if (body === NOT_JSON) {
-            fail(req, res, { type: 'entity.parse.failed' });
+            fail(req, res, notJsonError());
             return;
           }
           const result = await options.handle(who, body);

@@ -197,10 +197,13 @@ const NOTHING = Object.freeze({});
  * its headers are emptied too). About 0.7 KB per socket; nothing reads them later.
  */
 function forgetHandshake(socket: GatewaySocket): void {
-  // Null already when a client opens a second session on the same connection.
-  const request = socket.conn.request as IncomingMessage | null;
+  // `request` is a public field of Engine.IO's socket, nulled as the guide does (but only
+  // now: the handshake's origin check reads its headers). Null already when a client opens
+  // a second session on the same connection.
+  const conn: { request: IncomingMessage | null } = socket.conn;
+  const request = conn.request;
   if (request) {
-    Reflect.set(socket.conn, 'request', null);
+    conn.request = null;
     request.rawHeaders.length = 0;
     request.headers = NOTHING;
   }

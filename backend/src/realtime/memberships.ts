@@ -23,8 +23,6 @@ export interface MembershipsOptions {
   expiry: ExpiryWheel<Membership>;
   /** Closes connections that stay in no room. */
   idle: ExpiryWheel<GatewaySocket>;
-  /** Sends a room's queued announcements (before a newcomer's `session`). */
-  flushAnnouncements: (room: string) => void;
   replica: string;
   /** `PRESENCE_SNAPSHOT_MAX`. */
   snapshotMax: number;
@@ -147,9 +145,10 @@ export function createMemberships(options: MembershipsOptions): Memberships {
       const finish = recover ? await rooms.prepareRecovery(stream, recover) : undefined;
       if (!current(membership)) return undefined;
       // From here to the join, one tick: nothing can slip between the session, the replay
-      // and the first live event, nor between the session's peers and those announced after.
+      // and the first live event, nor between the session's peers and those announced after
+      // (joins still queued are in its peers; its own announcement joins their batch, which
+      // it is then spared: see PresenceFrames).
       rooms.flush(room);
-      options.flushAnnouncements(room);
       const recovery = finish?.(Date.now());
       const session: SessionPayload = {
         peerId: socket.id,

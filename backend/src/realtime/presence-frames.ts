@@ -21,8 +21,6 @@ export interface PresenceFramesOptions {
 }
 
 export interface PresenceFrames extends PresenceListener {
-  /** Sends the room's queued announcements now (before a newcomer's `session`). */
-  flush(room: string): void;
   close(): void;
 }
 
@@ -142,7 +140,6 @@ export function createPresenceFrames(options: PresenceFramesOptions): PresenceFr
       joins.flush(room);
       members(room).emit('peer:left', { room, peerId, reason });
     },
-    flush: (room) => joins.flush(room),
     close() {
       joins.close();
       counts.close();

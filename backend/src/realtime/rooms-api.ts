@@ -10,3 +10,10 @@ export interface RoomsApi {
   /** Ends `userId`'s sessions in `room` on every replica and refuses the tokens minted for them so far. */
   kick(room: string, userId: string): Promise<void>;
 }
+
+/** A room with members on this replica, and the `seq` of the last event delivered in it (the dashboard's sampler reads them). */
+export interface LocalRoom {
+  room: string;
+  members: number;
+  seq: number;
+}

@@ -229,21 +229,30 @@ export function createRooms(options: RoomsOptions): Rooms {
     for (const entry of entries.values()) void entry.stream?.catchUp();
   });
 
+  /** Rooms with members here, kept as members come and go: read on every join, so never counted by a walk. */
+  let occupied = 0;
+  const ref = (entry: Entry, by: 1 | -1): void => {
+    if (by === -1 && entry.refs === 0) return;
+    entry.refs += by;
+    if (entry.refs === 0) occupied--;
+    else if (by === 1 && entry.refs === 1) occupied++;
+  };
+
   return {
     async enter(room) {
       const entry = follow(room);
-      entry.refs++;
+      ref(entry, 1);
       try {
         return await entry.ready;
       } catch (error) {
-        entry.refs--;
+        ref(entry, -1);
         throw error;
       }
     },
     leave(room) {
       const entry = entries.get(room);
       if (!entry) return;
-      entry.refs = Math.max(0, entry.refs - 1);
+      ref(entry, -1);
       release(room, entry);
     },
     async publish(room, { type, data }, from) {
@@ -312,11 +321,7 @@ export function createRooms(options: RoomsOptions): Rooms {
     flush(room) {
       coalescer.flush(room);
     },
-    count() {
-      let rooms = 0;
-      for (const entry of entries.values()) if (entry.refs > 0) rooms++;
-      return rooms;
-    },
+    count: () => occupied,
     close() {
       clearInterval(checker);
       offReady?.();
@@ -328,6 +333,7 @@ export function createRooms(options: RoomsOptions): Rooms {
         bus.unfollow(room);
       }
       entries.clear();
+      occupied = 0;
       coalescer.close();
     },
   };

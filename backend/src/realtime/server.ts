@@ -1,7 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
 import { LIMITS, socketIoRoom, type RoomEvent, type RoomEventFrame } from '@switchboard/contract';
-import type { LocalRoom } from '../admin/sampler.js';
 import type { HistorySettings, RoomHistory } from '../history/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -15,7 +14,7 @@ import type { ConnectionCap } from './connection-cap.js';
 import { createMemberships } from './memberships.js';
 import { createPresenceFrames } from './presence-frames.js';
 import type { RoomBus } from './room-bus.js';
-import type { RoomsApi } from './rooms-api.js';
+import type { LocalRoom, RoomsApi } from './rooms-api.js';
 import { createRooms } from './rooms.js';
 import { createExpiryWheel } from './session-expiry.js';
 import { createSignals } from './signals.js';
@@ -163,7 +162,6 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     cap,
     expiry,
     idle,
-    flushAnnouncements: (room) => frames.flush(room),
     replica,
     snapshotMax: options.rooms.presenceSnapshotMax,
     roomlessMs: ROOMLESS_MS,

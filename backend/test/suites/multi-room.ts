@@ -15,12 +15,12 @@ import {
   joinRoom,
   mintToken,
   nextEvent,
-  postJson,
+  publishNumbered,
   seqs,
   type ConnectedClient,
   type TestSocket,
 } from '../../../support/client.js';
-import { startGatewayProcess, untilOnRedis, type GatewayProcess } from '../../../support/gateway-process.js';
+import { startReplicas, type GatewayProcess } from '../../../support/gateway-process.js';
 import { waitFor } from '../../../support/ports.js';
 import { startTopology, type TestTopology, type TopologyKind } from '../../../support/redis-topology.js';
 
@@ -57,8 +57,7 @@ function connectWithoutToken(baseUrl: string): Promise<MultiRoomClient> {
     frames,
     events: (room) =>
       frames.filter((f) => f.kind === 'room:event' && f.room === room).map((f) => f.payload as RoomEventFrame),
-    join: (token, recover) =>
-      socket.emitWithAck('room:join', recover ? { token, recover } : { token }) as Promise<Ack<SessionPayload>>,
+    join: (token, recover) => socket.emitWithAck('room:join', recover ? { token, recover } : { token }),
     close: () => socket.close(),
   };
   return new Promise((resolve, reject) => {
@@ -95,26 +94,12 @@ export function multiRoomSuite(kind: TopologyKind): void {
       opened.push(client);
       return client;
     };
-    const publish = async (replica: number, room: string, n: number): Promise<PublishEventResponse> => {
-      const response = await postJson(
-        `${url(replica)}/api/rooms/${room}/events`,
-        { type: 'n', data: { n } },
-        { authorization: `Bearer ${service}` },
-      );
-      if (response.status !== 202) throw new Error(`publish failed: ${response.status}`);
-      return response.body as PublishEventResponse;
-    };
+    const publish = (replica: number, room: string, n: number): Promise<PublishEventResponse> =>
+      publishNumbered(url(replica), room, n, service);
 
     beforeAll(async () => {
       topology = await startTopology(kind);
-      const env = {
-        ...topology.env,
-        MAX_ROOMS_PER_CONNECTION: String(MAX_ROOMS),
-        PRESENCE_TTL_SECONDS: '3',
-        LOG_LEVEL: 'info',
-      };
-      replicas = await Promise.all(['m1', 'm2'].map((replica) => startGatewayProcess({ env, replica })));
-      await untilOnRedis(...replicas);
+      replicas = await startReplicas({ ...topology.env, MAX_ROOMS_PER_CONNECTION: String(MAX_ROOMS) }, ['m1', 'm2']);
     }, 60_000);
     afterAll(async () => {
       for (const client of opened) client.close();

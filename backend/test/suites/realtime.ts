@@ -8,10 +8,11 @@ import {
   mintToken,
   nextEvent,
   postJson,
+  publishNumbered,
   seqs,
   type ConnectedClient,
 } from '../../../support/client.js';
-import { startGatewayProcess, untilOnRedis, type GatewayProcess } from '../../../support/gateway-process.js';
+import { startReplicas, type GatewayProcess } from '../../../support/gateway-process.js';
 import { waitFor } from '../../../support/ports.js';
 import { startTopology, type TestTopology, type TopologyKind } from '../../../support/redis-topology.js';
 
@@ -53,16 +54,8 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
       return client;
     };
     const service = accessToken({ sub: 'backend', scope: 'publish read' });
-    const publish = async (replica: number, room: string, n: number): Promise<PublishEventResponse> => {
-      const response = await postJson(
-        `${url(replica)}/api/rooms/${room}/events`,
-        { type: 'n', data: { n } },
-        { authorization: `Bearer ${service}` },
-      );
-      if (response.status !== 202)
-        throw new Error(`publish failed: ${response.status} ${JSON.stringify(response.body)}`);
-      return response.body as PublishEventResponse;
-    };
+    const publish = (replica: number, room: string, n: number): Promise<PublishEventResponse> =>
+      publishNumbered(url(replica), room, n, service);
 
     beforeAll(async () => {
       topology = await startTopology(kind);
@@ -73,13 +66,13 @@ export function realtimeSuite(kind: TopologyKind, extra?: (suite: RealtimeSuite)
         RECOVERY_MAX_EVENTS: String(RECOVERY_MAX),
         LOG_LEVEL: 'info',
       };
-      replicas = await Promise.all(['r1', 'r2', 'r3'].map((replica) => startGatewayProcess({ env, replica })));
-      await untilOnRedis(...replicas);
+      replicas = await startReplicas(env, ['r1', 'r2', 'r3']);
     }, 60_000);
     afterAll(async () => {
       for (const client of clients) client.close();
-      await Promise.all(replicas.map((replica) => replica.stop('SIGKILL')));
-      await topology.stop();
+      // Also when a replica did not start: the topology must not outlive the suite.
+      await Promise.all((replicas ?? []).map((replica) => replica.stop('SIGKILL')));
+      await topology?.stop();
     });
 
     it('relays presence, signals and room events between replicas', async () => {
