@@ -1,14 +1,22 @@
 /**
  * `npm run bench [-- --quick] [-- --out <dir>] [-- --chart <file>]`
  * `npm run bench -- --circuit`: only the silent-Redis scenario (publishes with the circuit open).
+ * One scenario alone, printing its table and goals (build first; add --quick for small sizes):
+ * `--handshakes` connections with the feature-equal baseline, `--join-cost` join cost by room
+ * size, `--three-rooms` three rooms per user, `--idempotent` publishes with idempotency keys,
+ * `--webhooks` lifecycle webhooks on against off.
  *
  * Measures Switchboard against a hand-written Socket.IO + @socket.io/redis-adapter
  * baseline, side by side in one run on one machine: token mint, room fan-out,
- * connections (handshake rate, heap per socket), cross-replica latency, publish
- * latency with and without room history, a replica with no member in a busy room,
- * a rolling restart, and (Switchboard only) Redis memory of a full room history. Each
- * system gets its own redis-server on a free port; every process and socket the
- * bench opens is closed before it exits.
+ * connections (handshake rate, server CPU per handshake, heap per socket; also against a
+ * feature-equal baseline with signed single-use tokens, Redis presence, `session` with the
+ * peers and `peer:joined`), cross-replica latency, publish latency with and without room
+ * history, a replica with no member in a busy room, a rolling restart, and (Switchboard
+ * only) Redis memory of a full room history, join cost by room size (10, 1,000, 10,000),
+ * three rooms per user on one socket against three, publish latency and fan-out with
+ * idempotency keys, and handshake cost and outbox lag with webhooks on. Each system gets
+ * its own redis-server on a free port; every process and socket the bench opens is closed
+ * before it exits.
  *
  * Writes `<out>/latest.json` (out: bench/results, or a temp dir with --quick) and
  * the fan-out latency chart (docs/bench-fanout-latency.svg, or <out>/ with --quick).
@@ -20,13 +28,34 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, release, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FULL, QUICK } from './lib/config.js';
+import { FULL, QUICK, type BenchConfig } from './lib/config.js';
 import { REPO_ROOT, stopEverything } from './lib/processes.js';
-import { startSystemRedis, SYSTEMS, type SystemKind, type SystemRedis } from './lib/systems.js';
+import { startSystemRedis, SYSTEMS, type ServerKind, type SystemRedis } from './lib/systems.js';
 import { fanoutLatencyChart } from './report/chart.js';
-import { evaluateGoals, renderTables, type BenchResults, type Figures } from './report/table.js';
+import {
+  evaluateGoals,
+  goalTable,
+  handshakeCpuGoal,
+  headline,
+  idempotentPublishGoals,
+  idempotentPublishTable,
+  joinCostGoals,
+  joinCostTable,
+  renderTables,
+  threeRoomsGoals,
+  threeRoomsTable,
+  webhooksGoals,
+  webhooksTable,
+  type BenchResults,
+  type Figures,
+  type Goal,
+} from './report/table.js';
 import { runCircuit } from './scenarios/circuit.js';
-import { runConnections } from './scenarios/connections.js';
+import { runConnections, type ConnectionsResult } from './scenarios/connections.js';
+import { runIdempotentPublish } from './scenarios/idempotent-publish.js';
+import { runJoinCost } from './scenarios/join-cost.js';
+import { runThreeRooms } from './scenarios/three-rooms.js';
+import { runWebhooks } from './scenarios/webhooks.js';
 import { runMint } from './scenarios/mint.js';
 import { runRooms } from './scenarios/rooms.js';
 
@@ -36,6 +65,11 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     chart: { type: 'string' },
     circuit: { type: 'boolean', default: false },
+    handshakes: { type: 'boolean', default: false },
+    'join-cost': { type: 'boolean', default: false },
+    'three-rooms': { type: 'boolean', default: false },
+    idempotent: { type: 'boolean', default: false },
+    webhooks: { type: 'boolean', default: false },
   },
 });
 
@@ -77,12 +111,28 @@ function missingFigures(figures: Figures): string[] {
   if (!(figures.historyMemory.bytesPerRoom > 0)) problems.push('historyMemory measured nothing');
   if (!(figures.circuit.samples > 0)) problems.push('circuit has no samples');
   if (!(figures.mint.bare.requestsPerSecond > 0)) problems.push('mint.bare made no requests');
+  if (!(figures.connections.featureEqual.sockets > 0)) problems.push('connections.featureEqual connected nothing');
+  for (const fill of ['small', 'large', 'smallOnTwo', 'huge'] as const) {
+    if (!(figures.joinCost[fill].joined > 0)) problems.push(`joinCost.${fill} joined nothing`);
+  }
+  for (const mode of ['oneSocket', 'threeSockets'] as const) {
+    if (!(figures.threeRooms[mode].sockets > 0)) problems.push(`threeRooms.${mode} connected nothing`);
+  }
+  for (const variant of ['withKeys', 'withoutKeys'] as const) {
+    if (!figures.idempotentPublish[variant].rounds.every((round) => round.ackSamples > 0))
+      problems.push(`idempotentPublish.${variant} has no samples`);
+  }
+  if (!(figures.idempotentPublish.fanout.withKeys.deliveriesPerSecond > 0))
+    problems.push('idempotentPublish.fanout delivered nothing');
+  for (const variant of ['on', 'off'] as const) {
+    if (!(figures.webhooks[variant].joins > 0)) problems.push(`webhooks.${variant} joined nothing`);
+  }
   if (figures.fanout.points.length === 0) problems.push('fanout has no points');
   return problems;
 }
 
 /** `--circuit`: the silent-Redis scenario alone, three times (its figures move with the machine's load). */
-async function circuitOnly(config: typeof FULL): Promise<number> {
+async function circuitOnly(config: BenchConfig): Promise<number> {
   const redis = await startSystemRedis('switchboard');
   try {
     for (let run = 1; run <= 3; run++) {
@@ -100,9 +150,91 @@ async function circuitOnly(config: typeof FULL): Promise<number> {
   return 0;
 }
 
+function logConnections(connections: ConnectionsResult): void {
+  for (const kind of ['baseline', 'featureEqual', 'switchboard'] as const) {
+    const c = connections[kind];
+    log(
+      `  ${kind}: ${c.handshakesPerSecond} handshakes/s, ${c.cpuMicrosPerHandshake} µs server CPU/handshake, ` +
+        `${c.heapBytesPerSocket} heap bytes/socket, ${c.failures} failures`,
+    );
+  }
+}
+
+/** What a scenario run alone prints after its progress lines: its table, and the goals it judges. */
+interface Report {
+  lines: string[];
+  goals: Goal[];
+}
+
+/** A scenario that runs alone with its flag, on Redis servers of the kinds it names. */
+interface Piece {
+  kinds: ServerKind[];
+  run(redis: Record<ServerKind, SystemRedis>, config: BenchConfig): Promise<Report>;
+}
+
+const PIECES = {
+  handshakes: {
+    kinds: ['baseline', 'featureEqual', 'switchboard'],
+    async run(redis, config) {
+      const connections = await runConnections(redis, config);
+      logConnections(connections);
+      return { lines: [], goals: [handshakeCpuGoal(connections)] };
+    },
+  },
+  'join-cost': {
+    kinds: ['switchboard'],
+    async run(redis, config) {
+      const joinCost = await runJoinCost(redis.switchboard, config, log);
+      return { lines: joinCostTable(joinCost), goals: joinCostGoals(joinCost) };
+    },
+  },
+  'three-rooms': {
+    kinds: ['switchboard'],
+    async run(redis, config) {
+      const threeRooms = await runThreeRooms(redis.switchboard, config, log);
+      return { lines: threeRoomsTable(threeRooms), goals: threeRoomsGoals(threeRooms) };
+    },
+  },
+  idempotent: {
+    kinds: ['baseline', 'switchboard'],
+    async run(redis, config) {
+      const result = await runIdempotentPublish(redis, config, log);
+      return { lines: idempotentPublishTable(result), goals: idempotentPublishGoals(result) };
+    },
+  },
+  webhooks: {
+    kinds: [],
+    async run(_redis, config) {
+      const webhooks = await runWebhooks(config, log);
+      return { lines: webhooksTable(webhooks), goals: webhooksGoals(webhooks) };
+    },
+  },
+} satisfies Record<string, Piece>;
+
+async function pieceOnly(name: keyof typeof PIECES, config: BenchConfig): Promise<number> {
+  const piece: Piece = PIECES[name];
+  const redis: Partial<Record<ServerKind, SystemRedis>> = {};
+  let report: Report;
+  try {
+    for (const kind of piece.kinds) redis[kind] = await startSystemRedis(kind);
+    report = await piece.run(redis as Record<ServerKind, SystemRedis>, config);
+  } finally {
+    await Promise.all(Object.values(redis).map((server) => server.stop()));
+  }
+  log('');
+  if (report.lines.length > 0) log(`${report.lines.join('\n')}\n`);
+  log(goalTable(report.goals).join('\n'));
+  return 0;
+}
+
 async function main(): Promise<number> {
   const config = args.quick ? QUICK : FULL;
   if (args.circuit) return circuitOnly(config);
+  const only = (Object.keys(PIECES) as Array<keyof typeof PIECES>).find((name) => args[name]);
+  if (only && !existsSync(join(REPO_ROOT, 'backend/dist/main.js'))) {
+    throw new Error('backend/dist/main.js is missing: run `npm run build` first');
+  }
+  if (only) return pieceOnly(only, config);
   if (!existsSync(join(REPO_ROOT, 'backend/dist/main.js'))) {
     throw new Error('backend/dist/main.js is missing: run `npm run build` first (npm run bench does)');
   }
@@ -124,11 +256,11 @@ async function main(): Promise<number> {
     `switchboard bench (${args.quick ? 'quick' : 'full'}): ${machine.cores} cores, ${machine.cpu}, node ${machine.node}`,
   );
 
-  const redis: Partial<Record<SystemKind, SystemRedis>> = {};
+  const redis: Partial<Record<ServerKind, SystemRedis>> = {};
   let figures: Figures;
   try {
-    for (const kind of SYSTEMS) redis[kind] = await startSystemRedis(kind);
-    const redisByKind = redis as Record<SystemKind, SystemRedis>;
+    for (const kind of [...SYSTEMS, 'featureEqual'] as const) redis[kind] = await startSystemRedis(kind);
+    const redisByKind = redis as Record<ServerKind, SystemRedis>;
     log('token mint…');
     const mint = await runMint(redisByKind, config);
     log(
@@ -144,14 +276,18 @@ async function main(): Promise<number> {
     );
     log('connections…');
     const connections = await runConnections(redisByKind, config);
-    for (const kind of SYSTEMS) {
-      const c = connections[kind];
-      log(
-        `  ${kind}: ${c.handshakesPerSecond} handshakes/s, ${c.heapBytesPerSocket} heap bytes/socket, ${c.failures} failures`,
-      );
-    }
+    logConnections(connections);
+    log('join cost by room size…');
+    const joinCost = await runJoinCost(redisByKind.switchboard, config, log);
     log('rooms: fan-out, cross-replica latency, publish latency, history memory, idle replica, rolling restart…');
-    figures = { mint, circuit, connections, ...(await runRooms(redisByKind, config, log)) };
+    const rooms = await runRooms(redisByKind, config, log);
+    log('three rooms per user…');
+    const threeRooms = await runThreeRooms(redisByKind.switchboard, config, log);
+    log('idempotent publish…');
+    const idempotentPublish = await runIdempotentPublish(redisByKind, config, log, headline(rooms.fanout).baseline);
+    log('webhooks…');
+    const webhooks = await runWebhooks(config, log);
+    figures = { mint, circuit, connections, joinCost, ...rooms, threeRooms, idempotentPublish, webhooks };
   } finally {
     await Promise.all(Object.values(redis).map((server) => server.stop()));
   }

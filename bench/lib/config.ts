@@ -78,6 +78,51 @@ export interface BenchConfig {
     /** Events published into each room: the history is full at ROOM_HISTORY_SIZE (100). */
     eventsPerRoom: number;
   };
+  /**
+   * Switchboard alone: server CPU per join in rooms of `smallRoom` against one room of
+   * `largeRoom` (one replica) and one of `hugeRoom` (two replicas).
+   */
+  joinCost: {
+    smallRoom: number;
+    /** Sockets that fill the rooms of `smallRoom`, on one replica and again on two. */
+    smallSockets: number;
+    largeRoom: number;
+    hugeRoom: number;
+    /** Handshakes in flight at once. */
+    concurrency: number;
+    warmupSockets: number;
+    /** A fill still going then starts no more handshakes; its figures cover the joins made. */
+    fillTimeoutMs: number;
+    /** A fill is over once no member received anything for this long. */
+    quietMs: number;
+  };
+  /** Switchboard alone, one replica: `users` users in three rooms of `roomSize` each, over three sockets or one. */
+  threeRooms: {
+    users: number;
+    roomSize: number;
+    concurrency: number;
+    warmupUsers: number;
+    /** Wait before the heap reading, as for `connections.settleMs`. */
+    settleMs: number;
+  };
+  /**
+   * Switchboard alone: publish latency (as `publishLatency`) with an idempotency key on every
+   * publish and without, `rounds` times each in the order without, with, with, without…, and
+   * fan-out (as `fanout`, at its headline rate) with keys against the baseline.
+   */
+  idempotentPublish: {
+    rounds: number;
+  };
+  /** Switchboard replicas, webhooks off then on, handshakes paced at `joinsPerSecond`. */
+  webhooks: {
+    replicas: number;
+    joinsPerSecond: number;
+    durationMs: number;
+    roomSize: number;
+    /** The receiver answers each webhook after this long. */
+    receiverDelayMs: number;
+    warmupJoins: number;
+  };
   /** One replica whose Redis link goes silent (a freezable proxy): publishes with the circuit open. */
   circuit: {
     /** Sequential publishes measured before the link goes silent, and again while the circuit is open. */
@@ -121,6 +166,26 @@ export const FULL: BenchConfig = {
   rollingRestart: { members: 30, rate: 100, restarts: 3, warmupMs: 2_000, settleMs: 2_000, tailMs: 3_000 },
   historyMemory: { rooms: 200, eventsPerRoom: 100 },
   circuit: { publishes: 2_000, unresponsiveAfterMs: 500 },
+  joinCost: {
+    smallRoom: 10,
+    smallSockets: 2_000,
+    largeRoom: 1_000,
+    hugeRoom: 10_000,
+    concurrency: 32,
+    warmupSockets: 300,
+    fillTimeoutMs: 180_000,
+    quietMs: 1_200,
+  },
+  threeRooms: { users: 3_000, roomSize: 10, concurrency: 32, warmupUsers: 300, settleMs: 30_000 },
+  idempotentPublish: { rounds: 2 },
+  webhooks: {
+    replicas: 3,
+    joinsPerSecond: 200,
+    durationMs: 10_000,
+    roomSize: 10,
+    receiverDelayMs: 20,
+    warmupJoins: 300,
+  },
 };
 
 export const QUICK: BenchConfig = {
@@ -158,4 +223,17 @@ export const QUICK: BenchConfig = {
   rollingRestart: { members: 6, rate: 100, restarts: 1, warmupMs: 500, settleMs: 0, tailMs: 500 },
   historyMemory: { rooms: 5, eventsPerRoom: 100 },
   circuit: { publishes: 200, unresponsiveAfterMs: 500 },
+  joinCost: {
+    smallRoom: 10,
+    smallSockets: 100,
+    largeRoom: 60,
+    hugeRoom: 120,
+    concurrency: 16,
+    warmupSockets: 20,
+    fillTimeoutMs: 30_000,
+    quietMs: 300,
+  },
+  threeRooms: { users: 60, roomSize: 10, concurrency: 16, warmupUsers: 10, settleMs: 500 },
+  idempotentPublish: { rounds: 1 },
+  webhooks: { replicas: 2, joinsPerSecond: 200, durationMs: 1_000, roomSize: 10, receiverDelayMs: 20, warmupJoins: 20 },
 };

@@ -7,6 +7,7 @@ import { waitFor } from '../../support/ports.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BASELINE_MAIN = fileURLToPath(new URL('../baseline/server.ts', import.meta.url));
+const FEATURE_EQUAL_MAIN = fileURLToPath(new URL('../baseline/feature-equal.ts', import.meta.url));
 
 /** A server process under test. */
 export interface ServerProcess {
@@ -136,16 +137,35 @@ export async function startSwitchboard(options: StartOptions): Promise<ServerPro
   };
 }
 
-export async function startBaseline(options: StartOptions): Promise<ServerProcess> {
+/** The seed-faithful baseline (bench/baseline/server.ts). */
+export function startBaseline(options: StartOptions): Promise<ServerProcess> {
+  return startScript(BASELINE_MAIN, options, {});
+}
+
+/** The feature-equal baseline (bench/baseline/feature-equal.ts), with Switchboard's test secrets. */
+export function startFeatureEqual(options: StartOptions): Promise<ServerProcess> {
+  return startScript(FEATURE_EQUAL_MAIN, options, {
+    JWT_SECRET: TEST_SECRETS.JWT_SECRET,
+    TOKEN_SECRET: TEST_SECRETS.RTC_TOKEN_SECRET,
+    REPLICA_ID: options.name,
+  });
+}
+
+async function startScript(
+  main: string,
+  options: StartOptions,
+  extraEnv: Record<string, string>,
+): Promise<ServerProcess> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',
     PORT: String(options.port ?? 0),
     REDIS_URL: options.redisUrl,
     KEY_PREFIX: options.keyPrefix,
+    ...extraEnv,
   };
   if (options.inspect) env.NODE_OPTIONS = '--inspect=127.0.0.1:0';
-  const child = spawn(process.execPath, ['--import', 'tsx', BASELINE_MAIN], {
+  const child = spawn(process.execPath, ['--import', 'tsx', main], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -167,12 +187,12 @@ export async function startBaseline(options: StartOptions): Promise<ServerProces
   let port: number;
   try {
     port = await Promise.race([
-      waitFor(`baseline ${options.name} to listen`, () => {
+      waitFor(`${options.name} to listen`, () => {
         const match = /listening (\d+)/.exec(output);
         return match ? Number(match[1]) : undefined;
       }),
       exited.then(() => {
-        throw new Error(`baseline ${options.name} exited before listening:\n${output}`);
+        throw new Error(`${options.name} exited before listening:\n${output}`);
       }),
     ]);
   } catch (error) {

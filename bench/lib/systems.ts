@@ -6,10 +6,23 @@ import { TEST_SECRETS } from '../../support/gateway-process.js';
 import { JSON_HEADERS, openPool, runAll, type HttpConnection } from '../loadgen/http-client.js';
 import { SocketClient } from '../loadgen/socket-client.js';
 import { Samples } from '../loadgen/stats.js';
-import { startBaseline, startSwitchboard, track, type ServerProcess, type StartOptions } from './processes.js';
+import {
+  startBaseline,
+  startFeatureEqual,
+  startSwitchboard,
+  track,
+  type ServerProcess,
+  type StartOptions,
+} from './processes.js';
 
+/** The two systems every comparative scenario runs: Switchboard and the seed-faithful baseline. */
 export type SystemKind = 'switchboard' | 'baseline';
 export const SYSTEMS: readonly SystemKind[] = ['baseline', 'switchboard'];
+/**
+ * Every server the bench starts: also the feature-equal baseline (bench/baseline/feature-equal.ts),
+ * which the connections scenario measures beside the other two.
+ */
+export type ServerKind = SystemKind | 'featureEqual';
 
 /** One HTTP request of the mint benchmark, pre-rendered. */
 export interface HttpCall {
@@ -21,13 +34,13 @@ export interface HttpCall {
 
 /** A Redis of its own for each system, so neither sees the other's traffic. */
 export interface SystemRedis {
-  readonly kind: SystemKind;
+  readonly kind: ServerKind;
   readonly url: string;
   readonly pid: number;
   stop(): Promise<void>;
 }
 
-export async function startSystemRedis(kind: SystemKind): Promise<SystemRedis> {
+export async function startSystemRedis(kind: ServerKind): Promise<SystemRedis> {
   const server: RedisServerHandle = await startRedisServer();
   const stop = track(() => server.stop());
   try {
@@ -39,8 +52,8 @@ export async function startSystemRedis(kind: SystemKind): Promise<SystemRedis> {
 }
 
 /** Replicas of one system, started together. */
-export interface System {
-  readonly kind: SystemKind;
+export interface System<Kind extends ServerKind = SystemKind> {
+  readonly kind: Kind;
   readonly replicas: ServerProcess[];
   readonly redisPid: number;
   /** Server event after which a socket is usable (`session` carries the peers), if any. */
@@ -55,17 +68,28 @@ export interface System {
 
 export interface SystemOptions {
   inspect?: boolean;
-  /** Switchboard settings for every replica (the baseline has none). */
+  /** Switchboard settings for every replica (the baselines have none). */
   env?: Record<string, string>;
 }
 
-export async function startSystem(
-  kind: SystemKind,
+const STARTERS: Record<ServerKind, (options: StartOptions) => Promise<ServerProcess>> = {
+  switchboard: startSwitchboard,
+  baseline: startBaseline,
+  featureEqual: startFeatureEqual,
+};
+const MINT_CALLS: Record<ServerKind, (user: string, room: string) => HttpCall> = {
+  switchboard: switchboardMint,
+  baseline: baselineMint,
+  featureEqual: featureEqualMint,
+};
+
+export async function startSystem<Kind extends ServerKind>(
+  kind: Kind,
   redis: SystemRedis,
   replicas: number,
   options: SystemOptions = {},
-): Promise<System> {
-  const start = kind === 'switchboard' ? startSwitchboard : startBaseline;
+): Promise<System<Kind>> {
+  const start = STARTERS[kind];
   const startOptions = (i: number, port?: number): StartOptions => ({
     redisUrl: redis.url,
     keyPrefix: 'bench',
@@ -74,19 +98,20 @@ export async function startSystem(
     ...(options.env ? { env: options.env } : {}),
     ...(port === undefined ? {} : { port }),
   });
-  const settled = await Promise.allSettled(Array.from({ length: replicas }, (_, i) => start(startOptions(i))));
-  const started = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
-  const failure = settled.find((result) => result.status === 'rejected');
-  if (failure) {
+  // One replica after the other: several booting at once on a loaded machine miss their readiness deadline.
+  const started: ServerProcess[] = [];
+  try {
+    for (let i = 0; i < replicas; i++) started.push(await start(startOptions(i)));
+  } catch (error) {
     await Promise.all(started.map((process) => process.stop()));
-    throw failure.reason;
+    throw error;
   }
   return {
     kind,
     replicas: started,
     redisPid: redis.pid,
-    readyEvent: kind === 'switchboard' ? 'session' : undefined,
-    mintCall: kind === 'switchboard' ? switchboardMint : baselineMint,
+    readyEvent: kind === 'baseline' ? undefined : 'session',
+    mintCall: MINT_CALLS[kind],
     async restart(index) {
       const replica = started[index];
       if (!replica) throw new Error(`${kind} has no replica ${index}`);
@@ -110,9 +135,9 @@ export interface SystemSpec {
 }
 
 /**
- * Starts systems one after another, so that a loaded machine boots a few processes at
- * a time rather than all of them against their readiness timeouts; if one fails, the
- * ones already started are stopped.
+ * Starts systems one after another (and each one's replicas one after the other), so that a
+ * loaded machine boots one process at a time rather than all of them against their
+ * readiness timeouts; if one fails, the ones already started are stopped.
  */
 export async function startSystems(specs: SystemSpec[]): Promise<System[]> {
   const systems: System[] = [];
@@ -176,6 +201,15 @@ function baselineMint(user: string, room: string): HttpCall {
   return { path: '/token', headers: JSON_HEADERS, body: JSON.stringify({ room, userId: user }), okStatus: 200 };
 }
 
+function featureEqualMint(user: string, room: string): HttpCall {
+  return {
+    path: '/token',
+    headers: `Authorization: Bearer ${accessToken(user)}\r\n${JSON_HEADERS}`,
+    body: JSON.stringify({ room }),
+    okStatus: 200,
+  };
+}
+
 /** The baseline's no-op JSON endpoint, same body as its mint. */
 export function bareCall(user: string, room: string): HttpCall {
   return { path: '/bare', headers: JSON_HEADERS, body: JSON.stringify({ room, userId: user }), okStatus: 200 };
@@ -191,7 +225,7 @@ export async function mintOne(connection: HttpConnection, call: HttpCall): Promi
 
 /** Mints one token per (user, room), through `replica`, `concurrency` at a time. */
 export async function mintMany(
-  system: System,
+  system: System<ServerKind>,
   replica: ServerProcess,
   requests: Array<{ user: string; room: string }>,
   concurrency = 16,
@@ -208,6 +242,7 @@ export async function mintMany(
 }
 
 export interface ConnectResult {
+  /** One per token, in order; fewer when `signal` stopped the run early. */
   clients: SocketClient[];
   /** Handshake latencies (connect until usable), ms. */
   latencies: Samples;
@@ -216,16 +251,24 @@ export interface ConnectResult {
   elapsedMs: number;
 }
 
+export interface ConnectOptions {
+  /** Every packet each socket receives from its ready event on (see SocketClientOptions). */
+  onPacket?: (packet: Buffer) => void;
+  /** Starts no further handshake once aborted; the ones under way finish. */
+  signal?: AbortSignal;
+}
+
 /**
  * Opens one socket per token, to `targets[i]`, `concurrency` handshakes at a time.
  * A socket counts as connected once usable: after the CONNECT ack, or after the
  * system's ready event (Switchboard's `session`, which waits for presence).
  */
 export async function connectMany(
-  system: System,
+  system: System<ServerKind>,
   targets: ServerProcess[],
   tokens: string[],
   concurrency: number,
+  options: ConnectOptions = {},
 ): Promise<ConnectResult> {
   const clients = new Array<SocketClient>(tokens.length);
   const latencies = new Samples();
@@ -235,7 +278,7 @@ export async function connectMany(
   const started = performance.now();
   await Promise.all(
     Array.from({ length: Math.min(concurrency, tokens.length) }, async () => {
-      while (next < tokens.length) {
+      while (next < tokens.length && !options.signal?.aborted) {
         const i = next++;
         const target = targets[i] as ServerProcess;
         const begun = performance.now();
@@ -244,6 +287,7 @@ export async function connectMany(
           port: target.port,
           auth: { token: tokens[i] },
           ...(system.readyEvent ? { readyEvent: system.readyEvent } : {}),
+          ...(options.onPacket ? { onPacket: options.onPacket } : {}),
         });
         clients[i] = client;
         try {
@@ -256,7 +300,7 @@ export async function connectMany(
       }
     }),
   );
-  return { clients, latencies, failures, firstError, elapsedMs: performance.now() - started };
+  return { clients: clients.slice(0, next), latencies, failures, firstError, elapsedMs: performance.now() - started };
 }
 
 /** The pid of a redis-server, from `INFO server`. */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { startsWith, type SocketClient } from './socket-client.js';
 import { Samples } from './stats.js';
@@ -13,6 +14,11 @@ const CHAR_S = 's'.charCodeAt(0);
 const EVENT_MARKER = Buffer.from('"from":"');
 
 const TEXT = 'the quick brown fox jumps over the lazy dog, twice';
+
+export interface PublishOptions {
+  /** Every publish carries an `idempotencyKey` of its own. */
+  idempotencyKeys?: boolean;
+}
 
 export interface Member {
   client: SocketClient;
@@ -49,6 +55,9 @@ export class RoomLoad {
   /** Publish to ack at the publisher, ms, while recording. */
   readonly acks = new Samples();
   private recording = false;
+  /** Idempotency keys: unique to this load, so no run repeats another's within the window. */
+  private readonly keyPrefix = `${randomUUID()}-`;
+  private keysSent = 0;
 
   constructor(
     readonly members: Member[],
@@ -84,8 +93,11 @@ export class RoomLoad {
     this.publishErrors = 0;
   }
 
-  /** Publishes `rate` events per second, spread over the publishers, for `durationMs`. */
-  async publish(rate: number, durationMs: number): Promise<void> {
+  /**
+   * Publishes `rate` events per second, spread over the publishers, for `durationMs`; with
+   * `idempotencyKeys`, each with a key of its own, as the SDK sends them.
+   */
+  async publish(rate: number, durationMs: number, { idempotencyKeys = false }: PublishOptions = {}): Promise<void> {
     const publishers = this.publishers;
     if (publishers.length === 0) throw new Error('the room has no publishers');
     let sent = 0;
@@ -94,7 +106,10 @@ export class RoomLoad {
       const t = performance.now();
       const data: LatencyData & { text: string } = { t, r: publisher.replica, text: TEXT };
       this.published++;
-      publisher.client.request('publish', { type: 'chat', data }).then(
+      const request = idempotencyKeys
+        ? { type: 'chat', data, idempotencyKey: `${this.keyPrefix}${this.keysSent++}` }
+        : { type: 'chat', data };
+      publisher.client.request('publish', request).then(
         (answer) => {
           if ((answer as { ok?: unknown } | undefined)?.ok !== true) this.publishErrors++;
           else if (this.recording) this.acks.push(performance.now() - t);

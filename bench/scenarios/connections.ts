@@ -1,6 +1,6 @@
 import type { BenchConfig } from '../lib/config.js';
-import type { ServerProcess } from '../lib/processes.js';
-import { connectMany, mintMany, startSystem, SYSTEMS, type SystemKind, type SystemRedis } from '../lib/systems.js';
+import { CpuMeter, type ServerProcess } from '../lib/processes.js';
+import { connectMany, mintMany, startSystem, type ServerKind, type SystemRedis } from '../lib/systems.js';
 import type { SocketClient } from '../loadgen/socket-client.js';
 import { round } from '../loadgen/stats.js';
 
@@ -10,6 +10,9 @@ export interface ConnectionFigures {
   handshakesPerSecond: number;
   handshakeP50Ms: number;
   handshakeP99Ms: number;
+  /** CPU time of the replica, and of its Redis, while the sockets connected, per socket. */
+  cpuMicrosPerHandshake: number;
+  redisMicrosPerHandshake: number;
   /** (heap after − heap before) / sockets, both read after forced full GCs. */
   heapBytesPerSocket: number;
   heapBeforeBytes: number;
@@ -18,11 +21,14 @@ export interface ConnectionFigures {
   firstError?: string;
 }
 
-export type ConnectionsResult = Record<SystemKind, ConnectionFigures> & { concurrency: number; roomSize: number };
+export type ConnectionsResult = Record<ServerKind, ConnectionFigures> & { concurrency: number; roomSize: number };
+
+/** Measured one after the other, in this order. */
+const KINDS: readonly ServerKind[] = ['baseline', 'featureEqual', 'switchboard'];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function measure(kind: SystemKind, redis: SystemRedis, config: BenchConfig): Promise<ConnectionFigures> {
+async function measure(kind: ServerKind, redis: SystemRedis, config: BenchConfig): Promise<ConnectionFigures> {
   const { sockets, concurrency, roomSize, warmupSockets, settleMs } = config.connections;
   const system = await startSystem(kind, redis, 1, { inspect: true });
   const server = system.replicas[0] as ServerProcess;
@@ -49,7 +55,9 @@ async function measure(kind: SystemKind, redis: SystemRedis, config: BenchConfig
       Array.from({ length: sockets }, (_, i) => ({ user: `conn-${i}`, room: `conn-${Math.floor(i / roomSize)}` })),
     );
     const heapBefore = await inspector.heapUsedAfterGc();
+    const meter = new CpuMeter([server.pid, system.redisPid]);
     const result = await connectMany(system, targets, tokens, concurrency);
+    const [serverMicros = 0, redisMicros = 0] = meter.read();
     clients.push(...result.clients);
     // Let per-socket work that follows the handshake (presence, heartbeats) settle.
     await sleep(settleMs);
@@ -61,6 +69,8 @@ async function measure(kind: SystemKind, redis: SystemRedis, config: BenchConfig
       handshakesPerSecond: round((connected * 1000) / result.elapsedMs, 0),
       handshakeP50Ms: round(summary.p50, 2),
       handshakeP99Ms: round(summary.p99, 2),
+      cpuMicrosPerHandshake: round(serverMicros / Math.max(1, connected), 1),
+      redisMicrosPerHandshake: round(redisMicros / Math.max(1, connected), 1),
       heapBytesPerSocket: round((heapAfter - heapBefore) / Math.max(1, connected), 0),
       heapBeforeBytes: heapBefore,
       heapAfterBytes: heapAfter,
@@ -73,17 +83,19 @@ async function measure(kind: SystemKind, redis: SystemRedis, config: BenchConfig
   }
 }
 
-/** Handshake rate with token redemption, and heap per connected socket, one system at a time. */
+/**
+ * Handshake rate with token redemption, server CPU per handshake, and heap per connected
+ * socket, one system at a time: the seed-faithful baseline, the feature-equal one, Switchboard.
+ */
 export async function runConnections(
-  redis: Record<SystemKind, SystemRedis>,
+  redis: Record<ServerKind, SystemRedis>,
   config: BenchConfig,
 ): Promise<ConnectionsResult> {
-  const figures: Partial<Record<SystemKind, ConnectionFigures>> = {};
-  for (const kind of SYSTEMS) figures[kind] = await measure(kind, redis[kind], config);
+  const figures: Partial<Record<ServerKind, ConnectionFigures>> = {};
+  for (const kind of KINDS) figures[kind] = await measure(kind, redis[kind], config);
   return {
     concurrency: config.connections.concurrency,
     roomSize: config.connections.roomSize,
-    baseline: figures.baseline as ConnectionFigures,
-    switchboard: figures.switchboard as ConnectionFigures,
+    ...(figures as Record<ServerKind, ConnectionFigures>),
   };
 }

@@ -7,6 +7,7 @@ import {
   bareCall,
   startSystem,
   type HttpCall,
+  type System,
   type SystemKind,
   type SystemRedis,
 } from '../lib/systems.js';
@@ -101,7 +102,7 @@ export async function runMint(redis: Record<SystemKind, SystemRedis>, config: Be
     startSystem('switchboard', redis.switchboard, 1, { env: { ROOM_ACCESS: 'open' } }),
   ]);
   try {
-    const calls = (system: typeof baseline, make = system.mintCall) =>
+    const calls = (system: System, make = system.mintCall) =>
       Array.from({ length: users }, (_, i) => make(`mint-user-${i}`, `mint-room-${i % 100}`));
     const baselineServer = baseline.replicas[0] as ServerProcess;
     const switchboardServer = switchboard.replicas[0] as ServerProcess;

@@ -3,6 +3,7 @@ import type { BenchConfig } from '../lib/config.js';
 import { openRoom } from '../lib/open-room.js';
 import { CpuMeter } from '../lib/processes.js';
 import type { System } from '../lib/systems.js';
+import type { PublishOptions } from '../loadgen/room-load.js';
 import { round, Samples } from '../loadgen/stats.js';
 
 export interface PublishLatencyFigures {
@@ -39,10 +40,11 @@ export interface PublishLatencyResult {
  * and publish-to-delivery latency. Switchboard acks once Redis has numbered (and, with
  * history, stored) the event; the baseline acks as soon as it handed the event to its adapter.
  */
-async function measurePublishLatency(
+export async function measurePublishLatency(
   system: System,
   room: string,
   config: BenchConfig,
+  publishOptions: PublishOptions = {},
 ): Promise<PublishLatencyFigures> {
   const { members, publishersPerReplica, sampledPerReplica, rate, warmupMs, durationMs } = config.publishLatency;
   const load = await openRoom(system, {
@@ -53,7 +55,7 @@ async function measurePublishLatency(
     publishFromFirstReplicaOnly: false,
   });
   try {
-    const publishing = load.publish(rate, warmupMs + durationMs);
+    const publishing = load.publish(rate, warmupMs + durationMs, publishOptions);
     await sleep(warmupMs);
     const pids = system.replicas.map((replica) => replica.pid);
     const meter = new CpuMeter([...pids, system.redisPid]);

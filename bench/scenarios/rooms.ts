@@ -3,7 +3,7 @@ import type { BenchConfig } from '../lib/config.js';
 import { openRoom } from '../lib/open-room.js';
 import { CpuMeter } from '../lib/processes.js';
 import { startSystems, type System, type SystemKind, type SystemRedis } from '../lib/systems.js';
-import type { RoomLoad } from '../loadgen/room-load.js';
+import type { PublishOptions, RoomLoad } from '../loadgen/room-load.js';
 import { round, Samples } from '../loadgen/stats.js';
 import { measureHistoryMemory, type HistoryMemoryResult } from './history-memory.js';
 import { runPublishLatency, type PublishLatencyResult } from './publish-latency.js';
@@ -57,11 +57,12 @@ export async function fanoutPoint(
   load: RoomLoad,
   rate: number,
   config: BenchConfig,
+  publishOptions: PublishOptions = {},
 ): Promise<FanoutFigures> {
   const { warmupMs, durationMs } = config.fanout;
   const members = load.members.length;
   load.resetTotals();
-  const publishing = load.publish(rate, warmupMs + durationMs);
+  const publishing = load.publish(rate, warmupMs + durationMs, publishOptions);
   await sleep(warmupMs);
   const pids = system.replicas.map((replica) => replica.pid);
   const meter = new CpuMeter([...pids, system.redisPid]);

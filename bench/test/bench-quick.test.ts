@@ -39,8 +39,20 @@ describe('npm run bench -- --quick', () => {
     expect(code, output).toBe(0);
 
     const results = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as BenchResults;
-    const { mint, connections, fanout, latency, publishLatency, idleReplica, rollingRestart, historyMemory } =
-      results.figures;
+    const {
+      mint,
+      connections,
+      fanout,
+      latency,
+      publishLatency,
+      idleReplica,
+      rollingRestart,
+      historyMemory,
+      joinCost,
+      threeRooms,
+      idempotentPublish,
+      webhooks,
+    } = results.figures;
     for (const kind of ['baseline', 'switchboard'] as const) {
       expect(mint[kind].requestsPerSecond).toBeGreaterThan(0);
       expect(Number.isFinite(mint[kind].p99Ms)).toBe(true);
@@ -76,9 +88,32 @@ describe('npm run bench -- --quick', () => {
     expect(rollingRestart.switchboard.duplicated).toBe(0);
     expect(mint.bare.requestsPerSecond).toBeGreaterThan(0);
     expect(fanout.points.length).toBeGreaterThan(1);
-    expect(results.goals.map((goal) => goal.name)).toHaveLength(9);
+    // The feature-equal baseline answered every handshake with a session, and every server's CPU was read.
+    expect(connections.featureEqual.failures).toBe(0);
+    for (const kind of ['baseline', 'featureEqual', 'switchboard'] as const)
+      expect(connections[kind].cpuMicrosPerHandshake).toBeGreaterThan(0);
+    // Every fill let its members in and cost CPU; the large rooms are one room each.
+    for (const fill of [joinCost.small, joinCost.large, joinCost.smallOnTwo, joinCost.huge]) {
+      expect(fill.complete, JSON.stringify(fill)).toBe(true);
+      expect(fill.cpuMicrosPerJoin).toBeGreaterThan(0);
+    }
+    expect([joinCost.large.rooms, joinCost.huge.rooms, joinCost.huge.replicas]).toEqual([1, 1, 2]);
+    // One socket per user carries all three rooms: a third of the sockets, every room:join answered.
+    expect(threeRooms.oneSocket.sockets * 3).toBe(threeRooms.threeSockets.sockets);
+    expect(threeRooms.oneSocket.failures, threeRooms.oneSocket.firstError).toBe(0);
+    expect(threeRooms.oneSocket.heapBytesPerUser).toBeGreaterThan(0);
+    // Keyed publishes were answered (a refused key would be a publish error), and fan-out with keys delivered.
+    expect(idempotentPublish.withKeys.publishErrors).toBe(0);
+    expect(idempotentPublish.withKeys.rounds[0]?.ackSamples).toBeGreaterThan(0);
+    expect(idempotentPublish.fanout.withKeys.deliveriesPerSecond).toBeGreaterThan(0);
+    // With webhooks on, the receiver got the joins' events, each once, and their lag was timed.
+    expect(webhooks.on.joins).toBeGreaterThan(0);
+    expect(webhooks.delivery.received).toBe(webhooks.delivery.expected);
+    expect(webhooks.delivery.byType['member.joined']).toBe(webhooks.on.joins);
+    expect(Number.isFinite(webhooks.delivery.lagP99Ms)).toBe(true);
+    expect(results.goals.map((goal) => goal.name)).toHaveLength(18);
     const chart = await readFile(join(out, 'bench-fanout-latency.svg'), 'utf8');
     expect(chart).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     expect(chart).toContain('<polyline');
-  }, 180_000);
+  }, 300_000);
 });
