@@ -1,8 +1,10 @@
 /**
  * A rolling restart as Kubernetes does one, under load: three replicas on one Redis,
  * tens of members using the SDK (which keeps its position and recovers on reconnect),
- * a backend publishing ~100 events/s, and each replica in turn drained with SIGTERM and
- * started again. Every member must end with every event, once, in order.
+ * a backend publishing ~100 events/s, some members publishing too (the SDK retries what
+ * a move left unacknowledged, with its idempotency key), and each replica in turn drained
+ * with SIGTERM and started again. Every member must end with every acknowledged event,
+ * once, in order.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PublishEventResponse, RecoveryOutcome, RoomEvent } from '@switchboard/contract';
@@ -15,6 +17,9 @@ import { startRedisServer, type RedisServerHandle } from '../support/redis-serve
 const MEMBERS = 30;
 const ROOM = 'rolling';
 const PUBLISH_EVERY_MS = 10;
+/** Members that also publish, each every MEMBER_PUBLISH_EVERY_MS. */
+const PUBLISHING_MEMBERS = 5;
+const MEMBER_PUBLISH_EVERY_MS = 100;
 
 interface Member {
   room: Room;
@@ -92,6 +97,25 @@ describe('a rolling restart of three replicas under load', () => {
       }
     })();
 
+    // Members publish through the SDK, whichever replica they are on or moving between.
+    const memberPublishes: Array<Promise<void>> = [];
+    const memberFailures: string[] = [];
+    const memberPublishers = members.slice(0, PUBLISHING_MEMBERS).map(async (member, m) => {
+      for (let k = 0; publishing; k++) {
+        memberPublishes.push(
+          member.room.publish('chat', { member: m, k }).then(
+            (answer) => {
+              acked.push(answer);
+            },
+            (error: unknown) => {
+              memberFailures.push(String(error));
+            },
+          ),
+        );
+        await new Promise((resolve) => setTimeout(resolve, MEMBER_PUBLISH_EVERY_MS));
+      }
+    });
+
     for (let i = 0; i < replicas.length; i++) {
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       const old = replicas[i] as GatewayProcess;
@@ -108,6 +132,11 @@ describe('a rolling restart of three replicas under load', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     publishing = false;
     await publisher;
+    await Promise.all(memberPublishers);
+    // Every member publish settles: acknowledged (first time or on a retry with its key), never lost.
+    await Promise.all(memberPublishes);
+    expect(memberFailures).toEqual([]);
+    expect(memberPublishes.length).toBeGreaterThan(50);
 
     const ids = acked.map((event) => event.id);
     expect(acked.length).toBeGreaterThan(300);
@@ -134,7 +163,7 @@ describe('a rolling restart of three replicas under load', () => {
     // Everyone moved at least once: the restarts really took their sockets away.
     expect(members.every((member) => member.recoveries.length >= 1)).toBe(true);
     console.log(
-      `rolling restart: ${acked.length} events to ${MEMBERS} members, ` +
+      `rolling restart: ${acked.length} events (${memberPublishes.length} published by members) to ${MEMBERS} members, ` +
         `${members.reduce((sum, m) => sum + m.recoveries.length, 0)} recoveries, 0 lost, 0 duplicated`,
     );
   }, 120_000);
