@@ -1,7 +1,8 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HttpErrorResponse, UpstreamSessionResponse } from '@switchboard/contract';
-import { accessToken, devLogin, postJson } from '../support/client.js';
+import { io } from 'socket.io-client';
+import { LIMITS, type HttpErrorResponse, type UpstreamSessionResponse } from '@switchboard/contract';
+import { accessToken, devLogin, postJson, scrapeMetric, type TestSocket } from '../support/client.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
 import { startGatewayProcess, startReplicas, type GatewayProcess } from '../support/gateway-process.js';
 import { startNginx, type NginxHandle } from '../support/nginx.js';
@@ -178,4 +179,37 @@ describe('METRICS_PORT, as compose and Kubernetes set it', () => {
       await gateway.stop();
     }
   });
+});
+
+describe('attack: connections without a token that never join a room', () => {
+  it(
+    'are closed after the roomless limit, so nobody holds sockets open for free',
+    async () => {
+      const gateway = await startGatewayProcess({ env: {} });
+      const sockets: TestSocket[] = [];
+      try {
+        const opened = Date.now();
+        for (let i = 0; i < 20; i++) {
+          const socket: TestSocket = io(gateway.url, { transports: ['websocket'], reconnection: false });
+          sockets.push(socket);
+        }
+        await Promise.all(
+          sockets.map((socket) => new Promise<void>((resolve) => socket.once('connect', () => resolve()))),
+        );
+        expect(await scrapeMetric(gateway.url, 'switchboard_connected_sockets')).toBe(20);
+        const closedAt = await Promise.all(
+          sockets.map(
+            (socket) => new Promise<number>((resolve) => socket.once('disconnect', () => resolve(Date.now()))),
+          ),
+        );
+        // Closed by the gateway at the limit (a little later on a loaded machine), not before.
+        for (const at of closedAt) expect(at - opened).toBeGreaterThanOrEqual(LIMITS.roomlessConnectionMs - 100);
+        expect(await scrapeMetric(gateway.url, 'switchboard_connected_sockets')).toBe(0);
+      } finally {
+        for (const socket of sockets) socket.close();
+        await gateway.stop();
+      }
+    },
+    LIMITS.roomlessConnectionMs + 20_000,
+  );
 });

@@ -90,6 +90,24 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
     return client;
   };
 
+  /** Cuts the replication link silently: the master goes on acknowledging what its replica never gets. */
+  const cutReplication = async (masterPort: number): Promise<void> => {
+    partition = await createPartition();
+    const replication = (await redisPeers(masterPort)).filter((peer) => peer.flags.includes('S'));
+    expect(replication).toHaveLength(1);
+    await partition.dropPairs(replication.map((peer) => ({ local: peer.port, remote: masterPort })));
+  };
+  /** Kills the master, waits for Sentinel to promote its replica, and heals the link. */
+  const failOver = async (master: { port: number; kill(): Promise<void> }): Promise<void> => {
+    await master.kill();
+    await waitFor(
+      'sentinel promotes the replica',
+      async () => (await sentinel?.currentMaster()) !== master.port || undefined,
+      { timeoutMs: 20_000 },
+    );
+    await partition?.heal();
+  };
+
   it('a Sentinel failover that loses acknowledged writes: a new epoch, no seq twice, nothing acknowledged after it lost', async () => {
     sentinel = await startRedisSentinel();
     const { master } = sentinel;
@@ -105,23 +123,11 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
     const publisher = startPublisher(() => c.url, room);
     await sleep(1_000);
 
-    // Replication cut silently: the master goes on acknowledging what the replica never gets.
-    partition = await createPartition();
-    const replication = (await redisPeers(master.port)).filter((peer) => peer.flags.includes('S'));
-    expect(replication).toHaveLength(1);
-    await partition.dropPairs(replication.map((peer) => ({ local: peer.port, remote: master.port })));
+    await cutReplication(master.port);
     await sleep(2_000);
     const lostFrom = publisher.acks.length;
     const killedAt = Date.now();
-    await master.kill();
-    await waitFor(
-      'sentinel promotes the replica',
-      async () => (await sentinel?.currentMaster()) !== master.port || undefined,
-      {
-        timeoutMs: 20_000,
-      },
-    );
-    await partition.heal();
+    await failOver(master);
     await untilReady([a.url, b.url], 'both on the new master', (r) => r.redis === 'connected', 20_000);
     await sleep(2_000);
     await publisher.stop();
@@ -163,9 +169,7 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
     // Published through a replica with no member, so no gateway follows the room after the member leaves.
     const publisher = startPublisher(() => c.url, room);
     await sleep(1_000);
-    partition = await createPartition();
-    const replication = (await redisPeers(master.port)).filter((peer) => peer.flags.includes('S'));
-    await partition.dropPairs(replication.map((peer) => ({ local: peer.port, remote: master.port })));
+    await cutReplication(master.port);
     await sleep(2_000);
     // It leaves having seen events the Redis replica never got.
     const last = away.events.at(-1);
@@ -175,15 +179,7 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
     await b.stop('SIGKILL');
     // Nothing is published during the failover: no local numbering, whose end would start an epoch anyway.
     await publisher.stop();
-    await master.kill();
-    await waitFor(
-      'sentinel promotes the replica',
-      async () => (await sentinel?.currentMaster()) !== master.port || undefined,
-      {
-        timeoutMs: 20_000,
-      },
-    );
-    await partition.heal();
+    await failOver(master);
     await untilReady([a.url, c.url], 'both on the new master', (r) => r.redis === 'connected', 20_000);
     // The new master numbers past the member's position again.
     const after = startPublisher(() => c.url, room);

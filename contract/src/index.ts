@@ -107,8 +107,13 @@ export const LIMITS = {
    * `peers` page, `peers:joined`): lists are cut or split to stay under it.
    */
   presenceFrameBytes: 64 * 1024,
-  /** A connection in no room (no handshake token, or after its last `room:leave`) is closed after this. */
-  roomlessConnectionMs: 60_000,
+  /**
+   * A connection in no room (no handshake token, or after its last `room:leave`) is closed
+   * after this. A handshake without a token costs nothing to make, so this is what bounds
+   * the sockets anyone can hold open: as long as Socket.IO itself holds a connection that
+   * has not connected to a namespace (`connectTimeout`).
+   */
+  roomlessConnectionMs: 10_000,
 } as const;
 
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
