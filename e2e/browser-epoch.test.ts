@@ -6,7 +6,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../support/chromium.js';
+import { launchChromium, openLoggedPage } from '../support/chromium.js';
 import { accessToken, postJson } from '../support/client.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
@@ -18,7 +18,7 @@ let redis: RedisServerHandle | undefined;
 let gateway: GatewayProcess | undefined;
 let browser: Browser | undefined;
 let page: Page;
-const pageLog: string[] = [];
+let pageLog: string[] = [];
 
 async function publishNote(text: string): Promise<void> {
   if (!gateway) throw new Error('gateway did not start');
@@ -46,10 +46,9 @@ beforeAll(async () => {
   redis = await startRedisServer();
   gateway = await startGatewayProcess({ env: { REDIS_URL: redis.url } });
   browser = await launchChromium();
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  page = await context.newPage();
-  page.on('console', (message) => pageLog.push(`[${message.type()}] ${message.text()}`));
-  page.on('pageerror', (error) => pageLog.push(`[pageerror] ${error.message}`));
+  const opened = await openLoggedPage(browser);
+  page = opened.page;
+  pageLog = opened.log;
   const query = new URLSearchParams({ gateways: gateway.url, room: ROOM, name: 'Dana', autojoin: '1' });
   await page.goto(`${gateway.url}/?${query.toString()}`);
 }, 30_000);

@@ -7,7 +7,7 @@
 import type { Browser, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReadyResponse } from '@switchboard/contract';
-import { launchChromium } from '../support/chromium.js';
+import { launchChromium, openLoggedPage } from '../support/chromium.js';
 import { holdableMints } from '../support/held-mints.js';
 import { accessToken, postJson } from '../support/client.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
@@ -40,12 +40,7 @@ function gw(): GatewayProcess {
 }
 
 async function open(name: string, room: string): Promise<Person> {
-  if (!browser) throw new Error('browser did not start');
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  const log: string[] = [];
-  page.on('console', (message) => log.push(`[${message.type()}] ${message.text()}`));
-  page.on('pageerror', (error) => log.push(`[pageerror] ${error.message}`));
+  const { page, log } = await openLoggedPage(browser);
   const sockets = { opened: 0, open: 0 };
   let current: { page: WebSocketRoute; server: WebSocketRoute } | undefined;
   // Every WebSocket the page opens passes through here, so the test counts them and can cut one.

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../support/chromium.js';
+import { launchChromium, openLoggedPage } from '../support/chromium.js';
 import { holdableMints } from '../support/held-mints.js';
 import { accessToken, postJson } from '../support/client.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
@@ -54,16 +54,7 @@ function gateways(): [GatewayProcess, GatewayProcess] {
   return [replicaA, replicaB];
 }
 
-async function newPage(): Promise<{ page: Page; log: string[] }> {
-  if (!browser) throw new Error('browser did not start');
-  // One context per person: separate storage, as two people on two machines would have.
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  const log: string[] = [];
-  page.on('console', (message) => log.push(`[${message.type()}] ${message.text()}`));
-  page.on('pageerror', (error) => log.push(`[pageerror] ${error.message}`));
-  return { page, log };
-}
+const newPage = () => openLoggedPage(browser);
 
 async function goToRoom(page: Page, name: string, room: string, gatewayUrls: string[]): Promise<void> {
   const query = new URLSearchParams({ gateways: gatewayUrls.join(','), room, name, autojoin: '1' });

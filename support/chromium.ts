@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 const DEMO_INDEX = fileURLToPath(new URL('../frontend/dist-demo/index.html', import.meta.url));
 
@@ -35,4 +35,18 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/**
+ * A page in a context of its own (separate storage, as two people on two machines would
+ * have), with what it logs kept in `log` for the message of a failed wait.
+ */
+export async function openLoggedPage(browser: Browser | undefined): Promise<{ page: Page; log: string[] }> {
+  if (!browser) throw new Error('browser did not start');
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const log: string[] = [];
+  page.on('console', (message) => log.push(`[${message.type()}] ${message.text()}`));
+  page.on('pageerror', (error) => log.push(`[pageerror] ${error.message}`));
+  return { page, log };
 }

@@ -90,6 +90,15 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
     return client;
   };
 
+  /** A master with one replica under Sentinel, and the three gateways on it. */
+  const onSentinel = async () => {
+    sentinel = await startRedisSentinel();
+    const [a, b, c] = await replicas({
+      REDIS_SENTINEL_URLS: sentinel.urls.join(','),
+      REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
+    });
+    return { master: sentinel.master, replica: sentinel.replica, a, b, c };
+  };
   /** Cuts the replication link silently: the master goes on acknowledging what its replica never gets. */
   const cutReplication = async (masterPort: number): Promise<void> => {
     partition = await createPartition();
@@ -109,12 +118,7 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
   };
 
   it('a Sentinel failover that loses acknowledged writes: a new epoch, no seq twice, nothing acknowledged after it lost', async () => {
-    sentinel = await startRedisSentinel();
-    const { master } = sentinel;
-    const [a, b, c] = await replicas({
-      REDIS_SENTINEL_URLS: sentinel.urls.join(','),
-      REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
-    });
+    const { master, replica, a, b, c } = await onSentinel();
     const room = 'failover';
     const onA = await member(a, 'member-a', room);
     const onB = await member(b, 'member-b', room);
@@ -140,7 +144,7 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
     await untilDelivered(onB, afterFailover);
 
     // Writes were lost: the new master's history is behind what the members saw.
-    const history = await sharedHistory(sentinel.replica.url, room);
+    const history = await sharedHistory(replica.url, room);
     const kept = new Set(history.events.map((event) => event.id));
     expect(lost.some((ack) => !kept.has(ack.id))).toBe(true);
     // Every member: told the numbering moved, every event acknowledged after the failover once, in order.
@@ -158,12 +162,7 @@ describe.skipIf(unusable !== undefined)('failovers and cut-off masters', { timeo
   });
 
   it('a member away during a failover that lost writes is told its position is gone, not that it recovered', async () => {
-    sentinel = await startRedisSentinel();
-    const { master } = sentinel;
-    const [a, b, c] = await replicas({
-      REDIS_SENTINEL_URLS: sentinel.urls.join(','),
-      REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
-    });
+    const { master, a, b, c } = await onSentinel();
     const room = 'away';
     const away = await member(b, 'member-away', room);
     // Published through a replica with no member, so no gateway follows the room after the member leaves.

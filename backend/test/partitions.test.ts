@@ -65,6 +65,25 @@ describe.skipIf(unusable !== undefined)(
       return client;
     };
 
+    /**
+     * Drops `links` of replica `a` until it says Redis is unresponsive (then runs `meanwhile`)
+     * and for the rest of PARTITION_MS, heals, and waits until `a` is connected again.
+     */
+    const cutOff = async (
+      a: GatewayProcess,
+      links: Parameters<Partition['dropPairs']>[0],
+      meanwhile?: () => Promise<void>,
+    ): Promise<void> => {
+      partition = await createPartition();
+      await partition.dropPairs(links);
+      await untilReady([a.url], 'A unresponsive', (r) => r.status === 'degraded' && r.redis === 'unresponsive');
+      await meanwhile?.();
+      await sleep(PARTITION_MS - UNRESPONSIVE_AFTER_MS);
+      await partition.heal();
+      await untilReady([a.url], 'A connected again', (r) => r.redis === 'connected');
+      await sleep(1_000);
+    };
+
     beforeAll(async () => {
       redis = await startRedisServer();
     });
@@ -174,14 +193,9 @@ describe.skipIf(unusable !== undefined)(
       // The backend publishes through B, which keeps Redis; A's links are cut.
       const publisher = startPublisher(() => b.url, room);
       await sleep(1_000);
-      partition = await createPartition();
-      await partition.dropPairs(await linksOf(redis.port, a.pid));
-      await untilReady([a.url], 'A unresponsive', (r) => r.redis === 'unresponsive');
-      expect((await untilReady([b.url], 'B still connected', (r) => r.redis === 'connected'), true)).toBe(true);
-      await sleep(PARTITION_MS - UNRESPONSIVE_AFTER_MS);
-      await partition.heal();
-      await untilReady([a.url], 'A connected again', (r) => r.redis === 'connected');
-      await sleep(1_000);
+      await cutOff(a, await linksOf(redis.port, a.pid), async () => {
+        expect((await untilReady([b.url], 'B still connected', (r) => r.redis === 'connected'), true)).toBe(true);
+      });
       await publisher.stop();
 
       expect(publisher.acks.every((ack) => !ack.local)).toBe(true);
@@ -202,16 +216,10 @@ describe.skipIf(unusable !== undefined)(
       const onB = await member(b, 'member-b', room);
       const publisher = startPublisher(() => a.url, room);
       await sleep(1_000);
-      partition = await createPartition();
       // Only A's room-channel subscriber: its publishes (commands) still reach Redis.
       const links = await linksOf(redis.port, a.pid, (peer) => peer.name === 'switchboard-rooms-sub');
       expect(links).toHaveLength(1);
-      await partition.dropPairs(links);
-      await untilReady([a.url], 'A unresponsive', (r) => r.status === 'degraded' && r.redis === 'unresponsive');
-      await sleep(PARTITION_MS - UNRESPONSIVE_AFTER_MS);
-      await partition.heal();
-      await untilReady([a.url], 'A connected again', (r) => r.redis === 'connected');
-      await sleep(1_000);
+      await cutOff(a, links);
       await publisher.stop();
 
       // Commands never stopped working: every publish was shared.

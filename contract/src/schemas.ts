@@ -165,12 +165,19 @@ export const batchEventRequestSchema = publishEventRequestSchema.extend({
   room: roomNameSchema,
 }) satisfies z.ZodType<BatchEventRequest>;
 
-export const batchPublishRequestSchema = z.strictObject({
-  events: z
-    .array(batchEventRequestSchema)
-    .min(1, 'events must not be empty')
-    .max(LIMITS.batchEvents, `at most ${LIMITS.batchEvents} events per batch`),
-}) satisfies z.ZodType<BatchPublishRequest>;
+/** A batch's `events`: 1 to LIMITS.batchEvents of `item`. */
+const batchOf = <T extends z.ZodType>(item: T) =>
+  z.strictObject({
+    events: z
+      .array(item)
+      .min(1, 'events must not be empty')
+      .max(LIMITS.batchEvents, `at most ${LIMITS.batchEvents} events per batch`),
+  });
+
+export const batchPublishRequestSchema = batchOf(batchEventRequestSchema) satisfies z.ZodType<BatchPublishRequest>;
+
+/** A batch as a whole, each event left unchecked: the gateway checks each on its own (its own result). */
+export const batchEnvelopeSchema = batchOf(z.unknown());
 
 /** The query of `GET /api/rooms`. */
 export const roomsListQuerySchema = z.strictObject({

@@ -3,7 +3,6 @@ import { IncomingMessage, ServerResponse, type RequestListener } from 'node:http
 import { Socket } from 'node:net';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import helmet from 'helmet';
-import { z } from 'zod';
 import {
   CAPABILITIES,
   HTTP_PATHS,
@@ -26,7 +25,7 @@ import {
 import {
   devLoginRequestSchema,
   batchEventRequestSchema,
-  batchPublishRequestSchema,
+  batchEnvelopeSchema,
   historyQuerySchema,
   mintTokenRequestSchema,
   publishEventRequestSchema,
@@ -104,14 +103,6 @@ export interface HttpAppOptions {
 }
 
 const BODY_LIMIT = '64kb';
-
-/** A batch as a whole; each event is checked on its own (its own result). */
-const batchEnvelopeSchema = batchPublishRequestSchema.extend({
-  events: z
-    .array(z.unknown())
-    .min(1, 'events must not be empty')
-    .max(LIMITS.batchEvents, `at most ${LIMITS.batchEvents} events per batch`),
-});
 
 /** The CORS headers an answer to `origin` carries, as a flat `[name, value, ...]` list. */
 function corsHeaders(origins: '*' | string[]): (origin: string | undefined) => string[] {

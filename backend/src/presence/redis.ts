@@ -5,7 +5,7 @@ import type { RedisClient, RedisConnection } from '../redis/connection.js';
 import { redisKeys } from '../redis/keys.js';
 import { lua, runScript } from '../redis/lua.js';
 import { NO_LIFECYCLE, type Lifecycle } from '../webhooks/lifecycle.js';
-import { RoomView } from './room-view.js';
+import { memberKey, RoomView } from './room-view.js';
 import type { Presence, PresenceListener, PresenceMessage } from './types.js';
 
 export interface RedisPresenceOptions {
@@ -164,7 +164,6 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
 
   /** Memberships (`room\npeerId`: a connection has one peer id in all its rooms) joined but not yet written to Redis: `announce` writes them. */
   const unwritten = new Set<string>();
-  const member = (room: string, peerId: string): string => `${room}\n${peerId}`;
   /** Rooms whose peers are being read from Redis (their first join here); later joins wait for it. */
   const loading = new Map<string, Promise<void>>();
   // Writes that failed while Redis was away; replayed by the next heartbeat.
@@ -271,11 +270,11 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
     async join(room, peer) {
       const firstHere = !view.tracks(room);
       view.addLocal(room, peer, false);
-      pendingLeaves.delete(member(room, peer.peerId));
+      pendingLeaves.delete(memberKey(room, peer.peerId));
       if (!firstHere) {
         // The view holds the room's peers (once the first join here has read them); the
         // peer is written when it is announced, with the announcement (one write to Redis).
-        unwritten.add(member(room, peer.peerId));
+        unwritten.add(memberKey(room, peer.peerId));
         await loading.get(room);
         return;
       }
@@ -307,7 +306,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       // signal this one before it knows who it is. Skipped if it already left.
       if (!view.has(room, peer.peerId)) return;
       view.announce(room, peer);
-      if (unwritten.delete(member(room, peer.peerId))) {
+      if (unwritten.delete(memberKey(room, peer.peerId))) {
         redis
           .run('presence-join', (c) => add(c, room, peer, false))
           .catch((error: unknown) => {
@@ -317,7 +316,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       publish(room, { t: 'join', room, peer });
     },
     leave(room, peerId, reason) {
-      unwritten.delete(member(room, peerId));
+      unwritten.delete(memberKey(room, peerId));
       const peer = view.peer(room, peerId);
       if (!peer) return;
       view.removeLocal(room, peerId, reason);
@@ -328,7 +327,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
           Promise.all([remove(c, room, [peer], reason), ...(lastHere ? [c.sRem(keys.replica(replica), room)] : [])]),
         )
         .catch((error: unknown) => {
-          pendingLeaves.set(member(room, peerId), { room, peerId, userId: peer.userId, reason });
+          pendingLeaves.set(memberKey(room, peerId), { room, peerId, userId: peer.userId, reason });
           warn('leave', error);
         });
     },

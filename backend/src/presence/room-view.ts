@@ -16,7 +16,7 @@ interface RoomPeers {
 const SILENT: PresenceListener = { joined: () => undefined, left: () => undefined };
 
 /** `room`-`peerId` pairs: one connection has the same peer id in each of its rooms. */
-const memberKey = (room: string, peerId: string): string => `${room}\n${peerId}`;
+export const memberKey = (room: string, peerId: string): string => `${room}\n${peerId}`;
 
 /**
  * This replica's view of the rooms it has members in: every peer of those rooms,
