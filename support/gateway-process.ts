@@ -33,6 +33,8 @@ export interface GatewayProcessOptions {
   stdout?: number;
   /** Called with each chunk the process writes to stdout or stderr, e.g. to stream its logs. */
   onOutput?: (text: string) => void;
+  /** Node options that NODE_OPTIONS does not take (`--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 class PortTakenError extends Error {}
@@ -68,7 +70,7 @@ async function spawnGateway(options: GatewayProcessOptions, port: number): Promi
     if (value === undefined) Reflect.deleteProperty(env, key);
     else env[key] = value;
   }
-  const child: ChildProcess = spawn(process.execPath, [MAIN], {
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), MAIN], {
     env,
     stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'],
   });

@@ -122,6 +122,8 @@ export interface BenchConfig {
     /** The receiver answers each webhook after this long. */
     receiverDelayMs: number;
     warmupJoins: number;
+    /** Runs with webhooks off, and as many on, alternating; their figures are summed. */
+    rounds: number;
   };
   /** One replica whose Redis link goes silent (a freezable proxy): publishes with the circuit open. */
   circuit: {
@@ -185,6 +187,7 @@ export const FULL: BenchConfig = {
     roomSize: 10,
     receiverDelayMs: 20,
     warmupJoins: 300,
+    rounds: 3,
   },
 };
 
@@ -235,5 +238,13 @@ export const QUICK: BenchConfig = {
   },
   threeRooms: { users: 60, roomSize: 10, concurrency: 16, warmupUsers: 10, settleMs: 500 },
   idempotentPublish: { rounds: 1 },
-  webhooks: { replicas: 2, joinsPerSecond: 200, durationMs: 1_000, roomSize: 10, receiverDelayMs: 20, warmupJoins: 20 },
+  webhooks: {
+    replicas: 2,
+    joinsPerSecond: 200,
+    durationMs: 1_000,
+    roomSize: 10,
+    receiverDelayMs: 20,
+    warmupJoins: 20,
+    rounds: 1,
+  },
 };

@@ -115,12 +115,19 @@ export function switchboardEnv(redisUrl: string, keyPrefix: string): Record<stri
   };
 }
 
+/** With `BENCH_CPU_PROF=<dir>`, every server writes a V8 CPU profile there when it exits (open it in Chrome DevTools). */
+function profileArgs(): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 export async function startSwitchboard(options: StartOptions): Promise<ServerProcess> {
   const env = { ...switchboardEnv(options.redisUrl, options.keyPrefix), ...options.env };
   if (options.inspect) env.NODE_OPTIONS = '--inspect=127.0.0.1:0';
   const gateway = await startGatewayProcess({
     env,
     replica: options.name,
+    nodeArgs: profileArgs(),
     ...(options.port === undefined ? {} : { port: options.port }),
   });
   const inspector = inspectorFrom(() => gateway.output(), options.name);
@@ -165,7 +172,7 @@ async function startScript(
     ...extraEnv,
   };
   if (options.inspect) env.NODE_OPTIONS = '--inspect=127.0.0.1:0';
-  const child = spawn(process.execPath, ['--import', 'tsx', main], {
+  const child = spawn(process.execPath, [...profileArgs(), '--import', 'tsx', main], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

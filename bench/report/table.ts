@@ -398,11 +398,20 @@ export function idempotentPublishTable(result: IdempotentPublishResult): string[
   ];
 }
 
-export function webhooksTable({ replicas, roomSize, receiverDelayMs, on, off, delivery }: WebhooksResult): string[] {
+export function webhooksTable({
+  replicas,
+  roomSize,
+  receiverDelayMs,
+  rounds,
+  on,
+  off,
+  delivery,
+}: WebhooksResult): string[] {
   const row = (label: string, f: WebhooksResult['on']): string =>
     `| ${label} | ${num(f.joins)} | ${num(f.joinsPerSecond)} | ${num(f.handshakeP50Ms, 1)} / ${num(f.handshakeP99Ms, 1)} | ${num(f.cpuMicrosPerHandshake)} | ${num(f.redisMicrosPerHandshake)} | ${num(f.failures)} |`;
   return [
-    `Webhooks (Switchboard, ${replicas} replicas, rooms of ${roomSize}, receiver answering in ${receiverDelayMs} ms):`,
+    `Webhooks (Switchboard, ${replicas} replicas, rooms of ${roomSize}, receiver answering in ${receiverDelayMs} ms; ` +
+      `${rounds} run(s) off and ${rounds} on, alternating, summed):`,
     '',
     '| webhooks | joins | joins/s | handshake p50 / p99 ms | server CPU µs/handshake | Redis CPU µs/handshake | failures |',
     '|---|---:|---:|---:|---:|---:|---:|',

@@ -42,9 +42,11 @@ export interface WebhooksResult {
   replicas: number;
   roomSize: number;
   receiverDelayMs: number;
+  /** Runs of each, summed. */
+  rounds: number;
   off: WebhookRunFigures;
   on: WebhookRunFigures;
-  /** What the receiver had once the joins' events were in (before the replicas stopped). */
+  /** What the receiver had once the joins' events were in (before the replicas stopped), over every round on. */
   delivery: WebhookDelivery;
 }
 
@@ -58,31 +60,99 @@ const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789abcdef0123456789';
  * bench that answers after `receiverDelayMs`.
  */
 export async function runWebhooks(config: BenchConfig, progress: (line: string) => void): Promise<WebhooksResult> {
-  const { roomSize, receiverDelayMs } = config.webhooks;
+  const { roomSize, receiverDelayMs, rounds } = config.webhooks;
   const receiver = await WebhookReceiver.start(receiverDelayMs);
   try {
-    const { figures: off } = await measure(config, undefined);
-    progress(`  webhooks off: ${off.cpuMicrosPerHandshake} µs CPU/handshake at ${off.joinsPerSecond} joins/s`);
-    const { figures: on, delivery } = await measure(config, receiver);
-    if (!delivery) throw new Error('webhooks on: no delivery figures');
+    // Off and on alternate (off, on, on, off, …) and their rounds are summed: at a paced
+    // 200 joins/s most of a replica's CPU is its steady background, which drifts with the
+    // machine's load, and one pair of runs was seen to differ by a third on its own.
+    const runs: Record<'off' | 'on', Run[]> = { off: [], on: [] };
+    const deliveries: RunDelivery[] = [];
+    for (let round = 0; round < 2 * rounds; round++) {
+      const on = round % 4 === 1 || round % 4 === 2;
+      const run = await measure(config, on ? receiver : undefined);
+      runs[on ? 'on' : 'off'].push(run);
+      if (run.delivery) deliveries.push(run.delivery);
+      const figures = figuresOf([run]);
+      progress(
+        `  webhooks ${on ? 'on' : 'off'}: ${figures.cpuMicrosPerHandshake} µs CPU/handshake at ${figures.joinsPerSecond} joins/s` +
+          (run.delivery ? `; ${run.delivery.received} of ${run.delivery.expected} events` : ''),
+      );
+    }
+    const delivery = mergeDeliveries(deliveries);
+    const off = figuresOf(runs.off);
+    const on = figuresOf(runs.on);
     progress(
-      `  webhooks on: ${on.cpuMicrosPerHandshake} µs CPU/handshake at ${on.joinsPerSecond} joins/s; ` +
+      `  webhooks, ${rounds} round(s) each: off ${off.cpuMicrosPerHandshake}, on ${on.cpuMicrosPerHandshake} µs CPU/handshake; ` +
         `${delivery.received} of ${delivery.expected} events (${JSON.stringify(delivery.byType)}), lag p50 ${delivery.lagP50Ms} / p99 ${delivery.lagP99Ms} ms`,
     );
-    return { replicas: config.webhooks.replicas, roomSize, receiverDelayMs, off, on, delivery };
+    return { replicas: config.webhooks.replicas, roomSize, receiverDelayMs, rounds, off, on, delivery };
   } finally {
     await receiver.close();
   }
+}
+
+/** What one run measured, before it is summed with the other rounds. */
+interface Run {
+  joins: number;
+  serverMicros: number;
+  redisMicros: number;
+  elapsedMs: number;
+  latencies: Samples;
+  failures: number;
+  firstError: string | undefined;
+  delivery?: Omit<WebhookDelivery, 'lagP50Ms' | 'lagP99Ms' | 'lagMaxMs'> & { lags: Samples };
+}
+
+function figuresOf(runs: Run[]): WebhookRunFigures {
+  const sum = (pick: (run: Run) => number) => runs.reduce((total, run) => total + pick(run), 0);
+  const joined = sum((run) => run.joins);
+  const handshakes = Samples.merge(...runs.map((run) => run.latencies)).summary();
+  const firstError = runs.find((run) => run.firstError)?.firstError;
+  return {
+    joins: joined,
+    joinsPerSecond: round(
+      (joined * 1000) /
+        Math.max(
+          1,
+          sum((run) => run.elapsedMs),
+        ),
+      0,
+    ),
+    cpuMicrosPerHandshake: round(sum((run) => run.serverMicros) / Math.max(1, joined), 1),
+    redisMicrosPerHandshake: round(sum((run) => run.redisMicros) / Math.max(1, joined), 1),
+    handshakeP50Ms: round(handshakes.p50, 2),
+    handshakeP99Ms: round(handshakes.p99, 2),
+    failures: sum((run) => run.failures),
+    ...(firstError ? { firstError } : {}),
+  };
+}
+
+type RunDelivery = NonNullable<Run['delivery']>;
+
+function mergeDeliveries(deliveries: RunDelivery[]): WebhookDelivery {
+  if (deliveries.length === 0) throw new Error('webhooks on: no delivery figures');
+  const byType: Record<string, number> = {};
+  for (const delivery of deliveries)
+    for (const [type, count] of Object.entries(delivery.byType)) byType[type] = (byType[type] ?? 0) + count;
+  const sum = (pick: (delivery: RunDelivery) => number) => deliveries.reduce((total, d) => total + pick(d), 0);
+  const lags = Samples.merge(...deliveries.map((delivery) => delivery.lags)).summary();
+  return {
+    received: sum((d) => d.received),
+    expected: sum((d) => d.expected),
+    repeats: sum((d) => d.repeats),
+    byType,
+    lagP50Ms: round(lags.p50, 1),
+    lagP99Ms: round(lags.p99, 1),
+    lagMaxMs: round(lags.max, 1),
+  };
 }
 
 /**
  * One run, on a Redis of its own (presence left by earlier scenarios would be swept into
  * `member.left` webhooks); with a receiver, webhooks are on and the receiver holds what arrived.
  */
-async function measure(
-  config: BenchConfig,
-  receiver: WebhookReceiver | undefined,
-): Promise<{ figures: WebhookRunFigures; delivery?: WebhookDelivery }> {
+async function measure(config: BenchConfig, receiver: WebhookReceiver | undefined): Promise<Run> {
   const { joinsPerSecond, durationMs, roomSize, warmupJoins, replicas: replicaCount } = config.webhooks;
   const env: Record<string, string> = receiver ? { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET } : {};
   const redis = await startSystemRedis('switchboard');
@@ -121,31 +191,27 @@ async function measure(
     if (receiver) await waitForDeliveries(receiver, () => receiver.received >= joins + rooms, 30_000);
     const cpu = meter.read();
     const redisMicros = cpu.pop() ?? 0;
-    const serverMicros = cpu.reduce((sum, value) => sum + value, 0);
-    const joined = joins - paced.failures;
-    const handshakes = paced.latencies.summary();
-    const figures: WebhookRunFigures = {
-      joins: joined,
-      joinsPerSecond: round((joined * 1000) / paced.elapsedMs, 0),
-      cpuMicrosPerHandshake: round(serverMicros / Math.max(1, joined), 1),
-      redisMicrosPerHandshake: round(redisMicros / Math.max(1, joined), 1),
-      handshakeP50Ms: round(handshakes.p50, 2),
-      handshakeP99Ms: round(handshakes.p99, 2),
+    const run: Run = {
+      joins: joins - paced.failures,
+      serverMicros: cpu.reduce((sum, value) => sum + value, 0),
+      redisMicros,
+      elapsedMs: paced.elapsedMs,
+      latencies: paced.latencies,
       failures: paced.failures,
-      ...(paced.firstError ? { firstError: paced.firstError } : {}),
+      firstError: paced.firstError,
     };
-    if (!receiver) return { figures };
-    const lag = receiver.lags.summary();
-    const delivery: WebhookDelivery = {
-      received: receiver.received,
-      expected: joins - paced.failures + rooms,
-      repeats: receiver.repeats,
-      byType: Object.fromEntries(receiver.byType),
-      lagP50Ms: round(lag.p50, 1),
-      lagP99Ms: round(lag.p99, 1),
-      lagMaxMs: round(lag.max, 1),
+    if (!receiver) return run;
+    return {
+      ...run,
+      delivery: {
+        received: receiver.received,
+        expected: joins - paced.failures + rooms,
+        repeats: receiver.repeats,
+        byType: Object.fromEntries(receiver.byType),
+        // Copied: the receiver's samples are cleared for the next round.
+        lags: Samples.merge(receiver.lags),
+      },
     };
-    return { figures, delivery };
   } finally {
     for (const client of clients) client.close();
     await system?.stop();

@@ -1,5 +1,6 @@
 import { WEBHOOK_SIGNATURE_HEADER } from '@switchboard/contract';
 import { signatureHeader } from '../auth/signature.js';
+import { createPoster } from './poster.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -76,22 +77,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   let closed = false;
   let lastWarning = 0;
 
-  const post = async (url: string, body: string): Promise<void> => {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'switchboard-webhooks',
-        [WEBHOOK_SIGNATURE_HEADER]: signatureHeader(secret, body, now()),
-      },
-      body,
-      signal: AbortSignal.timeout(timeoutMs),
-      redirect: 'manual',
-    });
-    // Drained so the connection is reused.
-    await response.arrayBuffer().catch(() => undefined);
-    if (response.status < 200 || response.status > 299) throw new Error(`answered ${response.status}`);
-  };
+  const post = createPoster({ concurrency, timeoutMs, userAgent: 'switchboard-webhooks' });
+  const send = (url: string, body: string): Promise<void> =>
+    post(url, body, { [WEBHOOK_SIGNATURE_HEADER]: signatureHeader(secret, body, now()) });
 
   const finish = (entry: Queued): void => {
     const queue = rooms.get(entry.room);
@@ -109,7 +97,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       urls.map(async (url, i) => {
         if (entry.accepted.has(i)) return;
         try {
-          await post(url, entry.body);
+          await send(url, entry.body);
           entry.accepted.add(i);
         } catch (error) {
           failures.push(`${new URL(url).host}: ${error instanceof Error ? error.message : String(error)}`);
@@ -194,6 +182,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       // Requests in flight finish (bounded by their timeout); what is unacknowledged stays in the outbox.
       await Promise.allSettled([...inFlight]);
       rooms.clear();
+      post.close();
     },
   };
   return dispatcher;

@@ -40,9 +40,6 @@ export const MEMBER_LEFT_REASON: Record<PeerLeftReason, MemberLeftReason> = {
   server_shutdown: 'drained',
 };
 
-/** A webhook id: unique per transition, sortable by when it was made on one replica. */
-const newId = (): string => `wh_${Date.now().toString(36)}${randomBytes(8).toString('base64url')}`;
-
 export interface LifecycleOptions {
   replica: string;
   events: ReadonlySet<WebhookEventType>;
@@ -60,6 +57,12 @@ export function createLifecycle({
   enqueue,
   now = Date.now,
 }: LifecycleOptions): Lifecycle {
+  // A webhook id: unique per transition (a random prefix per process, then a counter),
+  // sortable by when it was made on one replica. Not a random draw per id: presence
+  // prepares bodies on every join and leave.
+  const origin = randomBytes(8).toString('base64url');
+  let counter = 0;
+  const newId = (): string => `wh_${now().toString(36)}${origin}${(counter++).toString(36)}`;
   const body = ({ type, ...rest }: Omit<WebhookBody, 'id' | 'ts' | 'replica'>): string =>
     // Key order fixed here: receivers see `{id, type, ts, room, …}`.
     events.has(type) ? JSON.stringify({ id: newId(), type, ts: now(), ...rest, replica }) : '';

@@ -218,6 +218,23 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
     }
   }
 
+  /** Entries done since the last flush, by partition. */
+  const acks = new Map<string, string[]>();
+  let acked: Promise<void> | undefined;
+  async function flushAcks(): Promise<void> {
+    const batch = [...acks];
+    acks.clear();
+    acked = undefined;
+    await redis.run('webhook-ack', (c) =>
+      Promise.all(
+        batch.flatMap(([partition, ids]) => {
+          const stream = keys.webhookOutbox(Number(partition));
+          return [c.xAck(stream, OUTBOX_GROUP, ids), c.xDel(stream, ids)];
+        }),
+      ),
+    );
+  }
+
   const timer = setInterval(() => {
     if (running) return;
     running = tick().finally(() => {
@@ -243,11 +260,14 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
         ),
       );
     },
-    async done(entry) {
-      const stream = keys.webhookOutbox(Number(entry.partition));
-      await redis.run('webhook-ack', (c) =>
-        Promise.all([c.xAck(stream, OUTBOX_GROUP, entry.id), c.xDel(stream, entry.id)]),
-      );
+    done(entry) {
+      // Acknowledged together with the others done in the same turn: one XACK and one
+      // XDEL per partition, not per webhook.
+      const ids = acks.get(entry.partition);
+      if (ids) ids.push(entry.id);
+      else acks.set(entry.partition, [entry.id]);
+      acked ??= new Promise<void>((resolve) => setImmediate(resolve)).then(flushAcks);
+      return acked;
     },
     async close() {
       if (closed) return;
@@ -255,6 +275,8 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
       clearInterval(timer);
       await running;
       await dispatcher.close();
+      // Failed acknowledgements are logged by the dispatcher; those entries are sent again.
+      await acked?.catch(() => undefined);
       // Handed over at once rather than after the lease runs out.
       const owned = partitions.filter((p) => p.owned);
       await redis
