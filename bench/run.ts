@@ -112,6 +112,7 @@ function missingFigures(figures: Figures): string[] {
   if (!(figures.circuit.samples > 0)) problems.push('circuit has no samples');
   if (!(figures.mint.bare.requestsPerSecond > 0)) problems.push('mint.bare made no requests');
   if (!(figures.connections.featureEqual.sockets > 0)) problems.push('connections.featureEqual connected nothing');
+  if (!(figures.connections.socketIoFloor.sockets > 0)) problems.push('connections.socketIoFloor connected nothing');
   for (const fill of ['small', 'large', 'smallOnTwo', 'huge'] as const) {
     if (!(figures.joinCost[fill].joined > 0)) problems.push(`joinCost.${fill} joined nothing`);
   }
@@ -151,7 +152,7 @@ async function circuitOnly(config: BenchConfig): Promise<number> {
 }
 
 function logConnections(connections: ConnectionsResult): void {
-  for (const kind of ['baseline', 'featureEqual', 'switchboard'] as const) {
+  for (const kind of ['baseline', 'featureEqual', 'switchboard', 'socketIoFloor'] as const) {
     const c = connections[kind];
     log(
       `  ${kind}: ${c.handshakesPerSecond} handshakes/s, ${c.cpuMicrosPerHandshake} µs server CPU/handshake, ` +

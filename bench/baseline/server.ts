@@ -61,6 +61,10 @@ const server = createServer(app);
 const io = new Server(server, { cors: { origin: '*' } });
 io.adapter(createAdapter(pub, sub, { key: `${prefix}socket.io` }));
 
+// The Socket.IO floor: a namespace with no middleware and nothing on connect, so the bench
+// can tell Socket.IO's own handshake cost from what every server adds to it.
+io.of('/bare');
+
 io.use((socket, next) => {
   const token: unknown = (socket.handshake.auth as { token?: unknown }).token;
   if (typeof token !== 'string') {

@@ -170,6 +170,7 @@ async function startScript(
     REDIS_URL: options.redisUrl,
     KEY_PREFIX: options.keyPrefix,
     ...extraEnv,
+    ...options.env,
   };
   if (options.inspect) env.NODE_OPTIONS = '--inspect=127.0.0.1:0';
   const child = spawn(process.execPath, [...profileArgs(), '--import', 'tsx', main], {

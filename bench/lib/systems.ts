@@ -256,6 +256,8 @@ export interface ConnectOptions {
   onPacket?: (packet: Buffer) => void;
   /** Starts no further handshake once aborted; the ones under way finish. */
   signal?: AbortSignal;
+  /** Connects to this namespace, ready on its CONNECT ack (the seed-faithful baseline's `/bare`). */
+  namespace?: string;
 }
 
 /**
@@ -286,7 +288,8 @@ export async function connectMany(
           host: target.host,
           port: target.port,
           auth: { token: tokens[i] },
-          ...(system.readyEvent ? { readyEvent: system.readyEvent } : {}),
+          ...(options.namespace ? { namespace: options.namespace } : {}),
+          ...(system.readyEvent && !options.namespace ? { readyEvent: system.readyEvent } : {}),
           ...(options.onPacket ? { onPacket: options.onPacket } : {}),
         });
         clients[i] = client;

@@ -58,6 +58,8 @@ export interface SocketClientOptions {
   tls?: boolean;
   /** Sent as `auth` in the namespace CONNECT packet (e.g. `{token, recover}`). */
   auth: Record<string, unknown>;
+  /** The namespace to connect to (default `/`). */
+  namespace?: string;
   /** Resolve `ready` on this server event instead of on the CONNECT ack (e.g. `session`). */
   readyEvent?: string;
   /**
@@ -265,7 +267,8 @@ export class SocketClient {
         return;
       }
       if (packetType === CHAR_0) {
-        const body = JSON.parse(text.toString('utf8', 2)) as { sid?: string };
+        // `40{…}`, or `40/nsp,{…}` for another namespace.
+        const body = JSON.parse(text.toString('utf8', text.indexOf('{', 2))) as { sid?: string };
         this.sid = body.sid ?? '';
         if (this.readyPrefix) this.state = 'connected';
         else this.becomeReady();
@@ -282,7 +285,10 @@ export class SocketClient {
       return;
     }
     if (type === CHAR_2) this.socket.write(PONG);
-    else if (type === CHAR_0) this.socket.write(encodeFrame(`40${JSON.stringify(this.options.auth)}`));
+    else if (type === CHAR_0) {
+      const namespace = this.options.namespace && this.options.namespace !== '/' ? `${this.options.namespace},` : '';
+      this.socket.write(encodeFrame(`40${namespace}${JSON.stringify(this.options.auth)}`));
+    }
   }
 
   /** `43<id>[answer]`: hands the answer to its `request`; false when the id is not ours. */

@@ -6,6 +6,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { RedeemError, type TokenService } from '../tokens/service.js';
 import type { RtcClaims } from '../tokens/rtc-token.js';
 import type { ConnectionCap } from './connection-cap.js';
+import { MembershipSet } from './membership-set.js';
 import type { Memberships } from './memberships.js';
 import type { GatewaySocket } from './types.js';
 
@@ -119,13 +120,15 @@ export function createAdmission(options: AdmissionOptions): Admission {
       const now = Date.now();
       socket.data = {
         userId: undefined,
-        rooms: new Map(),
+        rooms: new MembershipSet(),
         admitting: undefined,
         counted: false,
         leaving: undefined,
         allowance: options.socketEventsPerSecond * 2,
         refilledAt: now,
         strikes: 0,
+        queued: 0,
+        cut: false,
       };
       const auth = handshakeAuthSchema.safeParse(socket.handshake.auth ?? {});
       const raw: unknown = (socket.handshake.auth as { token?: unknown } | undefined)?.token;

@@ -136,7 +136,8 @@ export function createClientEvents(options: ClientEventsOptions): (socket: Gatew
       if (!named) reply(fail('not_in_room', 'this connection is not in that room'));
       return named;
     }
-    if (rooms.size === 1) return rooms.values().next().value;
+    const single = rooms.single();
+    if (single) return single;
     reply(
       rooms.size === 0
         ? fail('not_in_room', 'this connection is in no room')

@@ -35,13 +35,6 @@ export interface SlowConsumersOptions {
   onSlow: (socket: GatewaySocket, unsentBytes: number) => void;
 }
 
-interface Watched {
-  socket: GatewaySocket;
-  /** Bytes of frames queued in Engine.IO since its last flush to the transport. */
-  queued: number;
-  cut: boolean;
-}
-
 /** `WebSocket.CLOSED`. */
 const WS_CLOSED = 3;
 
@@ -57,54 +50,56 @@ const sizeOf = (data: unknown): number =>
  * socket past `maxBytes` is cut at once: a polite close would wait for the backlog to drain.
  */
 export function createSlowConsumers({ maxBytes, onSlow, graceMs = 2_000 }: SlowConsumersOptions): SlowConsumers {
-  const watched = new WeakMap<Connection, Watched>();
-  const unsent = (conn: Connection, state: Watched): number =>
-    state.queued + (conn.transport.socket?.bufferedAmount ?? 0);
+  // The counts live in the socket's data (`queued`, `cut`), not in an object of their own.
+  const watched = new WeakMap<Connection, GatewaySocket>();
+  const unsent = (conn: Connection, socket: GatewaySocket): number =>
+    socket.data.queued + (conn.transport.socket?.bufferedAmount ?? 0);
 
   // Shared listeners (`this` is the connection), not closures per socket.
-  const cut = (conn: Connection, state: Watched): void => {
-    if (state.cut) return;
-    state.cut = true;
-    const bytes = unsent(conn, state);
+  const cut = (conn: Connection, socket: GatewaySocket): void => {
+    if (socket.data.cut) return;
+    socket.data.cut = true;
+    const bytes = unsent(conn, socket);
     if (conn.transport.name === 'websocket' && conn.transport.socket) conn.transport.socket.terminate();
     else conn.close(true);
-    onSlow(state.socket, bytes);
+    onSlow(socket, bytes);
   };
 
   function onPacket(this: Connection, packet: { data?: unknown }): void {
     if (this.transport.writable) return;
-    const state = watched.get(this);
-    if (!state || state.cut) return;
-    state.queued += sizeOf(packet.data);
-    if (unsent(this, state) > maxBytes) cut(this, state);
+    const socket = watched.get(this);
+    if (!socket || socket.data.cut) return;
+    socket.data.queued += sizeOf(packet.data);
+    if (unsent(this, socket) > maxBytes) cut(this, socket);
   }
   function onFlush(this: Connection): void {
-    const state = watched.get(this);
-    if (state) state.queued = 0;
+    const socket = watched.get(this);
+    if (socket) socket.data.queued = 0;
   }
 
   return {
     watch(socket) {
       const conn = socket.conn as unknown as Connection;
-      watched.set(conn, { socket, queued: 0, cut: false });
+      socket.data.queued = 0;
+      socket.data.cut = false;
+      watched.set(conn, socket);
       conn.on('packetCreate', onPacket);
       conn.on('flush', onFlush);
     },
     congested(socket) {
       const conn = socket.conn as unknown as Connection;
-      const state = watched.get(conn);
-      return state !== undefined && !conn.transport.writable && unsent(conn, state) > maxBytes / 2;
+      return watched.has(conn) && !conn.transport.writable && unsent(conn, socket) > maxBytes / 2;
     },
     disconnect(socket) {
       const conn = socket.conn as unknown as Connection;
-      const state = watched.get(conn);
+      const watching = watched.has(conn);
       // Engine.IO calls the connection closed at once, while `ws` keeps what it could not
       // send, for up to 30 s, waiting to send its close frame after it.
       const ws = conn.transport.name === 'websocket' ? conn.transport.socket : undefined;
       socket.disconnect(true);
-      if (!state || !ws) return;
+      if (!watching || !ws) return;
       const timer = setTimeout(() => {
-        if (ws.readyState !== WS_CLOSED && ws.bufferedAmount > 0) cut(conn, state);
+        if (ws.readyState !== WS_CLOSED && ws.bufferedAmount > 0) cut(conn, socket);
       }, graceMs);
       timer.unref();
     },

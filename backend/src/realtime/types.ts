@@ -8,6 +8,7 @@ import type {
   ServerToClientEvents,
 } from '@switchboard/contract';
 import type { RtcClaims } from '../tokens/rtc-token.js';
+import type { MembershipSet } from './membership-set.js';
 
 /**
  * One connection in one room: its peer entry there, what its token for that room allows,
@@ -32,7 +33,7 @@ export interface SessionData {
   /** Fixed by the connection's first RTC token; undefined until then (a handshake without one). */
   userId: string | undefined;
   /** The rooms this connection is in, or being admitted to. */
-  rooms: Map<string, Membership>;
+  rooms: MembershipSet;
   /** The handshake's token and `auth.recover`, until the connection is admitted to its room. */
   admitting: { claims: RtcClaims; recover: RoomPosition | undefined } | undefined;
   /**
@@ -46,6 +47,10 @@ export interface SessionData {
   allowance: number;
   refilledAt: number;
   strikes: number;
+  /** Bytes of frames Engine.IO queued since its transport last flushed (see slow-consumers.ts). */
+  queued: number;
+  /** Cut as a slow consumer. */
+  cut: boolean;
 }
 
 /** Replicas exchange nothing through Socket.IO itself: room traffic has channels of its own. */
