@@ -93,7 +93,7 @@ describe('lifecycle webhooks on a Redis Cluster, two replicas', { timeout: 90_00
 
   it('tells each room occupied and vacated once per transition while members churn through both replicas', async () => {
     const [a, b] = replicas;
-    const rooms = Array.from({ length: 6 }, (_, i) => `cchurn-${i}`);
+    const rooms = Array.from({ length: 8 }, (_, i) => `cchurn-${i}`);
     const inRoom = new Map<string, { client: ConnectedClient; room: string }>();
     const joins = new Map<string, number>();
     const leaves = new Map<string, number>();
@@ -120,11 +120,11 @@ describe('lifecycle webhooks on a Redis Cluster, two replicas', { timeout: 90_00
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed % n;
     };
-    const users = Array.from({ length: 16 }, (_, i) => `cm-${i}`);
-    for (let round = 0; round < 8; round++) {
+    const users = Array.from({ length: 24 }, (_, i) => `cm-${i}`);
+    for (let round = 0; round < 12; round++) {
       const busy = new Set<string>();
       const batch: Array<Promise<void>> = [];
-      for (let k = 0; k < 6; k++) {
+      for (let k = 0; k < 8; k++) {
         const user = users[random(users.length)] as string;
         if (busy.has(user)) continue;
         busy.add(user);

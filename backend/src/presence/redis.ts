@@ -183,6 +183,8 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
   const { redis, publish, replica, ttlSeconds, metrics } = options;
   const lifecycle = options.lifecycle ?? NO_LIFECYCLE;
   const keys = redisKeys(options.keyPrefix);
+  const log = options.logger.child({ component: 'presence' });
+  const view = new RoomView(options.listener, replica);
   /**
    * Where a join or leave script puts the room's webhooks: in the outbox (one server,
    * Sentinel), nowhere (webhooks off), or, on a Cluster, in the room's pending list, which
@@ -283,8 +285,11 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       while (batch.length > 0) {
         await lifecycle.write(room, batch);
         const first = batch[0] ?? '';
-        const reply = await redis.run('webhook-move', (c) =>
-          runScript(c, MOVE, [keys.webhookPending(room), keys.webhookPendingClaim(room)], [token, batch.length, first]),
+        const pending = keys.webhookPending(room);
+        const reply = await redis.run(
+          'webhook-move',
+          (c) => runScript(c, MOVE, [pending, keys.webhookPendingClaim(room)], [token, batch.length, first]),
+          { key: pending },
         );
         const [holder, next] = Array.isArray(reply) ? (reply as unknown[]) : [];
         batch = holder === '' ? strings(next) : [];
@@ -312,8 +317,11 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
     // A move of ours in flight sees them through (or leaves the room stuck).
     if (moving.has(room)) return;
     const token = newToken();
-    const reply = await redis.run('webhook-move', (c) =>
-      runScript(c, MOVE, [keys.webhookPending(room), keys.webhookPendingClaim(room)], [token, 0, '']),
+    const pending = keys.webhookPending(room);
+    const reply = await redis.run(
+      'webhook-move',
+      (c) => runScript(c, MOVE, [pending, keys.webhookPendingClaim(room)], [token, 0, '']),
+      { key: pending },
     );
     const [holder, entries] = Array.isArray(reply) ? (reply as unknown[]) : [];
     if (holder !== '') return;
@@ -346,9 +354,6 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
     unreleased.delete(room);
     redis.run('presence-leave', (c) => c.sRem(keys.replica(replica), room)).catch(() => undefined);
   }
-
-  const log = options.logger.child({ component: 'presence' });
-  const view = new RoomView(options.listener, replica);
 
   /** Memberships (`room\npeerId`: a connection has one peer id in all its rooms) joined but not yet written to Redis: `announce` writes them. */
   const unwritten = new Set<string>();
