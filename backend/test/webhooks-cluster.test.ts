@@ -4,7 +4,7 @@ import type { WebhookBody } from '@switchboard/contract';
 import { webhookBodySchema } from '@switchboard/contract/schemas';
 import { joinRoom, type ConnectedClient } from '../../support/client.js';
 import { startReplicas, type GatewayProcess } from '../../support/gateway-process.js';
-import { createPartition, linksOf, nftUnusable, type Partition } from '../../support/partition.js';
+import { createPartition, linksOf, nftUnusable, type Partition, type PortPair } from '../../support/partition.js';
 import { untilReady } from '../../support/partition-scenario.js';
 import { waitFor } from '../../support/ports.js';
 import { startRedisCluster, type RedisClusterHandle } from '../../support/redis-cluster.js';
@@ -16,9 +16,10 @@ import { partitionOf } from '../src/webhooks/redis-outbox.js';
  * Lifecycle webhooks on a Redis Cluster, where the outbox stream is in another slot than
  * the room's presence hash, so the presence scripts cannot write it themselves: they keep
  * the webhooks in the room's slot and the replica moves them (docs/architecture.md,
- * "Lifecycle webhooks"). The crash window between the two is performed for real: the
- * gateways cut off from the outbox's master (nftables), the last member's leave applied,
- * its replica killed before it could write the outbox.
+ * "Lifecycle webhooks"). The gaps between the two are performed for real: the gateways
+ * cut off from the outbox's master (nftables), the last member's leave applied, and then
+ * either that master drops the connections with the write on them, or the leave's replica
+ * is killed before it could write the outbox.
  */
 const SECRET = 'webhook-test-secret-0123456789abcdef0123456789';
 const PRESENCE_TTL_SECONDS = 3;
@@ -229,6 +230,19 @@ describe('lifecycle webhooks on a Redis Cluster, two replicas', { timeout: 90_00
       onPresenceMaster.destroy();
     }
   };
+  /** Closes these connections on the side of the Redis server on `port` (CLIENT KILL). */
+  const closeOnServer = async (port: number, links: PortPair[]) => {
+    const server = createClient({ url: `redis://127.0.0.1:${port}` });
+    server.on('error', () => undefined);
+    await server.connect();
+    try {
+      for (const { local } of links) {
+        await server.sendCommand(['CLIENT', 'KILL', 'ADDR', `127.0.0.1:${local}`]).catch(() => undefined);
+      }
+    } finally {
+      server.destroy();
+    }
+  };
   /**
    * Waits for the room's room.vacated, and a while longer for a repeat; expects the whole
    * story once, the vacated one made by `maker`, and nothing left pending.
@@ -260,11 +274,13 @@ describe('lifecycle webhooks on a Redis Cluster, two replicas', { timeout: 90_00
       const [a, b] = replicas;
       const { room, presenceMaster, outboxMaster } = await splitRoom('cretry');
       const member = await occupy(a, 'unlucky', room);
-      await cutOff(outboxMaster);
-      // Both judge that master silent: the outbox write fails at once, nothing is left on the link.
+      const aLinks = await cutOff(outboxMaster);
       await untilReady([a.url, b.url], 'the outbox master judged silent', (r) => r.redis === 'unresponsive');
       await leaveAndWait(member, room, presenceMaster);
       await sleep(1_000);
+      // The master drops the connections (as a restart would): a write that waited on them is
+      // gone, never applied late.
+      await closeOnServer(outboxMaster, aLinks);
       await partition?.close();
       partition = undefined;
       // Moved by its own replica's heartbeat, once the claim of the failed move lapsed.
@@ -288,16 +304,7 @@ describe('lifecycle webhooks on a Redis Cluster, two replicas', { timeout: 90_00
       await a.stop('SIGKILL');
       // The killed process's connections may still hold the unsent write; its kernel would
       // send it once the cut heals. Closed on the server's side first, nothing of it can land.
-      const onOutboxMaster = createClient({ url: `redis://127.0.0.1:${outboxMaster}` });
-      onOutboxMaster.on('error', () => undefined);
-      await onOutboxMaster.connect();
-      try {
-        for (const { local } of aLinks) {
-          await onOutboxMaster.sendCommand(['CLIENT', 'KILL', 'ADDR', `127.0.0.1:${local}`]).catch(() => undefined);
-        }
-      } finally {
-        onOutboxMaster.destroy();
-      }
+      await closeOnServer(outboxMaster, aLinks);
       await partition?.heal();
       // The body its script decided, moved by the surviving replica (its reaper or heartbeat).
       await expectVacatedOnce(room, a.replica);
