@@ -48,6 +48,9 @@ describe('lifecycle webhooks on a Redis Cluster, two replicas', { timeout: 90_00
   let cluster: RedisClusterHandle;
   let receiver: WebhookReceiver;
   let replicas: [GatewayProcess, GatewayProcess];
+  let env: Record<string, string>;
+  /** Replicas a test started of its own. */
+  const extra: GatewayProcess[] = [];
   let partition: Partition | undefined;
   const clients: ConnectedClient[] = [];
   const join = async (gateway: GatewayProcess, user: string, room: string) => {
@@ -74,21 +77,19 @@ describe('lifecycle webhooks on a Redis Cluster, two replicas', { timeout: 90_00
 
   beforeAll(async () => {
     [cluster, receiver] = await Promise.all([startRedisCluster(), startWebhookReceiver()]);
-    replicas = await startReplicas(
-      {
-        REDIS_CLUSTER_URLS: cluster.urls.join(','),
-        REDIS_UNRESPONSIVE_AFTER_MS: '1000',
-        PRESENCE_TTL_SECONDS: String(PRESENCE_TTL_SECONDS),
-        WEBHOOK_URLS: receiver.url,
-        WEBHOOK_SECRET: SECRET,
-      },
-      ['cw1', 'cw2'],
-    );
+    env = {
+      REDIS_CLUSTER_URLS: cluster.urls.join(','),
+      REDIS_UNRESPONSIVE_AFTER_MS: '1000',
+      PRESENCE_TTL_SECONDS: String(PRESENCE_TTL_SECONDS),
+      WEBHOOK_URLS: receiver.url,
+      WEBHOOK_SECRET: SECRET,
+    };
+    replicas = await startReplicas(env, ['cw1', 'cw2']);
   }, 60_000);
   afterAll(async () => {
     for (const client of clients) client.close();
     await partition?.close();
-    await Promise.all((replicas ?? []).map((replica) => replica.stop('SIGKILL')));
+    await Promise.all([...(replicas ?? []), ...extra].map((replica) => replica.stop('SIGKILL')));
     await receiver?.close();
     await cluster?.stop();
   });
@@ -310,4 +311,42 @@ describe('lifecycle webhooks on a Redis Cluster, two replicas', { timeout: 90_00
       await expectVacatedOnce(room, a.replica);
     },
   );
+
+  it('sends the drained member.left and room.vacated of a replica shut down gracefully', async () => {
+    const [, b] = replicas;
+    // Takes over the outbox partitions the shut-down replica hands back.
+    const [c] = await startReplicas(env, ['cw3']);
+    extra.push(c);
+    const room = 'cdrain';
+    const members = [await join(b, 'drained-1', room), await join(b, 'drained-2', room)];
+    await waitFor(
+      'room.occupied and two member.joined',
+      async () => ((byRoom(await receiver.received()).get(room)?.length ?? 0) >= 3 ? true : undefined),
+      { timeoutMs: 15_000 },
+    );
+    expect(await b.stop('SIGTERM')).toBe(0);
+    for (const member of members) member.close();
+    const story = await waitFor(
+      "the drain's webhooks",
+      async () => {
+        const got = byRoom(await receiver.received()).get(room) ?? [];
+        return got.some((hook) => hook.type === 'room.vacated') ? got : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 250 },
+    );
+    const unique = [...new Map(story.map((hook) => [hook.id, hook])).values()];
+    expect(unique.map((hook) => hook.type)).toEqual([
+      'room.occupied',
+      'member.joined',
+      'member.joined',
+      'member.left',
+      'member.left',
+      'room.vacated',
+    ]);
+    expect(unique.filter((hook) => hook.type === 'member.left').map((hook) => hook.data)).toEqual([
+      { reason: 'drained' },
+      { reason: 'drained' },
+    ]);
+    expect(await withCluster((client) => client.lLen(`presence:{${room}}:hooks`))).toBe(0);
+  });
 });

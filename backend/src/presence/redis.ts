@@ -256,6 +256,7 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
   const stuck = new Set<string>();
   /** Moves in flight here, per room. */
   const moving = new Map<string, number>();
+  /** Leaves and moves in flight: a shutdown waits for them before this replica stops being listed. */
   const inFlight = new Set<Promise<void>>();
   /** Rooms that no local member holds any more, left in the room set until their webhooks are moved. */
   const unreleased = new Set<string>();
@@ -273,10 +274,13 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
    * least once).
    */
   function move(claim: Claimed): Promise<void> {
-    const moved = moveAll(claim);
-    inFlight.add(moved);
-    void moved.finally(() => inFlight.delete(moved));
-    return moved;
+    return track(moveAll(claim));
+  }
+  /** Keeps `work` (which never rejects) in `inFlight` until it settles: `close` waits for it. */
+  function track(work: Promise<void>): Promise<void> {
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+    return work;
   }
   async function moveAll({ room, token, entries }: Claimed): Promise<void> {
     moving.set(room, (moving.get(room) ?? 0) + 1);
@@ -565,12 +569,14 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
       // On a Cluster the room leaves this replica's set only once its webhooks are in the
       // outbox: a replica killed before that is found there by its reaper, which moves them.
       if (lastHere) unreleased.add(room);
-      redis
-        .run('presence-leave', (c) => remove(c, room, [peer], reason))
-        .then(async (claim) => {
-          if (claim) await move(claim);
-          release(room);
-        }, failed);
+      void track(
+        redis
+          .run('presence-leave', (c) => remove(c, room, [peer], reason))
+          .then(async (claim) => {
+            if (claim) await move(claim);
+            release(room);
+          }, failed),
+      );
     },
     has: (room, peerId) => view.has(room, peerId),
     async list(room) {
@@ -626,9 +632,13 @@ export function createRedisPresence(options: RedisPresenceOptions): Presence & {
             return undefined;
           });
         for (const claim of removed ?? []) if (claim) void move(claim);
-        await Promise.all([...inFlight]);
+        // A leave in flight may start a move, and a move may go on with what arrived meanwhile.
+        const settled = async () => {
+          while (inFlight.size > 0) await Promise.all([...inFlight]);
+        };
+        await settled();
         if (stuck.size > 0) await flushStuck();
-        await Promise.all([...inFlight]);
+        await settled();
         if (!removed || stuck.size > 0) {
           if (stuck.size > 0) {
             log.warn(
