@@ -41,6 +41,14 @@ export function redisKeys(prefix: string) {
     connections: (userId: string) => `${prefix}connections:{${userSlotTag(userId)}}${userId}`,
     /** Hash peerId -> PeerInfo JSON: the room's peers across replicas. */
     presence: (room: string) => `${prefix}presence:{${room}}`,
+    /**
+     * List of the room's lifecycle webhooks (JSON bodies) not yet in the outbox, oldest
+     * first: on a Cluster the outbox stream is in another slot, so the presence scripts put
+     * them here in the same step as the presence change, and a replica moves them.
+     */
+    webhookPending: (room: string) => `${prefix}presence:{${room}}:hooks`,
+    /** String: the claim `<replica>#<n>` of whoever moves the room's pending webhooks now, `PX` = a few seconds. */
+    webhookPendingClaim: (room: string) => `${prefix}presence:{${room}}:hooks:claim`,
     /** Hash `e` (epoch), `s` (last seq) of a room's history. */
     history: (room: string) => `${prefix}history:{${room}}`,
     /** List of the room's last events (JSON), oldest first. */
@@ -59,7 +67,8 @@ export function redisKeys(prefix: string) {
      * Stream: one partition of the lifecycle-webhook outbox (fields `r` room, `b` body), read
      * by the consumer group `deliverers`. A room's webhooks always go to the same partition.
      * On one server or Sentinel the presence scripts write it in the same step as the
-     * presence hash; on a Cluster it is another slot and is written right after.
+     * presence hash; on a Cluster it is another slot, and the entries come from the
+     * room's `webhookPending` list.
      */
     webhookOutbox: (partition: number) => `${prefix}webhooks:{outbox:${partition}}`,
     /** String: the replica delivering that partition now, `PX` = the lease; same slot as the stream. */

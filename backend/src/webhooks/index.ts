@@ -60,7 +60,8 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
       metrics,
     });
     done = (entry) => outbox.done(entry);
-    // On a Cluster the outbox is in another slot than the presence hash: written after it.
+    // On a Cluster the outbox is in another slot than the presence hash: the presence
+    // scripts keep the bodies in the room's slot, and presence moves them with `write`.
     const sameStep = redis.topology !== 'cluster';
     const lifecycle = createLifecycle({
       replica,
@@ -76,6 +77,7 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
           );
         });
       },
+      write: (room, bodies) => outbox.enqueue(room, bodies, OUTBOX_MAX_LENGTH),
     });
     return { lifecycle, close: () => outbox.close() };
   }

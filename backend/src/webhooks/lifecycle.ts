@@ -12,8 +12,9 @@ export interface Lifecycle {
   readonly enabled: boolean;
   /**
    * The outbox stream a presence script may write in the same step as the room's presence
-   * hash, or undefined when it cannot (Redis Cluster: another slot, or memory mode); the
-   * script then returns the bodies and `enqueue` writes them just after.
+   * hash, or undefined when it cannot (Redis Cluster: another slot, or memory mode); on a
+   * Cluster the script then keeps the bodies in the room's pending list, and presence
+   * moves them with `write`.
    */
   outboxKey(room: string): string | undefined;
   /** Most entries an outbox stream keeps (XADD MAXLEN ~). */
@@ -27,8 +28,14 @@ export interface Lifecycle {
     userId: string,
     data: { id: string; provider: 'openai'; model: string; expiresAt: number },
   ): void;
-  /** Writes bodies a script returned (or memory presence decided) to the outbox, in order. */
+  /** Writes bodies memory presence decided (or an `upstream.minted`) to the outbox, in order; failures are logged. */
   enqueue(room: string, bodies: string[]): void;
+  /**
+   * Writes bodies to the outbox, in order, and settles once they are there: how a
+   * Cluster's presence moves a room's pending webhooks. Rejects when they may not be
+   * written; the caller keeps them and tries again.
+   */
+  write(room: string, bodies: string[]): Promise<void>;
 }
 
 /** How a socket's end reads to the app's backend. */
@@ -46,6 +53,8 @@ export interface LifecycleOptions {
   outboxKey: (room: string) => string | undefined;
   maxLength: number;
   enqueue: (room: string, bodies: string[]) => void;
+  /** Default: `enqueue`, settled at once. */
+  write?: (room: string, bodies: string[]) => Promise<void>;
   now?: () => number;
 }
 
@@ -55,6 +64,10 @@ export function createLifecycle({
   outboxKey,
   maxLength,
   enqueue,
+  write = (room, bodies) => {
+    enqueue(room, bodies);
+    return Promise.resolve();
+  },
   now = Date.now,
 }: LifecycleOptions): Lifecycle {
   // A webhook id: unique per transition (a random prefix per process, then a counter),
@@ -88,6 +101,7 @@ export function createLifecycle({
       if (minted) enqueue(room ?? '', [minted]);
     },
     enqueue,
+    write,
   };
 }
 
@@ -101,4 +115,5 @@ export const NO_LIFECYCLE: Lifecycle = {
   vacated: () => '',
   upstreamMinted: () => undefined,
   enqueue: () => undefined,
+  write: () => Promise.resolve(),
 };

@@ -74,7 +74,7 @@ export interface RedisOutboxOptions {
 }
 
 export interface RedisOutbox {
-  /** Writes webhooks a script could not write itself (Redis Cluster), in order. */
+  /** Writes webhooks a script could not write itself (Redis Cluster, `upstream.minted`), in order. */
   enqueue(room: string, bodies: string[], maxLength: number): Promise<void>;
   /** Acknowledges a delivered or given-up entry: it leaves the outbox. */
   done(entry: OutboxEntry): Promise<void>;
@@ -247,17 +247,22 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
     async enqueue(room, bodies, maxLength) {
       if (bodies.length === 0) return;
       const stream = keys.webhookOutbox(partitionOf(room, partitions.length));
-      await redis.run('webhook-enqueue', (c) =>
-        Promise.all(
-          bodies.map((b) =>
-            c.xAdd(
-              stream,
-              '*',
-              { r: room, b },
-              { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLength } },
+      // Routed by the stream: on a Cluster, a master judged silent fails the write at once
+      // instead of piling more onto its link (the caller keeps the bodies and retries).
+      await redis.run(
+        'webhook-enqueue',
+        (c) =>
+          Promise.all(
+            bodies.map((b) =>
+              c.xAdd(
+                stream,
+                '*',
+                { r: room, b },
+                { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLength } },
+              ),
             ),
           ),
-        ),
+        { key: stream },
       );
     },
     done(entry) {
