@@ -7,6 +7,8 @@ import { startReplicas, type GatewayProcess } from '../../support/gateway-proces
 import { waitFor } from '../../support/ports.js';
 import { startTopology, type TestTopology } from '../../support/redis-topology.js';
 import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver } from '../../support/webhook-receiver.js';
+import { OUTBOX_PARTITIONS } from '../src/webhooks/index.js';
+import { partitionOf } from '../src/webhooks/redis-outbox.js';
 
 const SECRET = 'webhook-test-secret-0123456789abcdef0123456789';
 const PRESENCE_TTL_SECONDS = 3;
@@ -242,6 +244,30 @@ describe('lifecycle webhooks and idempotent publish, three replicas on one Redis
     }
     for (const user of [...inRoom.keys()]) await doLeave(user);
   }, 180_000);
+
+  it('shares the outbox among the replicas: each delivers its part of the partitions and of the webhooks', async () => {
+    const partitions = await waitFor('the outbox partitions split between the three replicas', async () => {
+      const held = await Promise.all(replicas.map((r) => scrapeMetric(r.url, 'switchboard_webhook_outbox_partitions')));
+      return held.reduce((sum, n) => sum + n, 0) === OUTBOX_PARTITIONS && held.every((n) => n >= 2) ? held : undefined;
+    });
+    expect(Math.max(...partitions)).toBeLessThanOrEqual(Math.ceil(OUTBOX_PARTITIONS / 3));
+    // A room in every partition: each replica has some of their webhooks to deliver.
+    const rooms = new Map<number, string>();
+    for (let i = 0; rooms.size < OUTBOX_PARTITIONS; i++) {
+      const room = `share-${i}`;
+      if (!rooms.has(partitionOf(room, OUTBOX_PARTITIONS))) rooms.set(partitionOf(room, OUTBOX_PARTITIONS), room);
+    }
+    const before = await Promise.all(replicas.map((r) => scrapeMetric(r.url, 'switchboard_webhooks_delivered_total')));
+    await Promise.all([...rooms.values()].map((room, i) => join(i, `sharer-${i}`, room)));
+    await waitFor('member.joined of every room', async () => {
+      const hooks = (await receiver.received()).map(parse);
+      return [...rooms.values()].every((room) => hooks.some((h) => h.type === 'member.joined' && h.room === room))
+        ? true
+        : undefined;
+    });
+    const after = await Promise.all(replicas.map((r) => scrapeMetric(r.url, 'switchboard_webhooks_delivered_total')));
+    after.forEach((count, i) => expect(count).toBeGreaterThan(before[i] ?? 0));
+  });
 
   it('signs every webhook: the signature verifies, and not for a tampered body', async () => {
     const hooks = await receiver.received();

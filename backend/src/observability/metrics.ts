@@ -224,6 +224,11 @@ export function createMetrics() {
       help: 'Age of the oldest undelivered webhook in the outbox partitions this replica delivers (0 when none)',
       registers,
     }),
+    webhookOutboxPartitions: new Gauge({
+      name: 'switchboard_webhook_outbox_partitions',
+      help: 'Outbox partitions this replica delivers now (the replicas share them evenly)',
+      registers,
+    }),
     webhookOutboxLength: new Gauge({
       name: 'switchboard_webhook_outbox_length',
       help: 'Undelivered webhooks in the outbox partitions this replica delivers',

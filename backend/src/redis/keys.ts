@@ -73,6 +73,8 @@ export function redisKeys(prefix: string) {
     webhookOutbox: (partition: number) => `${prefix}webhooks:{outbox:${partition}}`,
     /** String: the replica delivering that partition now, `PX` = the lease; same slot as the stream. */
     webhookLease: (partition: number) => `${prefix}webhooks:{outbox:${partition}}:lease`,
+    /** Sorted set replica -> when it last said it delivers webhooks (ms): how many share the partitions. */
+    webhookDeliverers: `${prefix}webhooks:deliverers`,
     /**
      * String `<id> <seq>`: the answer to a publish's idempotency key in a room, `PX` =
      * IDEMPOTENCY_WINDOW_SECONDS; in the room's slot, so the append script reads and writes it.

@@ -103,6 +103,8 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
     renewAt: number;
     /** After a takeover: read this consumer's pending entries from here before new ones. */
     pendingFrom: string | undefined;
+    /** Being handed to another replica: nothing more is read; released once what was read is acknowledged. */
+    handing: boolean;
   }
   const partitions: Partition[] = Array.from({ length: options.partitions }, (_, i) => ({
     name: String(i),
@@ -111,7 +113,13 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
     owned: false,
     renewAt: 0,
     pendingFrom: undefined,
+    handing: false,
   }));
+  /** Replicas delivering webhooks (this one included), from `webhookDeliverers`; refreshed once a second. */
+  let deliverers = 1;
+  let countedAt = 0;
+  const share = (): number => Math.ceil(partitions.length / Math.max(1, deliverers));
+  const owned = (): number => partitions.reduce((count, p) => count + (p.owned ? 1 : 0), 0);
   let closed = false;
   let running: Promise<void> | undefined;
   let lastWarning = 0;
@@ -126,8 +134,10 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
   const lose = (p: Partition): void => {
     if (!p.owned) return;
     p.owned = false;
+    p.handing = false;
     p.pendingFrom = undefined;
     dispatcher.drop(p.name);
+    metrics.webhookOutboxPartitions.set(owned());
   };
 
   async function takeOver(c: RedisClient, p: Partition): Promise<void> {
@@ -155,20 +165,59 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
       else lose(p);
       return;
     }
-    // A free partition is looked for once a second, not on every poll.
-    if (now < p.renewAt) return;
+    // A free partition is looked for once a second, not on every poll, and only while this
+    // replica delivers less than its share: the replicas split the partitions between them.
+    if (now < p.renewAt || owned() >= share()) return;
     p.renewAt = now + 1_000;
     const taken = await redis.run('webhook-lease', (c) => c.set(p.lease, replica, { condition: 'NX', PX: leaseMs }));
     if (taken !== 'OK') return;
     await redis.run('webhook-takeover', (c) => takeOver(c, p));
     p.owned = true;
     p.renewAt = now + leaseMs / 3;
+    metrics.webhookOutboxPartitions.set(owned());
     log.info({ partition: p.name }, 'delivering webhook outbox partition');
+  }
+
+  /** Counts the replicas that deliver webhooks (each says so here once a second; silent ones drop out after a lease). */
+  async function count(now: number): Promise<void> {
+    if (now - countedAt < 1_000) return;
+    countedAt = now;
+    const key = keys.webhookDeliverers;
+    const [, , live] = await redis.run('webhook-deliverers', (c) =>
+      Promise.all([
+        c.zAdd(key, { score: now, value: replica }),
+        c.zRemRangeByScore(key, '-inf', now - leaseMs),
+        c.zCard(key),
+      ]),
+    );
+    deliverers = Math.max(1, live);
+  }
+
+  /**
+   * Hands one partition over when this replica holds more than its share (another replica
+   * started): it stops reading it, and gives the lease up once what it read is acknowledged,
+   * so the next holder finds nothing of it pending and sends nothing twice.
+   */
+  async function handOver(): Promise<void> {
+    const held = partitions.filter((p) => p.owned);
+    if (held.length > share() && !held.some((p) => p.handing)) {
+      const last = held[held.length - 1];
+      if (last) last.handing = true;
+    }
+    for (const p of held) {
+      if (!p.handing || dispatcher.held(p.name) > 0) continue;
+      await acked;
+      await redis.run('webhook-release', (c) => runScript(c, RELEASE, [p.lease], [replica]));
+      lose(p);
+      // Not taken back at once: the replica it was handed to looks once a second.
+      p.renewAt = Date.now() + 2_000;
+      log.info({ partition: p.name, deliverers }, 'handed webhook outbox partition to another replica');
+    }
   }
 
   async function read(p: Partition): Promise<void> {
     const room = buffer - dispatcher.held(p.name);
-    if (!p.owned || room <= 0) return;
+    if (!p.owned || p.handing || room <= 0) return;
     const from = p.pendingFrom ?? '>';
     const reply = await redis.run('webhook-read', (c) =>
       c.xReadGroup(OUTBOX_GROUP, replica, { key: p.stream, id: from }, { COUNT: Math.min(room, 100) }),
@@ -194,6 +243,12 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
       for (const p of partitions) loseStale(p, now);
       return;
     }
+    try {
+      await count(now);
+      await handOver();
+    } catch (error) {
+      warn('share', error);
+    }
     await Promise.all(
       partitions.map(async (p) => {
         try {
@@ -210,9 +265,9 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
     metrics.webhookOutboxOldestSeconds.set(oldest === undefined ? 0 : Math.max(0, now - oldest) / 1000);
     if (now - lengthsAt >= 5_000) {
       lengthsAt = now;
-      const owned = partitions.filter((p) => p.owned);
+      const held = partitions.filter((p) => p.owned);
       const lengths = await redis
-        .run('webhook-length', (c) => Promise.all(owned.map((p) => c.xLen(p.stream))))
+        .run('webhook-length', (c) => Promise.all(held.map((p) => c.xLen(p.stream))))
         .catch(() => undefined);
       if (lengths) metrics.webhookOutboxLength.set(lengths.reduce((sum, length) => sum + length, 0));
     }
@@ -283,9 +338,14 @@ export function createRedisOutbox(options: RedisOutboxOptions): RedisOutbox {
       // Failed acknowledgements are logged by the dispatcher; those entries are sent again.
       await acked?.catch(() => undefined);
       // Handed over at once rather than after the lease runs out.
-      const owned = partitions.filter((p) => p.owned);
+      const held = partitions.filter((p) => p.owned);
       await redis
-        .run('webhook-release', (c) => Promise.all(owned.map((p) => runScript(c, RELEASE, [p.lease], [replica]))))
+        .run('webhook-release', (c) =>
+          Promise.all([
+            ...held.map((p) => runScript(c, RELEASE, [p.lease], [replica])),
+            c.zRem(keys.webhookDeliverers, replica),
+          ]),
+        )
         .catch(() => undefined);
     },
   };
