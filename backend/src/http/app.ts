@@ -353,8 +353,8 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
             results[i] = { ok: true, ...published };
             metrics.eventsIn.inc({ event: 'http_publish', result: 'ok' });
           } catch (error) {
-            log.error({ err: error, room: event.room }, 'batch publish failed');
-            results[i] = { ok: false, error: { code: 'internal', message: 'the event could not be published' } };
+            // As the single publish would answer it (an unexpected error is logged there).
+            results[i] = { ok: false, ...toApiError(error, req.method, req.path).body() };
           }
         }
       }),
